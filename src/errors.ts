@@ -1,0 +1,51 @@
+// The one error type library code throws for a user-facing problem: a stable code, a distinct exit
+// status and a suggestion. Commands turn it into oclif's one-line error; nothing here exits.
+
+/** Exit statuses, documented in the README. 1 and 2 are oclif's own (failure, usage). */
+export const EXIT = {
+  usage: 2,
+  connectRefused: 10, // nothing listening on the inspector port
+  notInspector: 11, // something answers but it is not a Node inspector
+  noSuchProcess: 12, // --pid names no process
+  notNode: 13, // --pid is not a Node process
+  signalDenied: 14, // no permission to signal the pid
+  ownSigusr1: 15, // the process handles SIGUSR1 itself; the inspector never opened
+  remoteRefused: 16, // non-loopback host without --allow-remote
+  targetExited: 17, // the target went away while attached
+  unknownSnapshot: 18, // agent snapshot of a version this CLI does not know
+  evaluateTimeout: 19, // an evaluation exceeded its time budget
+  noAgent: 20, // no agent in the target and injection impossible or declined
+  badDuration: 21, // malformed, zero or negative duration
+  mysqlUnreachable: 30,
+  mysqlAuth: 31,
+  mysqlGrant: 32, // missing privilege (named in the message)
+  mysqlConfig: 33, // e.g. binlog not in ROW format
+  badDsn: 34,
+  mysqlLost: 35,
+  tooFewSamples: 40,
+  badModel: 41, // fitted values negative or non-finite
+  noSuchTable: 42,
+  heapDeclined: 43,
+  outputUnwritable: 44,
+  badArgument: 45,
+} as const
+
+export type ExitName = keyof typeof EXIT
+
+export class FerrydiagError extends Error {
+  readonly code: ExitName
+  readonly exit: number
+  readonly suggestion: string
+
+  constructor(code: ExitName, message: string, suggestion: string, options?: {cause?: unknown}) {
+    super(message, options)
+    this.name = 'FerrydiagError'
+    this.code = code
+    this.exit = EXIT[code]
+    this.suggestion = suggestion
+  }
+}
+
+export function isFerrydiagError(error: unknown): error is FerrydiagError {
+  return error instanceof FerrydiagError
+}
