@@ -1,0 +1,586 @@
+// Answers "is the pipeline stuck, falling behind, healthy or idle, and why?" from a series of agent
+// snapshots and/or source status readings, with lag figures, their growth, the bottleneck and catch-up time.
+import type {Finding} from '../model/findings.js'
+import type {
+  Bottleneck,
+  BufferRate,
+  CatchUpEstimate,
+  LagFigures,
+  LagReport,
+  LagVerdict,
+  SourceFigures,
+  StageRate,
+} from '../model/lag-report.js'
+import type {AgentSnapshot, SourceStatus, StageRecord, TaskRecord} from '../model/snapshot.js'
+import {computeStageRates, measureWindowMs} from './stage-rates.js'
+import {leastSquaresSlope} from './stats.js'
+
+/** A source status reading (from `--source`, or an agent-registered source) at a time. */
+export interface SourceObservation {
+  atMs: number
+  status: SourceStatus
+}
+
+/** Binlog bytes between the source end and the pipeline's position, computed by the caller. */
+export interface BytesBehindObservation {
+  atMs: number
+  bytes: number
+}
+
+export interface AssessLagInput {
+  /** Agent snapshots in time order (may be empty when only --source is available). */
+  snapshots?: readonly AgentSnapshot[]
+  sourceStatuses?: readonly SourceObservation[]
+  bytesBehind?: readonly BytesBehindObservation[]
+  /** Time of the verdict (epoch ms). Default: the last snapshot or reading. */
+  nowMs?: number
+  /** Stage names; default: a name containing stream/read (writer: writ/apply/sink), else the ends of the order. */
+  streamerStage?: string
+  writerStage?: string
+  /** Pipeline order, upstream first; default: from channel topology seen in tasks, else creation order. */
+  stageOrder?: readonly string[]
+  /** A stage without progress for this long, with work waiting, counts as stalled. Default 2000 ms. */
+  stallThresholdMs?: number
+  /** Lag growth above this (s/s) counts as falling behind. Default 0.05. */
+  growthThresholdSecPerSec?: number
+}
+
+/** Binlog event timestamps have 1-second resolution. */
+const TRANSACTION_LAG_RESOLUTION_MS = 1000
+/** Flink-style thresholds, in ms per second of wall time. */
+const BUSY_MS_PER_SEC = 500
+const BACK_PRESSURED_MS_PER_SEC = 100
+
+export function assessLag(input: AssessLagInput): LagReport {
+  const snapshots = input.snapshots ?? []
+  const sourceReadings = collectSourceReadings(input, snapshots)
+  const bytesBehind = [...(input.bytesBehind ?? [])].sort((a, b) => a.atMs - b.atMs)
+  if (snapshots.length === 0 && sourceReadings.length === 0 && bytesBehind.length === 0) {
+    throw new RangeError('Expected agent snapshots, source status readings or bytes-behind values; got none')
+  }
+  const stallThresholdMs = input.stallThresholdMs ?? 2000
+  const growthThreshold = input.growthThresholdSecPerSec ?? 0.05
+  if (!(stallThresholdMs > 0)) throw new RangeError(`Expected stallThresholdMs > 0, got ${stallThresholdMs}`)
+  if (!(growthThreshold >= 0)) throw new RangeError(`Expected growthThresholdSecPerSec >= 0, got ${growthThreshold}`)
+
+  const first = snapshots[0]
+  const last = snapshots[snapshots.length - 1]
+  const times = [
+    ...snapshots.map((s) => s.takenAtMs),
+    ...sourceReadings.map((r) => r.atMs),
+    ...bytesBehind.map((b) => b.atMs),
+  ]
+  const fromMs = Math.min(...times)
+  const toMs = Math.max(...times)
+  const nowMs = input.nowMs ?? (last ? last.takenAtMs : toMs)
+  const notMeasured: string[] = []
+  const notes: string[] = []
+  const evidence: Finding[] = []
+
+  // ---- stages and buffers ----
+  let stages: StageRate[] = []
+  let buffers: BufferRate[] = []
+  let windowMs = toMs - fromMs
+  if (snapshots.length >= 2) {
+    const rates = computeStageRates(snapshots)
+    stages = rates.stages
+    buffers = rates.buffers
+    windowMs = measureWindowMs(first, last)
+    notes.push(...rates.notes)
+    if (rates.vanished.length > 0) notes.push(`gone during the window: ${rates.vanished.join(', ')}`)
+  } else if (snapshots.length === 1) {
+    notMeasured.push('not measured: stage and buffer rates (one agent snapshot; a window needs two or more)')
+  } else {
+    notMeasured.push('not measured: stages, buffers and blocked waits (no agent snapshots; attach to the process)')
+  }
+  if (last && last.stages.length === 0) {
+    notMeasured.push('not measured: stage progress (the pipeline registers no stages)')
+  }
+
+  const order = derivePipelineOrder(snapshots, input.stageOrder)
+  const stageNames = order.stages
+  const streamerName = last ? pickStage(last, input.streamerStage, /stream|read/i, stageNames[0]) : null
+  const writerCandidate = last
+    ? pickStage(last, input.writerStage, /writ|appl|sink/i, stageNames[stageNames.length - 1])
+    : null
+  const writerName = writerCandidate !== streamerName ? writerCandidate : null
+
+  // ---- lag figures ----
+  // Without an agent, bytes behind still describes the pipeline's position as a whole.
+  const lag = streamerName
+    ? describeLag(snapshots, streamerName, nowMs)
+    : bytesBehind.length > 0
+      ? describeLag([], '(binlog position)', nowMs)
+      : null
+  const writerLag = writerName ? describeLag(snapshots, writerName, nowMs) : null
+  if (lag && lag.transactionLagMs === null) {
+    notMeasured.push(`not measured: transaction lag (stage ${lag.stageName} reports no item timestamps)`)
+  }
+  const bytesBehindGrowthPerSec = (() => {
+    const slope = leastSquaresSlope(bytesBehind.map((b) => b.atMs), bytesBehind.map((b) => b.bytes))
+    return slope === null ? null : slope * 1000 // bytes per ms → per s
+  })()
+  const latestBytesBehind = bytesBehind.length > 0 ? bytesBehind[bytesBehind.length - 1].bytes : null
+  if (lag) {
+    lag.bytesBehind = latestBytesBehind
+    lag.bytesBehindGrowthPerSec = bytesBehindGrowthPerSec
+  }
+  if (bytesBehind.length === 0) {
+    notMeasured.push('not measured: bytes behind the source end (needs --source and a stage reporting its binlog position)')
+  }
+
+  // ---- source ----
+  const source = describeSource(sourceReadings)
+  if (!source) notMeasured.push('not measured: source end position and rate (no --source, no registered source)')
+
+  // ---- progress and work ----
+  const streamerRecord = streamerName && last ? last.stages.find((s) => s.name === streamerName) ?? null : null
+  const writerRecord = writerName && last ? last.stages.find((s) => s.name === writerName) ?? null : null
+  const streamerStalled = streamerRecord ? isStalled(snapshots, streamerRecord, nowMs, stallThresholdMs) : null
+  const writerStalled = writerRecord ? isStalled(snapshots, writerRecord, nowMs, stallThresholdMs) : null
+  const lastChannels = last ? last.channels.filter((c) => c.kind !== 'slot') : []
+  const bufferedEvents = lastChannels.reduce((sum, c) => sum + c.length, 0)
+  const longWaits = last ? last.tasks.filter((t) => t.waitMs >= stallThresholdMs) : []
+  const handOffWaits = longWaits.filter(
+    (t) => (t.kind === 'channel-send' || t.kind === 'slot-wait' || t.kind === 'stream-write') && t.stageName === streamerName,
+  )
+  const hopeless = longWaits.filter((t) => t.state === 'never-resumes' || t.kind === 'slot-wait')
+  const workWaiting = source?.advanced === true || bufferedEvents > 0 || handOffWaits.length > 0
+
+  // ---- verdict ----
+  let verdict: LagVerdict = 'undetermined'
+  let summary = ''
+  let bottleneck: Bottleneck | null = null
+  const stageRate = (name: string | null) => (name ? stages.find((s) => s.name === name) ?? null : null)
+
+  const pipelineStalled =
+    streamerStalled !== null && streamerStalled && (writerStalled === null || writerStalled)
+  const hopelessStalled = hopeless.some((t) => t.stageName === streamerName || t.stageName === writerName) &&
+    (streamerStalled === true || writerStalled === true)
+  const onlySourceStuck = snapshots.length === 0 && isPositionFrozen(source, sourceReadings, bytesBehind, stallThresholdMs)
+
+  if (((pipelineStalled || hopelessStalled) && workWaiting) || onlySourceStuck) {
+    verdict = 'stuck'
+    const stalledNames = [streamerStalled ? streamerName : null, writerStalled ? writerName : null].filter(
+      (n): n is string => n !== null,
+    )
+    const waitedFor = describeWork(source, bufferedEvents, handOffWaits.length)
+    summary = onlySourceStuck
+      ? 'the pipeline\'s binlog position has not moved while the source advanced'
+      : `no progress by ${stalledNames.join(' or ') || 'the pipeline'} for ${formatSeconds(lag?.livenessLagMs ?? windowMs)} while ${waitedFor}`
+    evidence.push(...describeBlockedWaits(longWaits, new Set(stalledNames)))
+    if (evidence.length === 0 && !onlySourceStuck) {
+      evidence.push({
+        kind: 'stuck',
+        severity: 'error',
+        summary: `${stalledNames.join(' and ')} made no progress and no blocked wait was recorded: it may be stuck in a write or a non-instrumented await`,
+        evidence: {stages: stalledNames, waitMs: lag?.livenessLagMs ?? undefined},
+        suggestion: 'run `ferrydiag stacks` (heap route) to see where the stage awaits',
+      })
+    }
+  } else if (isIdle(source, bufferedEvents + (latestBytesBehind ?? 0), handOffWaits.length, streamerStalled, writerStalled, stages, snapshots.length)) {
+    verdict = 'idle'
+    summary = source ? 'the source produced no events and nothing is buffered' : 'no stage made progress and nothing is buffered'
+    if (!source) notes.push('idle assumed from an empty pipeline; with --source a stuck read could be told apart from a quiet source')
+  } else {
+    const growth = detectGrowth(lag, writerLag, bytesBehindGrowthPerSec, source, stageRate(streamerName), growthThreshold)
+    if (growth.length > 0) {
+      verdict = 'falling-behind'
+      bottleneck = findBottleneck(stages, stageNames)
+      summary =
+        `lag is growing (${growth.join('; ')})` +
+        (bottleneck ? `; bottleneck: ${bottleneck.stageName} (busy ${Math.round(bottleneck.busyMsPerSec)} ms/s)` : '')
+      if (bottleneck) evidence.push(describeBottleneck(bottleneck, buffers))
+    } else if (snapshots.length >= 2 || bytesBehind.length >= 2 || (lag !== null && snapshots.length === 1)) {
+      verdict = 'healthy'
+      summary = 'the pipeline keeps up: lag is not growing'
+    } else {
+      verdict = 'undetermined'
+      summary = 'not enough measurements for a verdict: give agent snapshots over a window, or bytes behind from --source'
+    }
+  }
+
+  const catchUp = estimateCatchUp(verdict, stages, lag, writerLag, source, stageRate(streamerName))
+
+  return {
+    verdict,
+    summary,
+    nowMs,
+    window: {
+      fromMs,
+      toMs,
+      durationMs: windowMs,
+      snapshotCount: snapshots.length,
+      sourceStatusCount: sourceReadings.length,
+    },
+    lag,
+    writerLag,
+    source,
+    pipelineOrder: order,
+    bottleneck,
+    catchUp,
+    buffers,
+    stages,
+    evidence,
+    notMeasured,
+    notes,
+  }
+}
+
+// ---- pipeline order ----------------------------------------------------------------------------
+
+/**
+ * Upstream first. Edges come from blocked tasks in every snapshot: a stage seen sending into a buffer
+ * comes before a stage seen receiving from it. Stages without edges, and ties, keep creation order.
+ */
+export function derivePipelineOrder(
+  snapshots: readonly AgentSnapshot[],
+  given?: readonly string[],
+): LagReport['pipelineOrder'] {
+  const created = new Map<string, number>()
+  for (const snapshot of snapshots) {
+    for (const s of snapshot.stages) if (!created.has(s.name)) created.set(s.name, s.createdAtMs)
+  }
+  const byCreation = [...created.keys()].sort((a, b) => created.get(a)! - created.get(b)! || a.localeCompare(b))
+  if (given && given.length > 0) {
+    return {stages: [...given, ...byCreation.filter((n) => !given.includes(n))], derivedFrom: 'input'}
+  }
+  const senders = new Map<number, Set<string>>()
+  const receivers = new Map<number, Set<string>>()
+  for (const snapshot of snapshots) {
+    for (const task of snapshot.tasks) {
+      if (task.channelId === undefined || !task.stageName || !created.has(task.stageName)) continue
+      const side = task.kind === 'channel-send' || task.kind === 'stream-write' ? senders : task.kind === 'channel-receive' ? receivers : null
+      if (!side) continue
+      const set = side.get(task.channelId) ?? new Set<string>()
+      set.add(task.stageName)
+      side.set(task.channelId, set)
+    }
+  }
+  const successors = new Map<string, Set<string>>()
+  const indegree = new Map<string, number>(byCreation.map((n) => [n, 0]))
+  let edges = 0
+  for (const [channelId, from] of senders) {
+    for (const a of from) {
+      for (const b of receivers.get(channelId) ?? []) {
+        if (a === b) continue
+        const next = successors.get(a) ?? new Set<string>()
+        if (next.has(b)) continue
+        next.add(b)
+        successors.set(a, next)
+        indegree.set(b, (indegree.get(b) ?? 0) + 1)
+        edges++
+      }
+    }
+  }
+  if (edges === 0) return {stages: byCreation, derivedFrom: 'creation-order'}
+  // Kahn's algorithm, picking the earliest-created ready stage; a cycle falls back to creation order.
+  const result: string[] = []
+  const remaining = new Set(byCreation)
+  while (remaining.size > 0) {
+    const ready = byCreation.find((n) => remaining.has(n) && (indegree.get(n) ?? 0) === 0) ??
+      byCreation.find((n) => remaining.has(n))!
+    remaining.delete(ready)
+    result.push(ready)
+    for (const b of successors.get(ready) ?? []) indegree.set(b, (indegree.get(b) ?? 0) - 1)
+  }
+  return {stages: result, derivedFrom: 'topology'}
+}
+
+function pickStage(snapshot: AgentSnapshot, explicit: string | undefined, pattern: RegExp, fallback: string | undefined): string | null {
+  if (explicit !== undefined) {
+    if (!snapshot.stages.some((s) => s.name === explicit)) {
+      throw new RangeError(`Expected a stage named "${explicit}", got stages: ${snapshot.stages.map((s) => s.name).join(', ') || 'none'}`)
+    }
+    return explicit
+  }
+  return snapshot.stages.find((s) => pattern.test(s.name))?.name ?? fallback ?? null
+}
+
+// ---- lag ---------------------------------------------------------------------------------------
+
+function describeLag(snapshots: readonly AgentSnapshot[], stageName: string, nowMs: number): LagFigures {
+  const livenessTimes: number[] = []
+  const livenessValues: number[] = []
+  const transactionTimes: number[] = []
+  const transactionValues: number[] = []
+  let latest: StageRecord | null = null
+  for (const snapshot of snapshots) {
+    const stage = snapshot.stages.find((s) => s.name === stageName)
+    if (!stage) continue
+    latest = stage
+    livenessTimes.push(snapshot.takenAtMs)
+    livenessValues.push(snapshot.takenAtMs - (stage.lastProgressAtMs ?? stage.createdAtMs))
+    if (stage.lastItemTimestampMs !== null) {
+      transactionTimes.push(snapshot.takenAtMs)
+      transactionValues.push(snapshot.takenAtMs - stage.lastItemTimestampMs)
+    }
+  }
+  return {
+    stageName,
+    livenessLagMs: latest ? Math.max(0, nowMs - (latest.lastProgressAtMs ?? latest.createdAtMs)) : null,
+    transactionLagMs: latest?.lastItemTimestampMs != null ? Math.max(0, nowMs - latest.lastItemTimestampMs) : null,
+    transactionLagResolutionMs: TRANSACTION_LAG_RESOLUTION_MS,
+    livenessLagGrowthSecPerSec: leastSquaresSlope(livenessTimes, livenessValues),
+    transactionLagGrowthSecPerSec: leastSquaresSlope(transactionTimes, transactionValues),
+    bytesBehind: null,
+    bytesBehindGrowthPerSec: null,
+  }
+}
+
+/** No items handled across the series and no progress for stallThresholdMs. */
+function isStalled(snapshots: readonly AgentSnapshot[], end: StageRecord, nowMs: number, stallThresholdMs: number): boolean {
+  const sinceProgressMs = nowMs - (end.lastProgressAtMs ?? end.createdAtMs)
+  if (sinceProgressMs < stallThresholdMs) return false
+  const start = snapshots[0].stages.find((s) => s.name === end.name && s.createdAtMs === end.createdAtMs)
+  return start === undefined ? end.itemsHandled === 0 : end.itemsHandled === start.itemsHandled
+}
+
+// ---- source ------------------------------------------------------------------------------------
+
+function collectSourceReadings(input: AssessLagInput, snapshots: readonly AgentSnapshot[]): SourceObservation[] {
+  if (input.sourceStatuses && input.sourceStatuses.length > 0) {
+    return [...input.sourceStatuses].filter((r) => !r.status.error).sort((a, b) => a.atMs - b.atMs)
+  }
+  // Fall back to the first source the agent reports (a pipeline may register its binlog source).
+  const readings: SourceObservation[] = []
+  for (const snapshot of snapshots) {
+    const status = snapshot.sources.find((s) => !s.error)
+    if (status) readings.push({atMs: snapshot.takenAtMs, status})
+  }
+  return readings
+}
+
+function describeSource(readings: readonly SourceObservation[]): SourceFigures | null {
+  if (readings.length === 0) return null
+  const a = readings[0]
+  const b = readings[readings.length - 1]
+  const seconds = (b.atMs - a.atMs) / 1000
+  const moved =
+    a.status.end.file !== b.status.end.file ||
+    a.status.end.offset !== b.status.end.offset ||
+    (a.status.eventsProduced !== undefined && b.status.eventsProduced !== undefined && b.status.eventsProduced > a.status.eventsProduced)
+  let eventsPerSec: number | null = null
+  if (seconds > 0 && a.status.eventsProduced !== undefined && b.status.eventsProduced !== undefined) {
+    eventsPerSec = Math.max(0, b.status.eventsProduced - a.status.eventsProduced) / seconds
+  }
+  let bytesPerSec: number | null = null
+  if (seconds > 0 && a.status.end.file === b.status.end.file) {
+    bytesPerSec = Math.max(0, b.status.end.offset - a.status.end.offset) / seconds
+  }
+  return {name: b.status.name, advanced: readings.length >= 2 ? moved : null, eventsPerSec, bytesPerSec}
+}
+
+/** Only --source: the pipeline position is frozen when bytes behind grew as fast as the source wrote. */
+function isPositionFrozen(
+  source: SourceFigures | null,
+  readings: readonly SourceObservation[],
+  bytesBehind: readonly BytesBehindObservation[],
+  stallThresholdMs: number,
+): boolean {
+  if (!source?.advanced || source.bytesPerSec === null || source.bytesPerSec === 0 || bytesBehind.length < 2) return false
+  const a = bytesBehind[0]
+  const b = bytesBehind[bytesBehind.length - 1]
+  if (b.atMs - a.atMs < stallThresholdMs) return false
+  const grownPerSec = ((b.bytes - a.bytes) * 1000) / (b.atMs - a.atMs)
+  return readings.length >= 2 && grownPerSec >= 0.95 * source.bytesPerSec
+}
+
+function describeWork(source: SourceFigures | null, bufferedEvents: number, handOffWaits: number): string {
+  const parts: string[] = []
+  if (source?.advanced) parts.push('the source advanced')
+  if (bufferedEvents > 0) parts.push(`${bufferedEvents} event(s) wait in buffers`)
+  if (handOffWaits > 0) parts.push('the streamer holds an event it cannot hand off')
+  return parts.join(' and ') || 'work was waiting'
+}
+
+/** Idle: nothing produced, nothing buffered or behind, and no stage handled anything in the window. */
+function isIdle(
+  source: SourceFigures | null,
+  backlog: number,
+  handOffWaits: number,
+  streamerStalled: boolean | null,
+  writerStalled: boolean | null,
+  stages: readonly StageRate[],
+  snapshotCount: number,
+): boolean {
+  if (backlog > 0 || handOffWaits > 0) return false
+  if (stages.some((s) => s.itemsHandled > 0)) return false
+  if (source) return source.advanced === false && (source.eventsPerSec ?? 0) === 0
+  // Without a source: nothing moved anywhere.
+  if (snapshotCount < 2) return false
+  return (streamerStalled ?? true) && (writerStalled ?? true)
+}
+
+// ---- falling behind ----------------------------------------------------------------------------
+
+function detectGrowth(
+  lag: LagFigures | null,
+  writerLag: LagFigures | null,
+  bytesBehindGrowthPerSec: number | null,
+  source: SourceFigures | null,
+  streamer: StageRate | null,
+  threshold: number,
+): string[] {
+  const reasons: string[] = []
+  for (const figures of [lag, writerLag]) {
+    const growth = figures?.transactionLagGrowthSecPerSec
+    if (figures && growth != null && growth > threshold && (figures.transactionLagMs ?? 0) > TRANSACTION_LAG_RESOLUTION_MS) {
+      reasons.push(`${figures.stageName} transaction lag +${growth.toFixed(2)} s/s`)
+    }
+  }
+  if (bytesBehindGrowthPerSec !== null && bytesBehindGrowthPerSec > 0) {
+    const relative = source?.bytesPerSec ? bytesBehindGrowthPerSec / source.bytesPerSec : null
+    if (relative === null || relative > threshold) reasons.push(`bytes behind +${Math.round(bytesBehindGrowthPerSec)} B/s`)
+  }
+  if (source?.eventsPerSec != null && streamer && source.eventsPerSec > streamer.itemsPerSec * (1 + threshold) && source.eventsPerSec > 0) {
+    reasons.push(`source ${Math.round(source.eventsPerSec)} events/s > streamer ${Math.round(streamer.itemsPerSec)} items/s`)
+  }
+  return reasons
+}
+
+/**
+ * Flink's rule: walking downstream, the first stage that is busy but not back-pressured limits the
+ * pipeline (the stages before it are back-pressured because of it). Fallback: the busiest stage that
+ * is not back-pressured.
+ */
+export function findBottleneck(stages: readonly StageRate[], order: readonly string[]): Bottleneck | null {
+  const ordered = order.map((n) => stages.find((s) => s.name === n)).filter((s): s is StageRate => s !== undefined)
+  for (const s of stages) if (!ordered.includes(s)) ordered.push(s)
+  const isBackPressured = (s: StageRate) => s.backPressuredMsPerSec >= BACK_PRESSURED_MS_PER_SEC
+  const upstreamOf = (index: number) => ordered.slice(0, index).filter(isBackPressured).map((s) => s.name)
+  const index = ordered.findIndex((s) => s.busyMsPerSec >= BUSY_MS_PER_SEC && !isBackPressured(s))
+  if (index >= 0) {
+    const s = ordered[index]
+    return {
+      stageName: s.name,
+      busyMsPerSec: s.busyMsPerSec,
+      backPressuredMsPerSec: s.backPressuredMsPerSec,
+      backPressuredUpstream: upstreamOf(index),
+      rule: 'first-busy-not-back-pressured',
+    }
+  }
+  const candidates = ordered.filter((s) => !isBackPressured(s) && s.busyMsPerSec > 0)
+  if (candidates.length === 0) return null
+  const busiest = candidates.reduce((a, b) => (b.busyMsPerSec > a.busyMsPerSec ? b : a))
+  return {
+    stageName: busiest.name,
+    busyMsPerSec: busiest.busyMsPerSec,
+    backPressuredMsPerSec: busiest.backPressuredMsPerSec,
+    backPressuredUpstream: upstreamOf(ordered.indexOf(busiest)),
+    rule: 'busiest',
+  }
+}
+
+function describeBottleneck(bottleneck: Bottleneck, buffers: readonly BufferRate[]): Finding {
+  const full = buffers.filter((b) => b.fullShare > 0.2).map((b) => b.name)
+  return {
+    kind: 'back-pressure',
+    severity: 'warning',
+    summary:
+      `${bottleneck.stageName} is busy ${Math.round(bottleneck.busyMsPerSec)} ms/s and not back-pressured` +
+      (bottleneck.backPressuredUpstream.length > 0 ? `; upstream ${bottleneck.backPressuredUpstream.join(', ')} wait(s) on it` : ''),
+    evidence: {stage: bottleneck.stageName, channels: full, upstream: bottleneck.backPressuredUpstream, rule: bottleneck.rule},
+    suggestion:
+      /writ|appl|sink/i.test(bottleneck.stageName)
+        ? 'run `ferrydiag tune-batch` to fit the write cost model and size the batch'
+        : `make ${bottleneck.stageName} faster or run more of it in parallel`,
+  }
+}
+
+// ---- stuck evidence ----------------------------------------------------------------------------
+
+function formatSite(task: TaskRecord): string | null {
+  const frame = task.stack[0]
+  return frame ? `${frame.url}:${frame.line}:${frame.column}` : null
+}
+
+/** One finding per long blocked wait of a stalled stage (or every long wait if none names a stage). */
+function describeBlockedWaits(longWaits: readonly TaskRecord[], stalled: ReadonlySet<string>): Finding[] {
+  const own = longWaits.filter((t) => t.stageName !== undefined && stalled.has(t.stageName))
+  const chosen = own.length > 0 ? own : longWaits.filter((t) => t.stageName === undefined)
+  return chosen.map((task) => {
+    const site = formatSite(task)
+    const where = task.channelName ? ` on "${task.channelName}"` : ''
+    const kind = task.kind === 'slot-wait' ? 'uninitialized-channel-send' : task.state === 'never-resumes' ? 'never-resumes' : 'long-wait'
+    const suggestion =
+      kind === 'uninitialized-channel-send'
+        ? 'the channel is created after its sender started (ghostferry #331): create it before starting the sender'
+        : kind === 'never-resumes'
+          ? 'nothing can wake this wait: restart the pipeline and fix the lost buffer reference'
+          : task.kind === 'channel-receive'
+            ? 'the stage waits for input: look at the stage upstream of this buffer'
+            : 'the stage waits for the stage downstream of this buffer: see what that stage is blocked on'
+    return {
+      kind,
+      severity: 'error',
+      summary:
+        `${task.stageName ?? 'a task'} blocked in ${task.kind}${where} for ${formatSeconds(task.waitMs)}` + (site ? ` at ${site}` : ''),
+      evidence: {
+        sites: site ? [site] : [],
+        channels: task.channelName ? [task.channelName] : [],
+        taskIds: [task.id],
+        waitMs: task.waitMs,
+        stage: task.stageName,
+        taskKind: task.kind,
+        state: task.state,
+      },
+      suggestion,
+    }
+  })
+}
+
+// ---- catch-up ----------------------------------------------------------------------------------
+
+/**
+ * Capacity = the smallest items/s ÷ busy share over the stages (what each could do if busy all the
+ * time). The lag L (s) shrinks at C/R − 1 s per second, so catch-up takes L·R / (C − R) seconds;
+ * never when C ≤ R.
+ */
+function estimateCatchUp(
+  verdict: LagVerdict,
+  stages: readonly StageRate[],
+  lag: LagFigures | null,
+  writerLag: LagFigures | null,
+  source: SourceFigures | null,
+  streamer: StageRate | null,
+): CatchUpEstimate {
+  let capacity: number | null = null
+  for (const s of stages) {
+    if (s.itemsPerSec > 0 && s.busyMsPerSec > 0) {
+      const c = (s.itemsPerSec * 1000) / s.busyMsPerSec
+      capacity = capacity === null ? c : Math.min(capacity, c)
+    }
+  }
+  let rate: number | null = source?.eventsPerSec ?? null
+  let rateNote = 'source rate'
+  if (rate === null && streamer && streamer.backPressuredMsPerSec < 200) {
+    rate = streamer.itemsPerSec
+    rateNote = 'streamer rate (not back-pressured, so it follows the source)'
+  }
+  const lagMs = writerLag?.transactionLagMs ?? lag?.transactionLagMs ?? null
+  const base = {capacityEventsPerSec: capacity, sourceEventsPerSec: rate}
+  if (verdict === 'stuck') return {...base, state: 'never', seconds: null, note: 'the pipeline is stuck: it will not catch up until unblocked'}
+  if (verdict === 'idle') return {...base, state: 'caught-up', seconds: 0, note: 'nothing to catch up'}
+  if (lagMs !== null && lagMs <= TRANSACTION_LAG_RESOLUTION_MS && verdict !== 'falling-behind') {
+    return {...base, state: 'caught-up', seconds: 0, note: 'lag within the 1 s timestamp resolution'}
+  }
+  if (lagMs === null || capacity === null || rate === null) {
+    const missing = [lagMs === null ? 'transaction lag' : null, capacity === null ? 'stage capacity' : null, rate === null ? 'source rate' : null]
+    return {...base, state: 'unknown', seconds: null, note: `needs ${missing.filter(Boolean).join(', ')}`}
+  }
+  if (capacity <= rate) {
+    return {...base, state: 'never', seconds: null, note: `capacity ${Math.round(capacity)} events/s ≤ ${rateNote} ${Math.round(rate)} events/s`}
+  }
+  const seconds = ((lagMs / 1000) * rate) / (capacity - rate)
+  return {
+    ...base,
+    state: 'estimate',
+    seconds,
+    note: `lag ${formatSeconds(lagMs)} shrinks at ${(capacity / rate - 1).toFixed(2)} s/s (capacity ${Math.round(capacity)} vs ${rateNote} ${Math.round(rate)} events/s)`,
+  }
+}
+
+function formatSeconds(ms: number): string {
+  return ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 1000).toFixed(1)} s`
+}

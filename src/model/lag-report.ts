@@ -1,0 +1,127 @@
+// Types for the `lag` command's result (and its --json shape): per-stage time accounting, per-buffer
+// flow, lag figures with their growth, the verdict and its evidence. Units are in the field names.
+import type {Finding} from './findings.js'
+import type {StageState} from './snapshot.js'
+
+/** Flink's busy / idle / back-pressured split for one stage over the window, per second of wall time. */
+export interface StageRate {
+  name: string
+  busyMsPerSec: number
+  idleMsPerSec: number
+  backPressuredMsPerSec: number
+  /** busy + idle + back-pressured; ~1000 when the counters are consistent. */
+  accountedMsPerSec: number
+  itemsPerSec: number
+  itemsHandled: number
+  /** Milliseconds of the window the stage existed (less than the window when created mid-window). */
+  observedMs: number
+  appearedMidWindow: boolean
+  stateAtEnd: StageState
+  lastProgressAtMs: number | null
+}
+
+/** Flow through one buffer (channel, slot or stream adapter) over the window. */
+export interface BufferRate {
+  id: number
+  name: string
+  kind: 'channel' | 'slot' | 'stream'
+  capacity: number
+  eventsInPerSec: number
+  eventsOutPerSec: number
+  /** Time-weighted mean number of buffered items over the window. */
+  meanFillItems: number
+  /** meanFillItems / capacity; null for a rendezvous (capacity 0). */
+  meanFillRatio: number | null
+  /** Largest length seen in any snapshot (sampled, so a lower bound on the true maximum). */
+  maxFillItemsSeen: number
+  /** Share of the window the buffer was at capacity (0..1). */
+  fullShare: number
+  sendBlockedMsPerSec: number
+  receiveBlockedMsPerSec: number
+  /** Items buffered at the end: lost if the process dies now. */
+  eventsAtRisk: number
+  observedMs: number
+  appearedMidWindow: boolean
+  closed: boolean
+  collected: boolean
+}
+
+export interface StageRatesReport {
+  fromMs: number
+  toMs: number
+  windowMs: number
+  snapshotCount: number
+  stages: StageRate[]
+  buffers: BufferRate[]
+  /** Stages or buffers present at the start but gone at the end (no rates computed). */
+  vanished: string[]
+  notes: string[]
+}
+
+/** One lag figure and its trend over the window. */
+export interface LagFigures {
+  /** Stage the figures describe (the streamer for `lag`, the writer for `writerLag`); "(binlog position)" when only --source. */
+  stageName: string
+  /** now − lastProgressAtMs (or − createdAtMs if it never progressed). null when the stage is absent. */
+  livenessLagMs: number | null
+  /** now − source timestamp of the newest handled event (1-second resolution). null if not reported. */
+  transactionLagMs: number | null
+  transactionLagResolutionMs: number
+  /** Least-squares slopes over the snapshots (seconds of lag per second of wall time). */
+  livenessLagGrowthSecPerSec: number | null
+  transactionLagGrowthSecPerSec: number | null
+  /** Binlog bytes between the source end and the stage's position, when computed by the caller. */
+  bytesBehind: number | null
+  bytesBehindGrowthPerSec: number | null
+}
+
+export type LagVerdict = 'stuck' | 'falling-behind' | 'healthy' | 'idle' | 'undetermined'
+
+export interface SourceFigures {
+  name: string
+  /** Whether the binlog end moved (position or events produced) during the window; null from one reading. */
+  advanced: boolean | null
+  eventsPerSec: number | null
+  /** Binlog bytes written per second at the source; null across a file rotation. */
+  bytesPerSec: number | null
+}
+
+export interface Bottleneck {
+  stageName: string
+  busyMsPerSec: number
+  backPressuredMsPerSec: number
+  /** Upstream stages that spend time blocked on a full buffer: the symptom the bottleneck causes. */
+  backPressuredUpstream: string[]
+  /** How it was chosen. */
+  rule: 'first-busy-not-back-pressured' | 'busiest'
+}
+
+export interface CatchUpEstimate {
+  state: 'caught-up' | 'estimate' | 'never' | 'unknown'
+  /** Seconds until the lag reaches zero at current capacity and source rate. */
+  seconds: number | null
+  /** Events/s the slowest stage could handle if busy all the time: items/s ÷ busy share. */
+  capacityEventsPerSec: number | null
+  sourceEventsPerSec: number | null
+  note: string
+}
+
+export interface LagReport {
+  verdict: LagVerdict
+  summary: string
+  nowMs: number
+  window: {fromMs: number; toMs: number; durationMs: number; snapshotCount: number; sourceStatusCount: number}
+  lag: LagFigures | null
+  writerLag: LagFigures | null
+  source: SourceFigures | null
+  pipelineOrder: {stages: string[]; derivedFrom: 'input' | 'topology' | 'creation-order'}
+  bottleneck: Bottleneck | null
+  catchUp: CatchUpEstimate
+  buffers: BufferRate[]
+  stages: StageRate[]
+  /** Findings behind the verdict (blocked waits for 'stuck', back-pressure for 'falling-behind'). */
+  evidence: Finding[]
+  /** Each entry reads "not measured: ..." so the command prints it as is. */
+  notMeasured: string[]
+  notes: string[]
+}

@@ -1,0 +1,254 @@
+// Tests for assessLag: stuck (with the blocked wait named), falling behind (writer bottleneck behind a
+// back-pressured streamer), healthy, idle, source-only input, pipeline order and catch-up time.
+import {test} from 'node:test'
+import assert from 'node:assert/strict'
+import {assessLag, derivePipelineOrder, findBottleneck} from '../src/analyze/lag-verdict.js'
+import {makePipelineSeries, makeSnapshot, makeSource, makeStage, makeTask} from './helpers/generate-samples.js'
+
+const START = 1_700_000_060_000
+
+test('stuck: streamer parked on a never-created channel (ghostferry #331), source advancing', () => {
+  const series = makePipelineSeries({
+    startMs: START,
+    count: 5,
+    stepMs: 1000,
+    stages: [
+      {name: 'binlog-streamer', busyShare: 0, idleShare: 0, backPressuredShare: 1, itemsPerSec: 0, progressing: false, stalledForMsAtStart: 60_000, transactionLagMs: (e) => 60_000 + e},
+      {name: 'binlog-writer', busyShare: 0, idleShare: 1, backPressuredShare: 0, itemsPerSec: 0, progressing: false, stalledForMsAtStart: 60_000, state: 'idle'},
+    ],
+    buffers: [{id: 1, name: 'binlog-events', capacity: 100, inPerSec: 0, outPerSec: 0, length: 0}],
+    source: {eventsPerSec: 500, bytesPerEvent: 200},
+    tasksAtEnd: [
+      makeTask({id: 35, kind: 'slot-wait', stageName: 'binlog-streamer', channelName: 'binlog-event-buffer', waitMs: 64_000,
+        stack: [{functionName: 'bufferBinlogEvents', url: 'file:///app/binlog-writer.js', line: 75, column: 11}]}),
+      makeTask({id: 34, kind: 'channel-receive', stageName: 'binlog-writer', channelId: 1, channelName: 'binlog-events', waitMs: 64_000,
+        stack: [{functionName: 'run', url: 'file:///app/binlog-writer.js', line: 36, column: 5}]}),
+    ],
+  })
+  const report = assessLag({snapshots: series})
+  assert.equal(report.verdict, 'stuck')
+  assert.match(report.summary, /no progress by binlog-streamer or binlog-writer/)
+  assert.match(report.summary, /source advanced/)
+  const slot = report.evidence.find((f) => f.kind === 'uninitialized-channel-send')
+  assert.ok(slot, JSON.stringify(report.evidence))
+  assert.deepEqual(slot.evidence.sites, ['file:///app/binlog-writer.js:75:11'])
+  assert.deepEqual(slot.evidence.channels, ['binlog-event-buffer'])
+  assert.deepEqual(slot.evidence.taskIds, [35])
+  assert.ok(report.evidence.some((f) => f.evidence.channels?.includes('binlog-events')))
+  assert.equal(report.lag?.stageName, 'binlog-streamer')
+  assert.equal(report.lag?.livenessLagMs, 64_000)
+  assert.ok(Math.abs(report.lag!.livenessLagGrowthSecPerSec! - 1) < 1e-9)
+  assert.ok(Math.abs(report.lag!.transactionLagGrowthSecPerSec! - 1) < 1e-9) // newest item frozen: +1 s per s
+  assert.equal(report.catchUp.state, 'never')
+  assert.equal(report.source?.advanced, true)
+  assert.equal(report.source?.eventsPerSec, 500)
+})
+
+test('stuck: writer hung with a full buffer and no --source; the streamer\'s blocked send is evidence', () => {
+  const series = makePipelineSeries({
+    startMs: START,
+    count: 3,
+    stepMs: 2000,
+    stages: [
+      {name: 'reader', busyShare: 0, idleShare: 0, backPressuredShare: 1, itemsPerSec: 0, progressing: false},
+      {name: 'applier', busyShare: 1, idleShare: 0, backPressuredShare: 0, itemsPerSec: 0, progressing: false},
+    ],
+    buffers: [{id: 4, name: 'rows', capacity: 50, inPerSec: 0, outPerSec: 0, length: 50, fullShare: 1}],
+    tasksAtEnd: [makeTask({id: 9, kind: 'channel-send', stageName: 'reader', channelId: 4, channelName: 'rows', waitMs: 34_000})],
+  })
+  const report = assessLag({snapshots: series})
+  assert.equal(report.verdict, 'stuck')
+  assert.match(report.summary, /50 event\(s\) wait in buffers/)
+  const send = report.evidence.find((f) => f.evidence.taskIds?.includes(9))
+  assert.ok(send)
+  assert.equal(send.kind, 'long-wait')
+  assert.ok(report.notMeasured.some((n) => n.startsWith('not measured: source')))
+  assert.equal(report.buffers[0].eventsAtRisk, 50)
+})
+
+test('falling behind: writer is the bottleneck, streamer back-pressured; order from topology', () => {
+  const series = makePipelineSeries({
+    startMs: START,
+    count: 6,
+    stepMs: 1000,
+    stages: [
+      {name: 'streamer', busyShare: 0.1, idleShare: 0.05, backPressuredShare: 0.85, itemsPerSec: 900, transactionLagMs: (e) => 5000 + 0.25 * e},
+      {name: 'writer', busyShare: 0.97, idleShare: 0.03, backPressuredShare: 0, itemsPerSec: 900, transactionLagMs: (e) => 5400 + 0.25 * e},
+    ],
+    buffers: [{id: 1, name: 'binlog-events', capacity: 200, inPerSec: 900, outPerSec: 900, length: 195, fullShare: 0.8}],
+    source: {eventsPerSec: 1200, bytesPerEvent: 150},
+    tasksAtEnd: [
+      makeTask({id: 1, kind: 'channel-send', stageName: 'streamer', channelId: 1, channelName: 'binlog-events', waitMs: 3}),
+    ],
+  })
+  // A receive by the writer seen in an earlier snapshot completes the topology.
+  series[2].tasks = [makeTask({id: 2, kind: 'channel-receive', stageName: 'writer', channelId: 1, channelName: 'binlog-events', waitMs: 1})]
+  // Reverse creation order so that only topology can put the streamer first.
+  for (const s of series) for (const st of s.stages) if (st.name === 'writer') st.createdAtMs -= 5000
+  const report = assessLag({snapshots: series})
+  assert.equal(report.pipelineOrder.derivedFrom, 'topology')
+  assert.deepEqual(report.pipelineOrder.stages, ['streamer', 'writer'])
+  assert.equal(report.verdict, 'falling-behind', report.summary)
+  assert.equal(report.bottleneck?.stageName, 'writer')
+  assert.equal(report.bottleneck?.rule, 'first-busy-not-back-pressured')
+  assert.deepEqual(report.bottleneck?.backPressuredUpstream, ['streamer'])
+  assert.ok(Math.abs(report.lag!.transactionLagGrowthSecPerSec! - 0.25) < 1e-9)
+  assert.equal(report.writerLag?.stageName, 'writer')
+  const finding = report.evidence.find((f) => f.kind === 'back-pressure')
+  assert.ok(finding)
+  assert.match(finding.suggestion, /tune-batch/)
+  assert.deepEqual(finding.evidence.channels, ['binlog-events'])
+  // Capacity 900 / 0.97 ≈ 928 events/s < source 1200: never catches up.
+  assert.equal(report.catchUp.state, 'never')
+  assert.ok(Math.abs(report.catchUp.capacityEventsPerSec! - 900 / 0.97) < 1)
+  assert.equal(report.catchUp.sourceEventsPerSec, 1200)
+  const stage = report.stages.find((s) => s.name === 'streamer')!
+  assert.ok(Math.abs(stage.backPressuredMsPerSec - 850) < 1e-6)
+})
+
+test('healthy: lag flat within resolution; catch-up reports caught up', () => {
+  const series = makePipelineSeries({
+    startMs: START,
+    count: 5,
+    stepMs: 1000,
+    stages: [
+      {name: 'streamer', busyShare: 0.2, idleShare: 0.8, backPressuredShare: 0, itemsPerSec: 500, transactionLagMs: () => 400},
+      {name: 'writer', busyShare: 0.5, idleShare: 0.5, backPressuredShare: 0, itemsPerSec: 500, transactionLagMs: () => 600},
+    ],
+    buffers: [{id: 1, name: 'binlog-events', capacity: 200, inPerSec: 500, outPerSec: 500, length: 3}],
+    source: {eventsPerSec: 500, bytesPerEvent: 150},
+  })
+  const report = assessLag({snapshots: series})
+  assert.equal(report.verdict, 'healthy', report.summary)
+  assert.equal(report.bottleneck, null)
+  assert.equal(report.catchUp.state, 'caught-up')
+  assert.equal(report.lag?.transactionLagMs, 400)
+  assert.equal(report.lag?.transactionLagGrowthSecPerSec, 0)
+  assert.ok(Math.abs(report.source!.bytesPerSec! - 75_000) < 1)
+})
+
+test('healthy but behind: lag shrinking, catch-up time estimated', () => {
+  const series = makePipelineSeries({
+    startMs: START,
+    count: 5,
+    stepMs: 1000,
+    stages: [
+      {name: 'streamer', busyShare: 0.3, idleShare: 0.2, backPressuredShare: 0.5, itemsPerSec: 1000, transactionLagMs: (e) => 10_000 - e},
+      {name: 'writer', busyShare: 0.5, idleShare: 0.5, backPressuredShare: 0, itemsPerSec: 1000, transactionLagMs: (e) => 10_000 - e},
+    ],
+    source: {eventsPerSec: 500, bytesPerEvent: 100},
+  })
+  const report = assessLag({snapshots: series})
+  assert.equal(report.verdict, 'healthy')
+  // capacity = 1000 / 0.5 = 2000 events/s (streamer 3333), R = 500: t = L·R/(C − R) = 6 s · 500 / 1500 = 2 s
+  assert.equal(report.catchUp.state, 'estimate')
+  assert.ok(Math.abs(report.catchUp.seconds! - 2) < 1e-6, `${report.catchUp.seconds}`)
+})
+
+test('idle: source not producing and nothing buffered', () => {
+  const series = makePipelineSeries({
+    startMs: START,
+    count: 4,
+    stepMs: 1000,
+    stages: [
+      {name: 'streamer', busyShare: 0, idleShare: 1, backPressuredShare: 0, itemsPerSec: 0, progressing: false, state: 'idle', transactionLagMs: (e) => 90_000 + e},
+      {name: 'writer', busyShare: 0, idleShare: 1, backPressuredShare: 0, itemsPerSec: 0, progressing: false, state: 'idle'},
+    ],
+    buffers: [{id: 1, name: 'binlog-events', capacity: 200, inPerSec: 0, outPerSec: 0, length: 0}],
+    source: {eventsPerSec: 0, bytesPerEvent: 100},
+    tasksAtEnd: [makeTask({id: 3, kind: 'channel-receive', stageName: 'writer', channelId: 1, channelName: 'binlog-events', waitMs: 95_000})],
+  })
+  const report = assessLag({snapshots: series})
+  assert.equal(report.verdict, 'idle', report.summary)
+  assert.equal(report.catchUp.state, 'caught-up')
+  assert.equal(report.evidence.length, 0)
+
+  // Without a source the same picture is idle too, with a note on what --source would add.
+  const noSource = assessLag({snapshots: series.map((s) => ({...s, sources: []}))})
+  assert.equal(noSource.verdict, 'idle')
+  assert.ok(noSource.notes.some((n) => n.includes('--source')))
+})
+
+test('not idle when the source advanced while nothing moved: that is stuck', () => {
+  const series = makePipelineSeries({
+    startMs: START,
+    count: 4,
+    stepMs: 1000,
+    stages: [
+      {name: 'streamer', busyShare: 0, idleShare: 1, backPressuredShare: 0, itemsPerSec: 0, progressing: false},
+      {name: 'writer', busyShare: 0, idleShare: 1, backPressuredShare: 0, itemsPerSec: 0, progressing: false},
+    ],
+    source: {eventsPerSec: 10, bytesPerEvent: 100},
+  })
+  const report = assessLag({snapshots: series})
+  assert.equal(report.verdict, 'stuck')
+  // No blocked wait recorded: the finding says where to look next.
+  assert.equal(report.evidence[0].kind, 'stuck')
+  assert.match(report.evidence[0].suggestion, /stacks/)
+})
+
+test('only --source: bytes behind growing → falling behind; frozen position → stuck; nothing else → undetermined', () => {
+  const readings = [0, 1000, 2000, 3000].map((dt) => ({
+    atMs: START + dt,
+    status: makeSource({name: 'mysql', kind: 'mysql', end: {file: 'binlog.000003', offset: 1000 + dt * 100}}),
+  }))
+  const growing = assessLag({sourceStatuses: readings, bytesBehind: readings.map((r, i) => ({atMs: r.atMs, bytes: 5000 + i * 20_000}))})
+  assert.equal(growing.verdict, 'falling-behind')
+  assert.equal(growing.bottleneck, null)
+  // No agent: the lag figures are the binlog position's alone.
+  assert.equal(growing.lag?.livenessLagMs, null)
+  assert.equal(growing.lag?.bytesBehind, 65_000)
+  assert.ok(Math.abs(growing.lag!.bytesBehindGrowthPerSec! - 20_000) < 1e-6)
+  assert.ok(growing.notMeasured.some((n) => n.includes('no agent snapshots')))
+  assert.equal(growing.source?.bytesPerSec, 100_000)
+
+  const frozen = assessLag({sourceStatuses: readings, bytesBehind: readings.map((r, i) => ({atMs: r.atMs, bytes: 5000 + i * 100_000}))})
+  assert.equal(frozen.verdict, 'stuck')
+
+  const shrinking = assessLag({sourceStatuses: readings, bytesBehind: readings.map((r, i) => ({atMs: r.atMs, bytes: 50_000 - i * 10_000}))})
+  assert.equal(shrinking.verdict, 'healthy')
+
+  const nothing = assessLag({sourceStatuses: readings})
+  assert.equal(nothing.verdict, 'undetermined')
+})
+
+test('pipeline order: explicit input wins; no topology falls back to creation order', () => {
+  const snapshot = makeSnapshot({
+    takenAtMs: START,
+    stages: [makeStage({name: 'b', createdAtMs: 2}), makeStage({name: 'a', createdAtMs: 1}), makeStage({name: 'c', createdAtMs: 3})],
+  })
+  assert.deepEqual(derivePipelineOrder([snapshot]), {stages: ['a', 'b', 'c'], derivedFrom: 'creation-order'})
+  assert.deepEqual(derivePipelineOrder([snapshot], ['c', 'a']), {stages: ['c', 'a', 'b'], derivedFrom: 'input'})
+})
+
+test('bottleneck rule: first busy stage that is not back-pressured, in pipeline order', () => {
+  const rate = (name: string, busy: number, bp: number) => ({
+    name, busyMsPerSec: busy, idleMsPerSec: 1000 - busy - bp, backPressuredMsPerSec: bp, accountedMsPerSec: 1000,
+    itemsPerSec: 1, itemsHandled: 1, observedMs: 1000, appearedMidWindow: false, stateAtEnd: 'busy' as const, lastProgressAtMs: 0,
+  })
+  const stages = [rate('sink', 900, 0), rate('parse', 800, 50), rate('read', 100, 850)]
+  const b = findBottleneck(stages, ['read', 'parse', 'sink'])
+  assert.equal(b?.stageName, 'parse')
+  assert.deepEqual(b?.backPressuredUpstream, ['read'])
+  const none = findBottleneck([rate('x', 300, 0), rate('y', 100, 600)], ['y', 'x'])
+  assert.equal(none?.rule, 'busiest')
+  assert.equal(none?.stageName, 'x')
+  assert.equal(findBottleneck([rate('z', 0, 900)], ['z']), null)
+})
+
+test('one snapshot: lag figures without rates; input validation', () => {
+  const one = makePipelineSeries({
+    startMs: START,
+    count: 1,
+    stepMs: 1000,
+    stages: [{name: 'streamer', busyShare: 0.2, idleShare: 0.8, backPressuredShare: 0, itemsPerSec: 10, transactionLagMs: () => 300}],
+  })
+  const report = assessLag({snapshots: one})
+  assert.equal(report.lag?.transactionLagMs, 300)
+  assert.equal(report.lag?.transactionLagGrowthSecPerSec, null)
+  assert.ok(report.notMeasured.some((n) => n.includes('one agent snapshot')))
+  assert.equal(report.verdict, 'healthy')
+  assert.throws(() => assessLag({}), RangeError)
+  assert.throws(() => assessLag({snapshots: one, streamerStage: 'nope'}), /stage named "nope"/)
+  assert.throws(() => assessLag({snapshots: one, stallThresholdMs: 0}), RangeError)
+})
