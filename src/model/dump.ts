@@ -1,0 +1,120 @@
+// The stacks dump: what `ferrydiag stacks` reports about one snapshot of a running pipeline (grouped
+// waits, the buffers and stages they involve, and findings). This is the stable `--json` shape.
+
+import type {Finding} from './findings.js'
+import type {
+  AgentSnapshot,
+  ChannelRecord,
+  ProcessInfo,
+  StackFrame,
+  StageRecord,
+  TaskKind,
+  TaskState,
+} from './snapshot.js'
+
+/** Schema tag and version of the dump; bumped only on a change that breaks existing readers. */
+export const DUMP_SCHEMA = 'ferrydiag.stacks'
+export const DUMP_VERSION = 1
+
+/**
+ * How the waits were obtained.
+ * agent-preloaded: the agent ran from process start (`--import ferrydiag/register`): every wait on an
+ *   instrumented buffer since start is recorded.
+ * agent-injected: the CLI injected the agent over the inspector: hooks installed then see only waits
+ *   that begin afterwards, so older waits (often the stuck ones) may be missing.
+ * heap-snapshot: no agent; suspended async functions were recovered from a V8 heap snapshot (tasks of
+ *   kind 'promise'; no buffer records, no stage records).
+ */
+export type DumpSourceKind = 'agent-preloaded' | 'agent-injected' | 'heap-snapshot'
+
+/** Where the data came from and what that route cannot see. */
+export interface DumpSource {
+  /** The route taken (see DumpSourceKind). */
+  kind: DumpSourceKind
+  /** Limits of this route a reader should know about, one sentence each (may be empty). */
+  notes: string[]
+}
+
+/**
+ * Tasks with the same kind, state, reason, buffer name, stage, holder and await stack: Go's grouped
+ * goroutine dump (`N @ [chan send, 6019 minutes]`). In an ungrouped dump every group has count 1.
+ */
+export interface TaskGroup {
+  /** Number of tasks in the group (= taskIds.length). */
+  count: number
+  /** What the tasks wait in (channel-send, channel-receive, slot-wait, stream-write, promise). */
+  kind: TaskKind
+  /** blocked: could still be woken; never-resumes: nothing can ever wake them. */
+  state: TaskState
+  /** For never-resumes: why nothing can wake these tasks ('channel-collected', 'no-resolver', ...). */
+  reason?: string
+  /** Name of the buffer, slot or stream waited on; absent for plain promises. */
+  channelName?: string
+  /**
+   * Distinct ids of the buffers waited on, ascending. Usually one; several when same-named instances
+   * share a stack (look each up in StacksDump.channels).
+   */
+  channelIds: number[]
+  /** Stage the waiting code belongs to, when the pipeline declared one. */
+  stageName?: string
+  /** Heap route: what holds the awaited promise (e.g. "Timeout", "ChannelWaitQueue"), when known. */
+  holder?: string
+  /** Await site, innermost first (source-mapped when the caller supplied a mapping). */
+  stack: StackFrame[]
+  /** Shortest wait of the tasks in the group (ms). */
+  minWaitMs: number
+  /** Longest wait of the tasks in the group (ms). */
+  maxWaitMs: number
+  /** Sum of the tasks' waits (ms): the pprof `wait` value. */
+  totalWaitMs: number
+  /** Ids of the tasks in the group, ascending. */
+  taskIds: number[]
+}
+
+/** Thresholds the analysis used, so a reader can tell why something was or was not reported. */
+export interface DumpThresholds {
+  /** --min-wait as given (ms), or null: groups only show tasks waiting at least this long. */
+  minWaitMs: number | null
+  /**
+   * A blocked task waiting at least this long (ms) gets a long-wait warning (see find-long-waits);
+   * null when none are made (--min-wait=0).
+   */
+  longWaitMs: number | null
+  /** Waits at least this long (ms) may be called stuck: deadlock, orphan buffer, unfilled slot. */
+  stuckAfterMs: number
+}
+
+/** The whole dump. Times are epoch milliseconds unless a name says otherwise. */
+export interface StacksDump {
+  /** Always 'ferrydiag.stacks'. */
+  schema: typeof DUMP_SCHEMA
+  /** Shape version (1); readers should refuse versions they do not know. */
+  version: typeof DUMP_VERSION
+  /** When the agent (or heap snapshot) captured the data; every waitMs is relative to this. */
+  takenAtMs: number
+  /** The inspected process and how the agent got into it (from the snapshot). */
+  process: ProcessInfo
+  /** How the data was obtained, and that route's blind spots. */
+  source: DumpSource
+  /** False for `--debug=2`: one group per task. */
+  grouped: boolean
+  thresholds: DumpThresholds
+  /** Tasks in the snapshot. */
+  taskCount: number
+  /** How many of them the --min-wait filter left out of `groups`. */
+  hiddenTaskCount: number
+  /** Most tasks first (ungrouped: by task id). */
+  groups: TaskGroup[]
+  /** Every buffer, slot and stream the agent knows, by id (including collected ones). */
+  channels: ChannelRecord[]
+  /** Every stage the pipeline declared, with its current state and time accounting. */
+  stages: StageRecord[]
+  /** Errors first, then warnings, then info; computed over all tasks, not only the shown ones. */
+  findings: Finding[]
+}
+
+/**
+ * What the stacks analyses read from a snapshot. A heap-snapshot route with no agent passes empty
+ * channels and stages.
+ */
+export type StacksInput = Pick<AgentSnapshot, 'takenAtMs' | 'tasks' | 'channels' | 'stages'>
