@@ -65,8 +65,7 @@ export function describeWaiter(task: TaskRecord): string {
  * declare it (yet), so read it defensively rather than widen the shared model from here.
  */
 export function readHolder(task: TaskRecord): string | undefined {
-  const holder = (task as {holder?: unknown}).holder
-  return typeof holder === 'string' && holder !== '' ? holder : undefined
+  return task.holder === '' ? undefined : task.holder
 }
 
 function groupKey(task: TaskRecord): string {

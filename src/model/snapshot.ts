@@ -48,6 +48,8 @@ export interface TaskRecord {
   stack: StackFrame[]
   /** When state is never-resumes: why (e.g. 'channel-collected', 'no-resolver'). */
   reason?: string
+  /** Heap route: what holds the awaited promise's resolver, in words ("Timeout 500 ms", "nothing reachable"). */
+  holder?: string
 }
 
 export type ChannelKind = 'channel' | 'slot' | 'stream'
