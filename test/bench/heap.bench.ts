@@ -1,0 +1,110 @@
+// Benchmark of `stacks --heap` end to end against targets holding ~10 MB and ~100 MB of live heap:
+// total time, the target's longest event-loop stall (measured inside the target), its RSS growth,
+// and the estimate printed beforehand. Figures are printed, never asserted. Target: ≤ 3 s at 100 MB.
+
+import {spawn} from 'node:child_process'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+
+import CDP from 'chrome-remote-interface'
+
+import {collectHeapTasks} from '../../src/attach/heap-tasks.js'
+
+// A pipeline-like target: a few parked async tasks plus `MB` megabytes of small live objects, and a
+// 5 ms ticker that records the longest gap between ticks (the stall the snapshot causes).
+const TARGET_SOURCE = `
+const megabytes = Number(process.argv[2])
+const rows = []
+// ~80 bytes per {id, name, payload} row with its string: 13k rows per MB.
+const dense = process.argv[3] === 'dense'
+if (dense) {
+  // ~80 bytes per {id, name, payload} row: ~13k rows and ~40k heap objects per MB (buffered row events).
+  for (let i = 0; i < megabytes * 13_000; i++) rows.push({id: i, name: 'row-' + i, payload: {n: i}})
+} else {
+  // ~1 KB array of small integers per row: ~1k rows and ~3k heap objects per MB (rows with payloads).
+  for (let i = 0; i < megabytes * 1000; i++) rows.push({id: i, payload: new Array(125).fill(i)})
+}
+globalThis.rows = rows
+class Channel {
+  constructor(name) { this.name = name; this.receiveWaiters = [] }
+  receive() { return new Promise((resolve) => this.receiveWaiters.push(resolve)) }
+}
+const events = new Channel('binlog-events')
+async function writer(n) { for (;;) await events.receive() }
+for (let i = 0; i < 8; i++) writer(i)
+async function ticker() { for (;;) await new Promise((r) => setTimeout(r, 1000)) }
+ticker()
+globalThis.maxGapMs = 0
+let last = performance.now()
+setInterval(() => {
+  const now = performance.now()
+  globalThis.maxGapMs = Math.max(globalThis.maxGapMs, now - last)
+  last = now
+}, 5)
+setTimeout(() => console.log('ready'), 500)
+`
+
+async function measure(file: string, megabytes: number, shape: 'dense' | 'sparse'): Promise<void> {
+  const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', '--max-old-space-size=4096', file, String(megabytes), shape], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      let text = ''
+      child.stderr!.on('data', (d: Buffer) => {
+        text += d
+        const match = /ws:\/\/127\.0\.0\.1:(\d+)\//.exec(text)
+        if (match) resolve(Number(match[1]))
+      })
+      child.on('exit', (code) => reject(new Error(`target exited ${code}: ${text}`)))
+    })
+    await new Promise<void>((resolve) => {
+      child.stdout!.on('data', (d: Buffer) => {
+        if (String(d).includes('ready')) resolve()
+      })
+    })
+    const client = await CDP({host: '127.0.0.1', port})
+    const evaluate = async (expression: string): Promise<number> =>
+      (await client.send('Runtime.evaluate', {expression, returnByValue: true})).result.value as number
+    await evaluate('globalThis.maxGapMs = 0')
+    const rssBefore = await evaluate('process.memoryUsage().rss')
+    let estimateText = ''
+    const started = performance.now()
+    const result = await collectHeapTasks(client, {
+      onEstimate: (e) => {
+        estimateText = `estimate: stall ~${(e.stallMs / 1000).toFixed(1)} s (worst ${(e.stallMsWorst / 1000).toFixed(1)} s), +${Math.round(e.extraMemoryBytes / 2 ** 20)} MB (worst +${Math.round(e.extraMemoryBytesWorst / 2 ** 20)} MB)`
+      },
+    })
+    const totalMs = performance.now() - started
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const stallMs = await evaluate('globalThis.maxGapMs')
+    const rssAfter = await evaluate('process.memoryUsage().rss')
+    const s = result.stats
+    process.stdout.write(
+      [
+        `${shape} heap ${megabytes} MB requested, ${(s.heapBytes / 2 ** 20).toFixed(0)} MB used; ${estimateText}`,
+        `  end to end ${(totalMs / 1000).toFixed(2)} s: snapshot+transfer ${s.snapshotMs.toFixed(0)} ms, parse tail ${s.parseMs.toFixed(0)} ms, ` +
+          `graph ${s.graphMs.toFixed(0)} ms, analyze ${s.analyzeMs.toFixed(0)} ms, ${s.lookups} lookups ${s.lookupMs.toFixed(0)} ms`,
+        `  target longest stall ${stallMs.toFixed(0)} ms; target RSS +${((rssAfter - rssBefore) / 2 ** 20).toFixed(0)} MB; ` +
+          `${s.nodes} nodes, ${s.edges} edges, ${(s.snapshotChars / 2 ** 20).toFixed(0)} MB of JSON; ` +
+          `${s.generators} generators, ${result.tasks.length} tasks`,
+        '',
+      ].join('\n'),
+    )
+    await client.close()
+  } finally {
+    child.kill('SIGKILL')
+  }
+}
+
+const dir = await mkdtemp(path.join(tmpdir(), 'ferrydiag-heap-bench-'))
+try {
+  const file = path.join(dir, 'target.mjs')
+  await writeFile(file, TARGET_SOURCE)
+  for (const shape of ['sparse', 'dense'] as const) {
+    for (const megabytes of [10, 100]) await measure(file, megabytes, shape)
+  }
+} finally {
+  await rm(dir, {recursive: true, force: true})
+}
