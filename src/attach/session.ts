@@ -1,0 +1,390 @@
+// One inspector session with a Node target: evaluate with a time budget, read the agent's snapshot,
+// inject the agent when allowed, and detach leaving the target as it was (closing an inspector we opened).
+
+import type CDP from 'chrome-remote-interface'
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import {FerrydiagError} from '../errors.js'
+import {
+  AGENT_GLOBAL_KEY,
+  type AgentMode,
+  type AgentSnapshot,
+  SNAPSHOT_SCHEMA,
+  SNAPSHOT_VERSION,
+} from '../model/snapshot.js'
+import {connectInspector, formatHostPort, type InspectorListEntry} from './connect.js'
+import {readOwnedListeningSockets} from './proc-net.js'
+import {isPortOpen, resolveTarget, type ResolvedTarget, type ResolveTargetOptions} from './target.js'
+
+/** Default budget for one evaluation, in milliseconds. */
+export const DEFAULT_EVALUATE_BUDGET_MS = 5000
+
+export interface EvaluateOptions {
+  /** Wall-clock budget for the whole evaluation (including awaiting a returned promise), ms. */
+  budgetMs?: number
+  /** Await a promise the expression returns (default true). */
+  awaitPromise?: boolean
+  /** Give the expression the console's command-line API (a working `require`, `$_`, …). */
+  includeCommandLineAPI?: boolean
+}
+
+/** The expression threw inside the target; the message is the target's exception description. */
+export class TargetEvaluationError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'TargetEvaluationError'
+  }
+}
+
+export interface EnsureAgentResult {
+  /** True when this call injected the agent; false when it was already there. */
+  injected: boolean
+  /** The injection expression's own status (parsed JSON), when injected. */
+  status?: unknown
+}
+
+export interface DetachResult {
+  /**
+   * Only when ferrydiag opened the inspector with SIGUSR1: whether the port was seen closed again
+   * after detaching. null when the inspector was already open before and was left as found.
+   */
+  inspectorClosed: boolean | null
+  /** Time from the start of detach until the port was seen closed (or the check gave up), ms. */
+  detachMs: number
+}
+
+export interface AttachOptions extends ResolveTargetOptions {
+  /** Budget for /json/list and for the WebSocket handshake, each, in ms. */
+  connectTimeoutMs?: number
+}
+
+/** Resolves the target flags and opens a session. The caller must `detach()` (use try/finally). */
+export async function attachTarget(options: AttachOptions): Promise<InspectorSession> {
+  const target = await resolveTarget(options)
+  try {
+    const {client, target: listEntry} = await connectInspector({
+      host: target.host,
+      port: target.port,
+      timeoutMs: options.connectTimeoutMs,
+      handshakeTimeoutMs: options.connectTimeoutMs,
+    })
+    return new InspectorSession(client, target, listEntry)
+  } catch (error) {
+    // We opened it but cannot use it: leave no unauthenticated port behind if we can help it. Without a
+    // session there is no way to ask the target to close it, so say so.
+    if (target.openedBySignal && error instanceof FerrydiagError) {
+      throw new FerrydiagError(
+        error.code,
+        `${error.message} (ferrydiag opened this inspector with SIGUSR1 and could not close it again.)`,
+        `${error.suggestion} To close the inspector, restart the target or run \`require('node:inspector').close()\` in it.`,
+        {cause: error.cause},
+      )
+    }
+    throw error
+  }
+}
+
+type AttachState = 'attached' | 'detaching' | 'gone'
+
+/** A live CDP session. Never enables the Debugger domain and never pauses the target. */
+export class InspectorSession {
+  readonly target: ResolvedTarget
+  readonly inspectorTarget: InspectorListEntry
+  /** Set when this session injected the agent. */
+  agentLoadedBy: 'inject' | null = null
+  private readonly client: CDP.Client
+  private state: AttachState = 'attached'
+
+  constructor(client: CDP.Client, target: ResolvedTarget, inspectorTarget: InspectorListEntry) {
+    this.client = client
+    this.target = target
+    this.inspectorTarget = inspectorTarget
+    client.on('disconnect', () => {
+      if (this.state === 'attached') this.state = 'gone'
+    })
+  }
+
+  /** True until the target goes away or detach() starts. */
+  get attached(): boolean {
+    return this.state === 'attached'
+  }
+
+  /** The raw CDP client, for routes that need other domains (e.g. HeapProfiler). */
+  get cdp(): CDP.Client {
+    return this.client
+  }
+
+  /** HOST:PORT of the inspector, for messages. */
+  get address(): string {
+    return formatHostPort(this.target.host, this.target.port)
+  }
+
+  /**
+   * Evaluates an expression in the target and returns its value (by value, i.e. JSON-compatible).
+   * Throws FerrydiagError evaluateTimeout when the budget runs out, targetExited when the target goes
+   * away, and TargetEvaluationError when the expression throws.
+   *
+   * Two timers guard the budget. V8's own `timeout` terminates a synchronous part that runs too long,
+   * scoped to this evaluation only. The client-side timer covers a returned promise that never settles;
+   * such a promise holds no running code, so it is simply abandoned. Runtime.terminateExecution is
+   * never sent: if it arrived after the evaluation ended, it would abort whatever application code runs
+   * at that moment.
+   */
+  async evaluate<T = unknown>(expression: string, options: EvaluateOptions = {}): Promise<T> {
+    const budgetMs = options.budgetMs ?? DEFAULT_EVALUATE_BUDGET_MS
+    if (!(budgetMs > 0) || !Number.isFinite(budgetMs)) {
+      throw new RangeError(`Expected budgetMs to be a finite number > 0, got \`${budgetMs}\``)
+    }
+    this.assertAttached('evaluating an expression')
+    const request = this.client.send('Runtime.evaluate', {
+      expression,
+      returnByValue: true,
+      awaitPromise: options.awaitPromise ?? true,
+      includeCommandLineAPI: options.includeCommandLineAPI ?? false,
+      // silent: exceptions neither pause the target nor reach its console.
+      silent: true,
+      timeout: Math.ceil(budgetMs),
+    })
+    let timer: NodeJS.Timeout | undefined
+    const overrun = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(this.timeoutError(budgetMs)), budgetMs)
+    })
+    // The request may still settle after a timeout; it must not become an unhandled rejection.
+    request.catch(() => undefined)
+    let response: Awaited<typeof request>
+    try {
+      response = await Promise.race([request, overrun])
+    } catch (error) {
+      throw this.translateError(error, budgetMs)
+    } finally {
+      clearTimeout(timer)
+    }
+    if (response.exceptionDetails) {
+      const details = response.exceptionDetails
+      const description = details.exception?.description ?? details.exception?.value ?? details.text
+      if (/^Error: Execution was terminated|^Execution was terminated/.test(String(description))) {
+        throw this.timeoutError(budgetMs)
+      }
+      throw new TargetEvaluationError(`The expression threw in the target: ${String(description).split('\n')[0]}`)
+    }
+    return response.result.value as T
+  }
+
+  /**
+   * Reads the agent's snapshot. Returns null when the target has no agent; throws FerrydiagError
+   * unknownSnapshot when the agent writes a schema or version this CLI does not know.
+   */
+  async readSnapshot(options: {budgetMs?: number} = {}): Promise<AgentSnapshot | null> {
+    const text = await this.evaluate<string | null>(
+      `(() => { const agent = globalThis[Symbol.for(${JSON.stringify(AGENT_GLOBAL_KEY)})];
+        return agent && typeof agent.snapshotJson === 'function' ? agent.snapshotJson() : null })()`,
+      {budgetMs: options.budgetMs, awaitPromise: true},
+    )
+    if (text === null || text === undefined) return null
+    let parsed: unknown
+    try {
+      parsed = typeof text === 'string' ? JSON.parse(text) : text
+    } catch {
+      throw unknownSnapshotError('text that is not JSON')
+    }
+    const record = (parsed ?? {}) as {schema?: unknown; version?: unknown}
+    if (record.schema !== SNAPSHOT_SCHEMA) {
+      throw unknownSnapshotError(`schema ${JSON.stringify(record.schema ?? null)}`)
+    }
+    if (record.version !== SNAPSHOT_VERSION) {
+      throw unknownSnapshotError(`version ${JSON.stringify(record.version ?? null)}`)
+    }
+    return parsed as AgentSnapshot
+  }
+
+  /** Whether the target has a usable agent (one with snapshotJson). */
+  async hasAgent(options: {budgetMs?: number} = {}): Promise<boolean> {
+    return this.evaluate<boolean>(
+      `typeof globalThis[Symbol.for(${JSON.stringify(AGENT_GLOBAL_KEY)})]?.snapshotJson === 'function'`,
+      {budgetMs: options.budgetMs, awaitPromise: false},
+    )
+  }
+
+  /**
+   * Makes sure the agent is in the target. When absent: injects it if `inject`, else throws
+   * FerrydiagError noAgent. An injected agent sees only waits that begin after injection.
+   */
+  async ensureAgent(options: {inject: boolean; mode?: AgentMode; budgetMs?: number}): Promise<EnsureAgentResult> {
+    if (await this.hasAgent(options)) return {injected: false}
+    if (!options.inject) {
+      throw new FerrydiagError(
+        'noAgent',
+        `The target at ${this.address} has no ferrydiag agent, and injection was declined.`,
+        'Allow injection (drop --no-inject), or start the target with `node --import ferrydiag/register app.js`.',
+      )
+    }
+    // Loaded on demand: most attaches find a preloaded agent and never need the injection source.
+    const {agentInjectionExpression} = await import('../agent/inject-source.js')
+    const raw = await this.evaluate<unknown>(agentInjectionExpression({mode: options.mode}), {
+      budgetMs: options.budgetMs,
+      awaitPromise: true,
+      includeCommandLineAPI: true,
+    })
+    let status: unknown = raw
+    if (typeof raw === 'string') {
+      try {
+        status = JSON.parse(raw)
+      } catch {
+        status = raw
+      }
+    }
+    if (!(await this.hasAgent(options))) {
+      throw new FerrydiagError(
+        'noAgent',
+        `Injecting the agent into ${this.address} did not install it (status: ${JSON.stringify(status)}).`,
+        'Start the target with `node --import ferrydiag/register app.js` instead.',
+      )
+    }
+    this.agentLoadedBy = 'inject'
+    return {injected: true, status}
+  }
+
+  /**
+   * Closes the session. If ferrydiag opened the inspector with SIGUSR1, first schedules
+   * `inspector.close()` inside the target (it cannot run synchronously: close() waits for open
+   * sessions, ours included), then checks from outside that the port closed. Never throws.
+   */
+  async detach(options: {verifyTimeoutMs?: number} = {}): Promise<DetachResult> {
+    const startedAt = performance.now()
+    const wasAttached = this.state === 'attached'
+    this.state = 'detaching'
+    let scheduled = false
+    if (wasAttached && this.target.openedBySignal) {
+      try {
+        // 50 ms gives our own close frame time to arrive first, so close() finds no session and does
+        // not block the target's event loop; if it arrives later, close() ends our session itself.
+        await this.sendEvaluate(
+          `(() => { const inspector = typeof process.getBuiltinModule === 'function'
+              ? process.getBuiltinModule('node:inspector') : require('node:inspector');
+            const timer = setTimeout(() => { try { inspector.close() } catch {} }, 50);
+            timer.unref?.(); return true })()`,
+          2000,
+        )
+        scheduled = true
+      } catch {
+        // The target went away meanwhile: nothing left to close.
+      }
+    }
+    try {
+      await Promise.race([this.client.close(), sleep(1000)])
+    } catch {
+      // Already closed by the other side.
+    }
+    this.state = 'gone'
+    if (!this.target.openedBySignal) return {inspectorClosed: null, detachMs: performance.now() - startedAt}
+    const closed = scheduled
+      ? await this.waitForInspectorClosed(options.verifyTimeoutMs ?? 3000)
+      : !(await isPortOpen(this.target.host, this.target.port))
+    return {inspectorClosed: closed, detachMs: performance.now() - startedAt}
+  }
+
+  private async waitForInspectorClosed(timeoutMs: number): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs
+    const pid = this.target.pid
+    while (performance.now() < deadline) {
+      if (pid !== null) {
+        const sockets = await readOwnedListeningSockets(pid)
+        if (sockets === null || !sockets.some((socket) => socket.port === this.target.port)) {
+          // null: the process is gone or unreadable; fall back to a connection attempt.
+          if (sockets !== null || !(await isPortOpen(this.target.host, this.target.port))) return true
+        }
+      } else if (!(await isPortOpen(this.target.host, this.target.port))) {
+        return true
+      }
+      await sleep(20)
+    }
+    return false
+  }
+
+  /** Evaluate used by detach: no state checks, includeCommandLineAPI for the require fallback. */
+  private async sendEvaluate(expression: string, budgetMs: number): Promise<void> {
+    const request = this.client.send('Runtime.evaluate', {
+      expression,
+      returnByValue: true,
+      includeCommandLineAPI: true,
+      silent: true,
+      timeout: budgetMs,
+    })
+    request.catch(() => undefined)
+    let timer: NodeJS.Timeout | undefined
+    try {
+      const response = await Promise.race([
+        request,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('timeout')), budgetMs)
+        }),
+      ])
+      if (response.exceptionDetails) throw new Error(response.exceptionDetails.text)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  private assertAttached(doing: string): void {
+    if (this.state === 'attached') return
+    if (this.state === 'gone') throw this.exitedError(doing)
+    throw new RangeError(`Cannot go on ${doing}: the session is detaching`)
+  }
+
+  private translateError(error: unknown, budgetMs: number): unknown {
+    if (error instanceof FerrydiagError) return error
+    const message = (error as Error)?.message ?? String(error)
+    if (/Execution was terminated/.test(message)) return this.timeoutError(budgetMs)
+    // process.exit() during an awaited evaluation answers "Execution context was destroyed." just
+    // before the socket closes; the rest are the socket itself going away.
+    if (
+      /Execution context was destroyed|Cannot find context with specified id|WebSocket connection closed|WebSocket is not open|ECONNRESET|EPIPE/.test(
+        message,
+      )
+    ) {
+      this.state = 'gone'
+      return this.exitedError('evaluating an expression')
+    }
+    return error
+  }
+
+  private timeoutError(budgetMs: number): FerrydiagError {
+    return new FerrydiagError(
+      'evaluateTimeout',
+      `An evaluation in the target at ${this.address} did not finish within its ${budgetMs} ms budget; it was abandoned (V8 stopped any synchronous part).`,
+      'The target may be busy in a long synchronous task (check CPU with `top`); retry, or raise the budget with --timeout.',
+    )
+  }
+
+  private exitedError(doing: string): FerrydiagError {
+    const pid = this.target.pid
+    let alive: boolean | null = null
+    if (pid !== null) {
+      try {
+        process.kill(pid, 0)
+        alive = true
+      } catch {
+        alive = false
+      }
+    }
+    const what =
+      alive === true
+        ? `process ${pid} closed its inspector connection`
+        : alive === false
+          ? `process ${pid} exited`
+          : 'the target closed the inspector connection (it exited or closed its inspector)'
+    return new FerrydiagError(
+      'targetExited',
+      `While ${doing}, ${what} (inspector ${this.address}).`,
+      'Check whether the pipeline is still running (its logs, `pgrep -af node`), then attach again.',
+    )
+  }
+}
+
+function unknownSnapshotError(seen: string): FerrydiagError {
+  return new FerrydiagError(
+    'unknownSnapshot',
+    `The target's agent wrote a snapshot with ${seen}; this ferrydiag reads schema "${SNAPSHOT_SCHEMA}" version ${SNAPSHOT_VERSION}.`,
+    'Use the ferrydiag version that matches the agent in the target (the one its ferrydiag/register or ferrydiag/runtime comes from).',
+  )
+}

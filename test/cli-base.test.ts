@@ -1,0 +1,181 @@
+// The shared CLI layer: duration parsing, the target flags, and the base command's error handling
+// (one line + "Try this:", the FerrydiagError's exit status, no stack trace; --json error objects).
+
+import assert from 'node:assert/strict'
+import path from 'node:path'
+import {after, describe, test} from 'node:test'
+import {setImmediate as yieldToLoop} from 'node:timers/promises'
+import {fileURLToPath} from 'node:url'
+
+import {Errors, Flags} from '@oclif/core'
+import {Exit, handle} from '@oclif/core/handle'
+import {captureOutput} from '@oclif/test'
+
+import {FerrydiagCommand, toCliError} from '../src/cli/base-command.js'
+import {formatDuration, parseDuration} from '../src/cli/duration.js'
+import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
+import {EXIT, FerrydiagError} from '../src/errors.js'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..') // package root
+
+/** A command shaped like the real ones: target flags, a duration, and a failure chosen by --fail. */
+class ProbeCommand extends FerrydiagCommand {
+  static flags = {
+    ...targetFlags,
+    wait: durationFlag({name: 'wait', summary: 'How long to wait.', defaultMs: 5000}),
+    fail: Flags.string({options: ['ferrydiag', 'plain', 'multiline', 'none']}),
+  }
+
+  async run(): Promise<{waitMs: number; target: unknown}> {
+    const {flags} = await this.parse(ProbeCommand)
+    if (flags.fail === 'ferrydiag') {
+      throw new FerrydiagError('noSuchProcess', 'No process with pid 424242 (ESRCH).', 'Find the pid with `pgrep -af node`.')
+    }
+    if (flags.fail === 'plain') throw new TypeError('cannot read properties of undefined')
+    if (flags.fail === 'multiline') throw new Error('first line\n    at somewhere (file.js:1:1)')
+    return {waitMs: flags.wait, target: targetOptionsFromFlags(flags)}
+  }
+}
+
+type CaughtError = Error & {oclif?: {exit?: number}; code?: string; suggestions?: string[]}
+
+/** Runs ProbeCommand in-process; yields first and resets exitCode after, as node:test needs. */
+async function runProbe(argv: string[]) {
+  await yieldToLoop()
+  const output = await captureOutput<{waitMs: number; target: unknown}>(() => ProbeCommand.run(argv, {root}))
+  const exitCode = process.exitCode
+  process.exitCode = undefined
+  return {...output, exitCode} as typeof output & {error?: CaughtError; exitCode: typeof exitCode}
+}
+
+/** What the user sees: oclif's top-level handler output, with its process.exit stubbed. */
+async function renderLikeBin(error: Error): Promise<{stderr: string; exit: number | undefined}> {
+  const originalExit = Exit.exit
+  let exit: number | undefined
+  Exit.exit = ((code?: number) => {
+    exit = code
+  }) as typeof Exit.exit
+  try {
+    await yieldToLoop()
+    const output = await captureOutput(() => handle(error))
+    return {stderr: output.stderr, exit}
+  } finally {
+    Exit.exit = originalExit
+    process.exitCode = undefined
+  }
+}
+
+after(() => {
+  process.exitCode = undefined
+})
+
+describe('parseDuration', () => {
+  test('reads ms, s, m, h and bare seconds', () => {
+    assert.equal(parseDuration('500ms'), 500)
+    assert.equal(parseDuration('5s'), 5000)
+    assert.equal(parseDuration('1.5s'), 1500)
+    assert.equal(parseDuration('2m'), 120_000)
+    assert.equal(parseDuration('1h'), 3_600_000)
+    assert.equal(parseDuration('30'), 30_000)
+    assert.equal(parseDuration(' 10S '), 10_000)
+  })
+
+  test('rejects malformed, zero, negative and sub-millisecond values as badDuration', () => {
+    for (const bad of ['', 'abc', '5x', '5 s s', '0', '0s', '-1s', '-5', '0.2ms', 'Infinity', '1e3', 's']) {
+      assert.throws(
+        () => parseDuration(bad, '--wait'),
+        (error: unknown) => {
+          assert.ok(error instanceof FerrydiagError, `for ${JSON.stringify(bad)}`)
+          assert.equal(error.code, 'badDuration')
+          assert.equal(error.exit, EXIT.badDuration)
+          assert.ok(error.message.includes(`\`${bad}\``))
+          return true
+        },
+      )
+    }
+  })
+
+  test('formatDuration round-trips', () => {
+    for (const ms of [1, 500, 1500, 5000, 120_000, 3_600_000, 90_000]) assert.equal(parseDuration(formatDuration(ms)), ms)
+  })
+})
+
+describe('FerrydiagCommand', () => {
+  test('passes flags through on success', async () => {
+    const {result, error} = await runProbe(['--pid', '42', '--wait', '2m'])
+    assert.equal(error, undefined)
+    assert.deepEqual(result, {waitMs: 120_000, target: {inspect: undefined, pid: 42, allowRemote: false}})
+    const defaults = await runProbe(['--inspect', '127.0.0.1:9333', '--allow-remote'])
+    assert.deepEqual(defaults.result, {
+      waitMs: 5000,
+      target: {inspect: '127.0.0.1:9333', pid: undefined, allowRemote: true},
+    })
+  })
+
+  test('a FerrydiagError becomes a one-line CLIError with its exit status, code and suggestion', async () => {
+    const {error} = await runProbe(['--fail', 'ferrydiag'])
+    assert.ok(error instanceof Errors.CLIError)
+    assert.equal(error.message, 'No process with pid 424242 (ESRCH).')
+    assert.equal(error.oclif?.exit, EXIT.noSuchProcess)
+    assert.equal(error.code, 'noSuchProcess')
+    assert.deepEqual(error.suggestions, ['Find the pid with `pgrep -af node`.'])
+
+    const shown = await renderLikeBin(error)
+    assert.equal(shown.exit, EXIT.noSuchProcess)
+    assert.match(shown.stderr, /Error: No process with pid 424242 \(ESRCH\)\./)
+    assert.match(shown.stderr, /Code: noSuchProcess/)
+    assert.match(shown.stderr, /Try this: Find the pid with `pgrep -af node`\./)
+    assert.doesNotMatch(shown.stderr, /\n\s+at /)
+  })
+
+  test('a bad duration flag is badDuration on one line naming the flag', async () => {
+    const {error} = await runProbe(['--wait', '-3s'])
+    assert.ok(error instanceof Errors.CLIError)
+    assert.equal(error.oclif?.exit, EXIT.badDuration)
+    assert.ok(!error.message.includes('\n'), error.message)
+    assert.match(error.message, /^--wait: Expected --wait as a positive duration/)
+  })
+
+  test('an unknown error is one line with exit 1 and no stack trace', async () => {
+    const plain = await runProbe(['--fail', 'plain'])
+    assert.ok(plain.error instanceof Errors.CLIError)
+    assert.equal(plain.error.message, 'TypeError: cannot read properties of undefined')
+    assert.equal(plain.error.oclif?.exit, 1)
+    const multi = await runProbe(['--fail', 'multiline'])
+    assert.equal(multi.error?.message, 'first line')
+    const shown = await renderLikeBin(multi.error!)
+    assert.equal(shown.exit, 1)
+    assert.doesNotMatch(shown.stderr, /\n\s+at /)
+  })
+
+  test("oclif's own usage errors keep exit 2 (--inspect and --pid are exclusive)", async () => {
+    const {error} = await runProbe(['--inspect', '127.0.0.1:9229', '--pid', '42'])
+    assert.ok(error)
+    assert.equal(error.oclif?.exit, 2)
+    assert.match(error.message, /--pid|--inspect/)
+    const zeroPid = await runProbe(['--pid', '0'])
+    assert.equal(zeroPid.error?.oclif?.exit, 2)
+  })
+
+  test('--json prints a stable error object on stdout', async () => {
+    const {error, stdout, exitCode} = await runProbe(['--fail', 'ferrydiag', '--json'])
+    // In --json mode oclif reports instead of throwing; the exit status is still the error's own.
+    assert.equal(error, undefined)
+    assert.equal(exitCode, EXIT.noSuchProcess)
+    assert.deepEqual(JSON.parse(stdout), {
+      error: {
+        code: 'noSuchProcess',
+        exit: EXIT.noSuchProcess,
+        message: 'No process with pid 424242 (ESRCH).',
+        suggestion: 'Find the pid with `pgrep -af node`.',
+      },
+    })
+  })
+
+  test('toCliError leaves oclif errors untouched', () => {
+    const usage = new Errors.CLIError('bad flag', {exit: 2})
+    assert.equal(toCliError(usage), usage)
+    const exit = new Errors.ExitError(3)
+    assert.equal(toCliError(exit), exit)
+  })
+})
