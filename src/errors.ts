@@ -28,6 +28,7 @@ export const EXIT = {
   heapDeclined: 43,
   outputUnwritable: 44,
   badArgument: 45,
+  inspectorPortBusy: 46, // --pid: the port SIGUSR1 would open is held by another process
 } as const
 
 export type ExitName = keyof typeof EXIT

@@ -90,7 +90,7 @@ export function isLoopbackHost(host: string): boolean {
 
 /**
  * Resolves the CLI's target flags. With neither inspect nor pid, uses 127.0.0.1:9229.
- * Throws FerrydiagError: badArgument, remoteRefused, noSuchProcess, signalDenied, notNode, ownSigusr1.
+ * Throws FerrydiagError: badArgument, remoteRefused, noSuchProcess, signalDenied, notNode, ownSigusr1, inspectorPortBusy.
  */
 export async function resolveTarget(options: ResolveTargetOptions): Promise<ResolvedTarget> {
   if (options.pid !== undefined) return resolvePid(options.pid, options)
@@ -170,7 +170,7 @@ async function resolvePid(pid: number, options: ResolveTargetOptions): Promise<R
     )
     if (holder) {
       throw new FerrydiagError(
-        'ownSigusr1',
+        'inspectorPortBusy',
         `Process ${pid} has no inspector open, and port ${debugPort} (where SIGUSR1 would open it) is already taken by another process, so SIGUSR1 cannot open it.`,
         `Free port ${debugPort} (\`ss -ltnp | grep ${debugPort}\`), or restart the target with --inspect=127.0.0.1:0 and pass --inspect with the port it prints.`,
       )
