@@ -1,0 +1,907 @@
+// The ferrydiag agent: the registry of channels, waits, stages, sources, settings and counters that lives
+// inside the inspected process and answers snapshot(). installAgent is ONE self-contained function (no
+// imports, no module-scope references) so its source text can also be evaluated in a target over the
+// inspector. It is CommonJS so that `node --require` and ESM importers share this one file.
+
+import type {
+  AgentMode,
+  AgentSnapshot,
+  BatchSample,
+  BinlogPosition,
+  ChannelKind,
+  ChannelRecord,
+  SourceStatus,
+  StageState,
+  TaskKind,
+} from '../model/snapshot.js'
+
+export type AgentLoadedBy = 'preload' | 'import' | 'inject'
+export type WaitSide = 'send' | 'receive'
+
+/** Options for installAgent. mode defaults to env FERRYDIAG_AGENT_MODE, else 'channels'. */
+export interface InstallOptions {
+  loadedBy: AgentLoadedBy
+  mode?: AgentMode | null
+}
+
+/** Per-side stack sampling state (see stackFor in installAgent). */
+export interface SideStackState {
+  /** Cached capture per wait key (a stage's record or an iterator), refreshed after keyedRefreshMs. */
+  keyed: WeakMap<object, AgentStackEntry>
+  tokens: number
+  tokensAtMono: number
+  last: AgentStackEntry | null
+}
+
+export interface AgentStackEntry {
+  /** Formatted V8 stack. */
+  raw: string
+  /** Its first caller frame line: the await-site identity behind sendersEver / receiversEver. */
+  site: string
+  atMono: number
+}
+
+/**
+ * Mutable record the agent keeps for one channel, slot or stream. The agent holds it strongly; it never
+ * references the channel object itself (only ownerRef, a WeakRef), so it outlives the channel.
+ * All *Mono fields are performance.now() milliseconds.
+ */
+export interface AgentChannelRec {
+  id: number
+  name: string
+  kind: ChannelKind
+  capacity: number
+  length: number
+  closed: boolean
+  collected: boolean
+  collectedAtMono: number
+  createdAtMono: number
+  itemsIn: number
+  itemsOut: number
+  /** Identities seen (stage records, or await sites of blocked waits). */
+  senders: Set<unknown>
+  receivers: Set<unknown>
+  anonSender: boolean
+  anonReceiver: boolean
+  /** Last identity noted per side, so the per-item check is one comparison. */
+  lastSender: unknown
+  lastReceiver: unknown
+  /** Last blocked-wait site noted per side (skips the Set lookup when a loop blocks again). */
+  lastSendSite: string
+  lastReceiveSite: string
+  /** Blocked waits per side, as intrusive lists (cheaper per wait than a Set). */
+  sendTasks: AgentTaskList
+  receiveTasks: AgentTaskList
+  sendBlockedDoneMs: number
+  receiveBlockedDoneMs: number
+  /** Start of the current full stretch, or -1 when not full. */
+  fullSinceMono: number
+  fullDoneMs: number
+  lengthSinceMono: number
+  fillDoneItemMs: number
+  filled: boolean | undefined
+  filledWithChannelId: number | undefined
+  ownerRef: WeakRef<object>
+  sendStacks: SideStackState
+  receiveStacks: SideStackState
+}
+
+export interface AgentTaskList {
+  head: AgentTask | null
+  tail: AgentTask | null
+  size: number
+}
+
+/** One blocked wait. Holds only plain data (never the channel, a resolver or a structured stack). */
+export interface AgentTask {
+  prev: AgentTask | null
+  next: AgentTask | null
+  /** Whether it is still in its side's list (the wait has not ended). */
+  linked: boolean
+  id: number
+  kind: TaskKind
+  side: WaitSide
+  rec: AgentChannelRec
+  stageName: string | undefined
+  sinceMono: number
+  /** Formatted V8 stack of the await site ('' when not captured); parsed lazily at snapshot time. */
+  raw: string
+  state: 'blocked' | 'never-resumes'
+  reason: string | undefined
+}
+
+export interface AgentStageToken {
+  state: StageState
+}
+
+export interface AgentStageRec {
+  name: string
+  state: StageState
+  stateSinceMono: number
+  busyMs: number
+  idleMs: number
+  backPressuredMs: number
+  createdAtMono: number
+  itemsHandled: number
+  lastProgressAtMs: number | null
+  lastItemTimestampMs: number | null
+  position: BinlogPosition | null
+  /** Active state entries; the newest one defines the state, 'idle' when none. */
+  entries: AgentStageToken[]
+}
+
+export interface AgentSourceRead {
+  end: BinlogPosition
+  eventsProduced?: number
+  lastEventTimestampMs?: number
+  error?: string
+}
+
+/** The object installed at globalThis[Symbol.for('ferrydiag.agent')]. */
+export interface AgentApi {
+  readonly apiVersion: number
+  readonly agentVersion: string
+  readonly mode: AgentMode
+  readonly loadedBy: AgentLoadedBy
+  readonly startedAtMs: number
+  snapshot(): AgentSnapshot
+  snapshotJson(): string
+  /** Switch on await-times mode (promise start stamps); false when v8.promiseHooks is unavailable. */
+  enableAwaitTimes(): boolean
+  /** Frames whose URL starts with one of these prefixes are removed from await sites. */
+  addOwnFrames(prefix: string): void
+  registerChannel(owner: object, name: string, kind: ChannelKind, capacity: number): AgentChannelRec
+  describeChannel(rec: AgentChannelRec): ChannelRecord
+  noteSender(rec: AgentChannelRec, identity: unknown): void
+  noteReceiver(rec: AgentChannelRec, identity: unknown): void
+  setLength(rec: AgentChannelRec, length: number): void
+  setFull(rec: AgentChannelRec, full: boolean): void
+  beginWait(
+    rec: AgentChannelRec,
+    kind: TaskKind,
+    side: WaitSide,
+    stage: AgentStageRec | undefined,
+    key: object | undefined,
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+    captureAbove: Function,
+  ): AgentTask
+  endWait(task: AgentTask): void
+  registerStage(owner: object, name: string): AgentStageRec
+  stagePush(rec: AgentStageRec, state: StageState): AgentStageToken
+  stagePop(rec: AgentStageRec, token: AgentStageToken): void
+  stageProgress(rec: AgentStageRec, items: number, itemTimestampMs: number | undefined, position: BinlogPosition | undefined): void
+  recordBatch(rec: AgentStageRec, events: number, ms: number, ok: boolean): void
+  registerSource(name: string, kind: 'mysql' | 'simulated', read: () => AgentSourceRead): () => void
+  registerSetting(name: string, get: () => number, set?: (value: number) => void): () => void
+  /** Set a registered setting (what tune-batch uses); returns the value read back. */
+  writeSetting(name: string, value: number): number
+  counter(name: string): {add(n?: number): void; readonly value: number}
+}
+
+export function installAgent(options: InstallOptions): AgentApi {
+  'use strict'
+  const g = globalThis as any
+  const GLOBAL_KEY = Symbol.for('ferrydiag.agent')
+  const existing = g[GLOBAL_KEY]
+  if (existing !== undefined && existing !== null) {
+    if (options.mode === 'await-times' && existing.mode !== 'await-times' && typeof existing.enableAwaitTimes === 'function') {
+      existing.enableAwaitTimes()
+    }
+    return existing as AgentApi
+  }
+
+  const proc = g.process
+  const perf: {now(): number; timeOrigin: number} = g.performance
+  const AGENT_VERSION = '0.1.0'
+  const API_VERSION = 1
+  // Stack sampling: an unkeyed blocking wait captures its await site while the side's token bucket has
+  // tokens (burst STACK_BURST, refilled at STACK_RATE_PER_SEC); otherwise it reuses the side's latest
+  // capture. Capturing costs ~5-15 µs, so a consumer blocking on every item at 50k items/s would
+  // otherwise spend most of a core on stacks. Keyed waits (a stage, an async iterator) reuse their own
+  // capture for KEYED_REFRESH_MS.
+  const STACK_BURST = 32
+  const STACK_RATE_PER_MS = 32 / 1000
+  const KEYED_REFRESH_MS = 1000
+  const STACK_FRAMES = 24
+  const RECENT_SAMPLES = 2048
+  const RESERVOIR_SAMPLES = 1024
+  const KEPT_COLLECTED = 100
+  const PARSE_CACHE_MAX = 10000
+
+  const startMono = perf.now()
+  const startedAtMs = Math.round(perf.timeOrigin + startMono)
+  const envMode = proc?.env?.FERRYDIAG_AGENT_MODE
+  let mode: AgentMode = 'channels'
+  const requestedMode = options.mode ?? envMode
+  let stopPromiseHook: (() => void) | undefined
+
+  let channelSeq = 0
+  let taskSeq = 0
+  const channels = new Set<AgentChannelRec>()
+  const collectedKept: AgentChannelRec[] = []
+  const stages = new Set<AgentStageRec>()
+  const sources = new Map<string, {kind: 'mysql' | 'simulated'; read: () => AgentSourceRead; lastEnd: BinlogPosition | undefined}>()
+  const settings = new Map<string, {get: () => number; set: ((value: number) => void) | undefined}>()
+  const counters = new Map<string, {value: number}>()
+  const ownPrefixes: string[] = []
+  const parseCache = new Map<string, Array<{functionName: string; url: string; line: number; column: number}>>()
+
+  const recent: BatchSample[] = []
+  let recentNext = 0
+  const reservoir: BatchSample[] = []
+  let batchTotal = 0
+  let batchFailed = 0
+
+  const channelRegistry = new FinalizationRegistry<AgentChannelRec>((rec) => markCollected(rec))
+  const stageRegistry = new FinalizationRegistry<AgentStageRec>((rec) => stages.delete(rec))
+
+  function round3(x: number): number {
+    return Math.round(x * 1000) / 1000
+  }
+
+  function toEpochMs(mono: number): number {
+    return Math.round(perf.timeOrigin + mono)
+  }
+
+  function newSideStacks(): SideStackState {
+    return {keyed: new WeakMap(), tokens: STACK_BURST, tokensAtMono: perf.now(), last: null}
+  }
+
+  // Formats the stack at once: a string keeps nothing alive, whereas an unformatted V8 trace holds the
+  // callers' functions and receivers (and through them, possibly the channel we must see collected).
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  function captureStack(above: Function): string {
+    const holder: {stack?: unknown} = {}
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = STACK_FRAMES
+    try {
+      Error.captureStackTrace(holder, above)
+    } finally {
+      Error.stackTraceLimit = limit
+    }
+    const stack = holder.stack
+    return typeof stack === 'string' ? stack : String(stack ?? '')
+  }
+
+  function siteOf(raw: string): string {
+    for (const line of raw.split('\n')) {
+      const t = line.trim()
+      if (!t.startsWith('at ')) continue
+      let own = false
+      for (const prefix of ownPrefixes) if (t.includes(prefix)) own = true
+      if (!own) return t.startsWith('at async ') ? 'at ' + t.slice(9) : t
+    }
+    return raw
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  function stackFor(side: SideStackState, key: object | undefined, nowMono: number, above: Function): AgentStackEntry {
+    if (key !== undefined) {
+      const hit = side.keyed.get(key)
+      if (hit !== undefined && nowMono - hit.atMono < KEYED_REFRESH_MS) return hit
+      const raw = captureStack(above)
+      const entry = {raw, site: siteOf(raw), atMono: nowMono}
+      side.keyed.set(key, entry)
+      return entry
+    }
+    side.tokens = Math.min(STACK_BURST, side.tokens + (nowMono - side.tokensAtMono) * STACK_RATE_PER_MS)
+    side.tokensAtMono = nowMono
+    if (side.tokens >= 1 || side.last === null) {
+      side.tokens -= 1
+      const raw = captureStack(above)
+      side.last = {raw, site: siteOf(raw), atMono: nowMono}
+    }
+    return side.last
+  }
+
+  function isOwnUrl(url: string): boolean {
+    for (const prefix of ownPrefixes) if (url.startsWith(prefix)) return true
+    return false
+  }
+
+  // V8 frame lines: "at fn (url:line:col)", "at url:line:col", "at async fn (url:line:col)",
+  // "at new X (url:line:col)", "at async Promise.all (index 0)". Lines and columns are 1-based.
+  function parseStack(raw: string): Array<{functionName: string; url: string; line: number; column: number}> {
+    const cached = parseCache.get(raw)
+    if (cached !== undefined) return cached
+    const frames: Array<{functionName: string; url: string; line: number; column: number}> = []
+    for (const rawLine of raw.split('\n')) {
+      let body = rawLine.trim()
+      if (!body.startsWith('at ')) continue
+      body = body.slice(3)
+      if (body.startsWith('async ')) body = body.slice(6)
+      let functionName = ''
+      let location = body
+      if (body.endsWith(')')) {
+        // Find the parenthesis matching the final one: eval locations nest parentheses.
+        let depth = 0
+        let open = -1
+        for (let i = body.length - 1; i >= 0; i--) {
+          const c = body[i]
+          if (c === ')') depth++
+          else if (c === '(') {
+            depth--
+            if (depth === 0) {
+              open = i
+              break
+            }
+          }
+        }
+        if (open > 0) {
+          functionName = body.slice(0, open).trim()
+          location = body.slice(open + 1, -1)
+        }
+      }
+      let url = location
+      let line = 0
+      let column = 0
+      const m = /^(.*):(\d+):(\d+)$/.exec(location)
+      if (m !== null) {
+        url = m[1]
+        line = Number(m[2])
+        column = Number(m[3])
+      } else if (functionName === '' && !location.includes('/') && !location.includes('\\')) {
+        functionName = location
+        url = ''
+      }
+      if (url !== '' && isOwnUrl(url)) continue
+      frames.push({functionName: functionName === '' ? '<anonymous>' : functionName, url, line, column})
+    }
+    if (parseCache.size >= PARSE_CACHE_MAX) parseCache.clear()
+    parseCache.set(raw, frames)
+    return frames
+  }
+
+  function markCollected(rec: AgentChannelRec): void {
+    const nowMono = perf.now()
+    rec.fillDoneItemMs += rec.length * (nowMono - rec.lengthSinceMono)
+    rec.lengthSinceMono = nowMono
+    if (rec.fullSinceMono >= 0) {
+      rec.fullDoneMs += nowMono - rec.fullSinceMono
+      rec.fullSinceMono = -1
+    }
+    rec.collected = true
+    rec.collectedAtMono = nowMono
+    let stuck = 0
+    for (const list of [rec.sendTasks, rec.receiveTasks]) {
+      for (let task = list.head; task !== null; task = task.next) {
+        task.state = 'never-resumes'
+        task.reason = 'channel-collected'
+        stuck++
+      }
+    }
+    // A collected buffer with nobody stuck on it is only history: keep the newest few of those.
+    if (stuck === 0) {
+      channels.delete(rec)
+      collectedKept.push(rec)
+      if (collectedKept.length > KEPT_COLLECTED) collectedKept.shift()
+    }
+  }
+
+  function registerChannel(owner: object, name: string, kind: ChannelKind, capacity: number): AgentChannelRec {
+    const nowMono = perf.now()
+    const rec: AgentChannelRec = {
+      id: ++channelSeq,
+      name,
+      kind,
+      capacity,
+      length: 0,
+      closed: false,
+      collected: false,
+      collectedAtMono: -1,
+      createdAtMono: nowMono,
+      itemsIn: 0,
+      itemsOut: 0,
+      senders: new Set(),
+      receivers: new Set(),
+      anonSender: false,
+      anonReceiver: false,
+      lastSender: null,
+      lastReceiver: null,
+      lastSendSite: '',
+      lastReceiveSite: '',
+      sendTasks: {head: null, tail: null, size: 0},
+      receiveTasks: {head: null, tail: null, size: 0},
+      sendBlockedDoneMs: 0,
+      receiveBlockedDoneMs: 0,
+      fullSinceMono: -1,
+      fullDoneMs: 0,
+      lengthSinceMono: nowMono,
+      fillDoneItemMs: 0,
+      filled: kind === 'slot' ? false : undefined,
+      filledWithChannelId: undefined,
+      ownerRef: new WeakRef(owner),
+      sendStacks: newSideStacks(),
+      receiveStacks: newSideStacks(),
+    }
+    channels.add(rec)
+    channelRegistry.register(owner, rec)
+    return rec
+  }
+
+  // Identity: undefined is the one anonymous identity; anything else (a stage record, a raw await-site
+  // stack) counts as distinct. The anonymous one counts only while no better identity was seen.
+  function noteSender(rec: AgentChannelRec, identity: unknown): void {
+    rec.lastSender = identity
+    if (identity === undefined) rec.anonSender = true
+    else rec.senders.add(identity)
+  }
+
+  function noteReceiver(rec: AgentChannelRec, identity: unknown): void {
+    rec.lastReceiver = identity
+    if (identity === undefined) rec.anonReceiver = true
+    else rec.receivers.add(identity)
+  }
+
+  // Fill integral and full time, updated on each length change: one clock read per change.
+  function setLength(rec: AgentChannelRec, length: number): void {
+    const nowMono = perf.now()
+    rec.fillDoneItemMs += rec.length * (nowMono - rec.lengthSinceMono)
+    rec.lengthSinceMono = nowMono
+    if (rec.kind === 'channel' && rec.capacity > 0) {
+      const wasFull = rec.length >= rec.capacity
+      const isFull = length >= rec.capacity
+      if (wasFull !== isFull) setFullAt(rec, isFull, nowMono)
+    }
+    rec.length = length
+  }
+
+  function setFullAt(rec: AgentChannelRec, full: boolean, nowMono: number): void {
+    if (full) {
+      if (rec.fullSinceMono < 0) rec.fullSinceMono = nowMono
+    } else if (rec.fullSinceMono >= 0) {
+      rec.fullDoneMs += nowMono - rec.fullSinceMono
+      rec.fullSinceMono = -1
+    }
+  }
+
+  function setFull(rec: AgentChannelRec, full: boolean): void {
+    setFullAt(rec, full, perf.now())
+  }
+
+  function beginWait(
+    rec: AgentChannelRec,
+    kind: TaskKind,
+    side: WaitSide,
+    stage: AgentStageRec | undefined,
+    key: object | undefined,
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+    captureAbove: Function,
+  ): AgentTask {
+    const nowMono = perf.now()
+    const entry = stackFor(side === 'send' ? rec.sendStacks : rec.receiveStacks, key, nowMono, captureAbove)
+    const raw = entry.raw
+    const task: AgentTask = {
+      prev: null,
+      next: null,
+      linked: false,
+      id: ++taskSeq,
+      kind,
+      side,
+      rec,
+      stageName: stage === undefined ? undefined : stage.name,
+      sinceMono: nowMono,
+      raw,
+      state: 'blocked',
+      reason: undefined,
+    }
+    if (side === 'send') {
+      linkTask(rec.sendTasks, task)
+      if (stage === undefined && entry.site !== rec.lastSendSite) {
+        rec.lastSendSite = entry.site
+        rec.senders.add(entry.site)
+      }
+      // A rendezvous has no buffer: it counts as full while a sender waits for a receiver.
+      if (rec.kind === 'channel' && rec.capacity === 0 && rec.sendTasks.size === 1) setFullAt(rec, true, nowMono)
+    } else {
+      linkTask(rec.receiveTasks, task)
+      if (stage === undefined && entry.site !== rec.lastReceiveSite) {
+        rec.lastReceiveSite = entry.site
+        rec.receivers.add(entry.site)
+      }
+    }
+    return task
+  }
+
+  function linkTask(list: AgentTaskList, task: AgentTask): void {
+    task.prev = list.tail
+    task.next = null
+    if (list.tail === null) list.head = task
+    else list.tail.next = task
+    list.tail = task
+    task.linked = true
+    list.size++
+  }
+
+  function unlinkTask(list: AgentTaskList, task: AgentTask): boolean {
+    if (!task.linked) return false
+    if (task.prev === null) list.head = task.next
+    else task.prev.next = task.next
+    if (task.next === null) list.tail = task.prev
+    else task.next.prev = task.prev
+    task.prev = null
+    task.next = null
+    task.linked = false
+    list.size--
+    return true
+  }
+
+  function endWait(task: AgentTask): void {
+    const rec = task.rec
+    const nowMono = perf.now()
+    if (task.side === 'send') {
+      if (!unlinkTask(rec.sendTasks, task)) return
+      rec.sendBlockedDoneMs += nowMono - task.sinceMono
+      if (rec.kind === 'channel' && rec.capacity === 0 && rec.sendTasks.size === 0) setFullAt(rec, false, nowMono)
+    } else {
+      if (!unlinkTask(rec.receiveTasks, task)) return
+      rec.receiveBlockedDoneMs += nowMono - task.sinceMono
+    }
+  }
+
+  function describeChannel(rec: AgentChannelRec, nowMono = perf.now()): ChannelRecord {
+    // After collection nothing changes any more: integrate only up to the collection time.
+    const endMono = rec.collected ? rec.collectedAtMono : nowMono
+    let sendBlockedMs = rec.sendBlockedDoneMs
+    for (let task = rec.sendTasks.head; task !== null; task = task.next) sendBlockedMs += nowMono - task.sinceMono
+    let receiveBlockedMs = rec.receiveBlockedDoneMs
+    for (let task = rec.receiveTasks.head; task !== null; task = task.next) receiveBlockedMs += nowMono - task.sinceMono
+    let length = rec.length
+    if (rec.kind === 'stream' && !rec.collected) {
+      const stream = rec.ownerRef.deref() as {writableLength?: unknown} | undefined
+      if (stream !== undefined && typeof stream.writableLength === 'number') length = stream.writableLength
+    }
+    const out: ChannelRecord = {
+      id: rec.id,
+      name: rec.name,
+      kind: rec.kind,
+      capacity: rec.capacity,
+      length,
+      closed: rec.closed,
+      collected: rec.collected,
+      createdAtMs: toEpochMs(rec.createdAtMono),
+      itemsIn: rec.itemsIn,
+      itemsOut: rec.itemsOut,
+      sendersEver: rec.senders.size > 0 ? rec.senders.size : rec.anonSender ? 1 : 0,
+      receiversEver: rec.receivers.size > 0 ? rec.receivers.size : rec.anonReceiver ? 1 : 0,
+      blockedSenders: rec.sendTasks.size,
+      blockedReceivers: rec.receiveTasks.size,
+      sendBlockedMs: round3(sendBlockedMs),
+      receiveBlockedMs: round3(receiveBlockedMs),
+      fullMs: round3(rec.fullDoneMs + (rec.fullSinceMono >= 0 ? endMono - rec.fullSinceMono : 0)),
+      fillItemMs: round3(rec.fillDoneItemMs + rec.length * (endMono - rec.lengthSinceMono)),
+    }
+    if (rec.kind === 'slot') {
+      out.filled = rec.filled === true
+      if (rec.filledWithChannelId !== undefined) out.filledWithChannelId = rec.filledWithChannelId
+    }
+    return out
+  }
+
+  function registerStage(owner: object, name: string): AgentStageRec {
+    const nowMono = perf.now()
+    const rec: AgentStageRec = {
+      name,
+      state: 'idle',
+      stateSinceMono: nowMono,
+      busyMs: 0,
+      idleMs: 0,
+      backPressuredMs: 0,
+      createdAtMono: nowMono,
+      itemsHandled: 0,
+      lastProgressAtMs: null,
+      lastItemTimestampMs: null,
+      position: null,
+      entries: [],
+    }
+    stages.add(rec)
+    stageRegistry.register(owner, rec)
+    return rec
+  }
+
+  function addStateTime(rec: AgentStageRec, state: StageState, ms: number): void {
+    if (state === 'busy') rec.busyMs += ms
+    else if (state === 'idle') rec.idleMs += ms
+    else rec.backPressuredMs += ms
+  }
+
+  function refreshStageState(rec: AgentStageRec): void {
+    const entries = rec.entries
+    const next: StageState = entries.length === 0 ? 'idle' : entries[entries.length - 1].state
+    if (next === rec.state) return
+    const nowMono = perf.now()
+    addStateTime(rec, rec.state, nowMono - rec.stateSinceMono)
+    rec.state = next
+    rec.stateSinceMono = nowMono
+  }
+
+  // A stack with removal from anywhere: the newest active entry decides the state, and an entry that
+  // ends out of order (interleaved async work) does not leave a stale state behind.
+  function stagePush(rec: AgentStageRec, state: StageState): AgentStageToken {
+    const token: AgentStageToken = {state}
+    rec.entries.push(token)
+    refreshStageState(rec)
+    return token
+  }
+
+  function stagePop(rec: AgentStageRec, token: AgentStageToken): void {
+    const entries = rec.entries
+    const i = entries.lastIndexOf(token)
+    if (i < 0) return
+    entries.splice(i, 1)
+    refreshStageState(rec)
+  }
+
+  function stageProgress(rec: AgentStageRec, items: number, itemTimestampMs: number | undefined, position: BinlogPosition | undefined): void {
+    rec.itemsHandled += items
+    rec.lastProgressAtMs = Date.now()
+    if (itemTimestampMs !== undefined) rec.lastItemTimestampMs = itemTimestampMs
+    if (position !== undefined) {
+      rec.position = position.gtid === undefined
+        ? {file: position.file, offset: position.offset}
+        : {file: position.file, offset: position.offset, gtid: position.gtid}
+    }
+  }
+
+  // Recent ring (the newest RECENT_SAMPLES) plus Algorithm R over all batches, so warm-up and bursts
+  // stay represented after a long saturated steady state.
+  function recordBatch(rec: AgentStageRec, events: number, ms: number, ok: boolean): void {
+    const sample: BatchSample = {stageName: rec.name, atMs: Date.now(), events, ms, ok}
+    batchTotal++
+    if (!ok) batchFailed++
+    if (recent.length < RECENT_SAMPLES) recent.push(sample)
+    else recent[recentNext] = sample
+    recentNext = (recentNext + 1) % RECENT_SAMPLES
+    if (reservoir.length < RESERVOIR_SAMPLES) reservoir.push(sample)
+    else {
+      const j = Math.floor(Math.random() * batchTotal)
+      if (j < RESERVOIR_SAMPLES) reservoir[j] = sample
+    }
+  }
+
+  function registerSource(name: string, kind: 'mysql' | 'simulated', read: () => AgentSourceRead): () => void {
+    const entry = {kind, read, lastEnd: undefined as BinlogPosition | undefined}
+    sources.set(name, entry)
+    return () => {
+      if (sources.get(name) === entry) sources.delete(name)
+    }
+  }
+
+  function registerSetting(name: string, get: () => number, set?: (value: number) => void): () => void {
+    const entry = {get, set}
+    settings.set(name, entry)
+    return () => {
+      if (settings.get(name) === entry) settings.delete(name)
+    }
+  }
+
+  function writeSetting(name: string, value: number): number {
+    const entry = settings.get(name)
+    if (entry === undefined) throw new RangeError(`No setting named \`${name}\`; known: ${[...settings.keys()].join(', ') || 'none'}`)
+    if (entry.set === undefined) throw new TypeError(`Setting \`${name}\` is read-only`)
+    entry.set(value)
+    return Number(entry.get())
+  }
+
+  function counter(name: string): {add(n?: number): void; readonly value: number} {
+    let cell = counters.get(name)
+    if (cell === undefined) {
+      cell = {value: 0}
+      counters.set(name, cell)
+    }
+    const c = cell
+    return {
+      add(n = 1) {
+        c.value += n
+      },
+      get value() {
+        return c.value
+      },
+    }
+  }
+
+  function readSource(name: string, entry: {kind: 'mysql' | 'simulated'; read: () => AgentSourceRead; lastEnd: BinlogPosition | undefined}): SourceStatus {
+    try {
+      const r = entry.read() as AgentSourceRead & {then?: unknown}
+      if (r === null || typeof r !== 'object') throw new TypeError(`read() must return an object, got ${r === null ? 'null' : typeof r}`)
+      if (typeof r.then === 'function') throw new TypeError('read() returned a promise; it must return the last known status synchronously')
+      const end = r.end
+      if (end === null || typeof end !== 'object' || typeof end.file !== 'string' || typeof end.offset !== 'number') {
+        throw new TypeError('read() must return {end: {file: string, offset: number}}')
+      }
+      const status: SourceStatus = {name, kind: entry.kind, end: end.gtid === undefined ? {file: end.file, offset: end.offset} : {file: end.file, offset: end.offset, gtid: end.gtid}}
+      if (typeof r.eventsProduced === 'number') status.eventsProduced = r.eventsProduced
+      if (typeof r.lastEventTimestampMs === 'number') status.lastEventTimestampMs = r.lastEventTimestampMs
+      if (typeof r.error === 'string') status.error = r.error
+      entry.lastEnd = status.end
+      return status
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error)
+      return {name, kind: entry.kind, end: entry.lastEnd ?? {file: '', offset: 0}, error: message}
+    }
+  }
+
+  function taskRecordOf(task: AgentTask, t0: number): AgentSnapshot['tasks'][number] {
+    const rec = task.rec
+    const t: AgentSnapshot['tasks'][number] = {
+      id: task.id,
+      kind: task.kind,
+      state: task.state,
+      channelId: rec.id,
+      channelName: rec.name,
+      sinceMs: toEpochMs(task.sinceMono),
+      waitMs: round3(t0 - task.sinceMono),
+      stack: task.raw === '' ? [] : parseStack(task.raw),
+    }
+    if (task.stageName !== undefined) t.stageName = task.stageName
+    if (task.reason !== undefined) t.reason = task.reason
+    return t
+  }
+
+  // Everything but the tasks; channels in id order (the order tasks are listed in, too).
+  function buildSnapshot(t0: number, ordered: AgentChannelRec[]): AgentSnapshot {
+    const channelOut: ChannelRecord[] = []
+    for (const rec of ordered) channelOut.push(describeChannel(rec, t0))
+    const stageOut: AgentSnapshot['stages'] = []
+    for (const rec of stages) {
+      const current = t0 - rec.stateSinceMono
+      stageOut.push({
+        name: rec.name,
+        state: rec.state,
+        stateSinceMs: toEpochMs(rec.stateSinceMono),
+        busyMs: round3(rec.busyMs + (rec.state === 'busy' ? current : 0)),
+        idleMs: round3(rec.idleMs + (rec.state === 'idle' ? current : 0)),
+        backPressuredMs: round3(rec.backPressuredMs + (rec.state === 'back-pressured' ? current : 0)),
+        createdAtMs: toEpochMs(rec.createdAtMono),
+        itemsHandled: rec.itemsHandled,
+        lastProgressAtMs: rec.lastProgressAtMs,
+        lastItemTimestampMs: rec.lastItemTimestampMs,
+        position: rec.position === null ? null : {...rec.position},
+      })
+    }
+    const recentOut = recent.length < RECENT_SAMPLES ? recent.slice() : [...recent.slice(recentNext), ...recent.slice(0, recentNext)]
+    const sourceOut: SourceStatus[] = []
+    for (const [name, entry] of sources) sourceOut.push(readSource(name, entry))
+    const settingOut: AgentSnapshot['settings'] = []
+    for (const [name, entry] of settings) {
+      // A getter that throws has no value to show; it is left out rather than reported as a number.
+      try {
+        const value = Number(entry.get())
+        if (Number.isFinite(value)) settingOut.push({name, value, writable: entry.set !== undefined})
+      } catch {
+        continue
+      }
+    }
+    const counterOut: Record<string, number> = {}
+    for (const [name, cell] of counters) counterOut[name] = cell.value
+    return {
+      schema: 'ferrydiag.snapshot',
+      version: 1,
+      takenAtMs: toEpochMs(t0),
+      monotonicMs: round3(t0),
+      process: {
+        pid: proc?.pid ?? 0,
+        nodeVersion: proc?.version ?? '',
+        uptimeSec: round3(proc?.uptime?.() ?? 0),
+        argv: Array.isArray(proc?.argv) ? proc.argv.slice() : [],
+        title: String(proc?.title ?? ''),
+        agentMode: mode,
+        agentLoadedBy: options.loadedBy,
+        agentVersion: AGENT_VERSION,
+        agentStartedAtMs: startedAtMs,
+      },
+      channels: channelOut,
+      tasks: [],
+      stages: stageOut,
+      samples: {recent: recentOut, reservoir: reservoir.slice(), totalCount: batchTotal, totalFailed: batchFailed},
+      sources: sourceOut,
+      settings: settingOut,
+      counters: counterOut,
+      buildMs: 0,
+    }
+  }
+
+  function orderedChannels(): AgentChannelRec[] {
+    const all = collectedKept.length === 0 ? [...channels] : [...collectedKept, ...channels]
+    return all.sort((a, b) => a.id - b.id)
+  }
+
+  function snapshot(): AgentSnapshot {
+    const t0 = perf.now()
+    const ordered = orderedChannels()
+    const snap = buildSnapshot(t0, ordered)
+    for (const rec of ordered) {
+      for (let task = rec.sendTasks.head; task !== null; task = task.next) snap.tasks.push(taskRecordOf(task, t0))
+      for (let task = rec.receiveTasks.head; task !== null; task = task.next) snap.tasks.push(taskRecordOf(task, t0))
+    }
+    snap.buildMs = round3(perf.now() - t0)
+    return snap
+  }
+
+  // The same document as JSON.stringify(snapshot()), but each task is written from cached pieces: its
+  // stack's JSON is built once per distinct raw stack, so 10k waiters parked at one site cost little.
+  function snapshotJson(): string {
+    const t0 = perf.now()
+    const ordered = orderedChannels()
+    const snap = buildSnapshot(t0, ordered) as Partial<AgentSnapshot>
+    delete snap.tasks
+    delete snap.buildMs
+    // One growing string (a rope in V8) is cheaper than an array of parts joined at the end.
+    let tasksJson = ''
+    const stackJson = new Map<string, string>()
+    for (const rec of ordered) {
+      const head = `{"channelId":${rec.id},"channelName":${JSON.stringify(rec.name)},"id":`
+      for (const list of [rec.sendTasks, rec.receiveTasks]) {
+        for (let task = list.head; task !== null; task = task.next) {
+          let stack = stackJson.get(task.raw)
+          if (stack === undefined) {
+            stack = task.raw === '' ? '[]' : JSON.stringify(parseStack(task.raw))
+            stackJson.set(task.raw, stack)
+          }
+          let part = `${head}${task.id},"kind":"${task.kind}","state":"${task.state}","sinceMs":${toEpochMs(task.sinceMono)},"waitMs":${round3(t0 - task.sinceMono)},"stack":${stack}`
+          if (task.stageName !== undefined) part += `,"stageName":${JSON.stringify(task.stageName)}`
+          if (task.reason !== undefined) part += `,"reason":${JSON.stringify(task.reason)}`
+          tasksJson += tasksJson === '' ? part + '}' : ',' + part + '}'
+        }
+      }
+    }
+    const rest = JSON.stringify(snap)
+    return `${rest.slice(0, -1)},"tasks":[${tasksJson}],"buildMs":${round3(perf.now() - t0)}}`
+  }
+
+  // In await-times mode every new promise carries its creation time as a small integer (ms since the
+  // agent started, masked to 30 bits so it stays a V8 Smi and wraps after ~12.4 days) under
+  // Symbol.for('ferrydiag.promiseStartMs'): a heap snapshot shows Smi values, so wait ages become
+  // readable. It is not the default: in test/bench/runtime.bench.ts it cut await-heavy code (1 op = 4 async
+  // calls + 5 awaits) to 0.29-0.44x the ops/s of no agent, while 'channels' costs nothing per promise;
+  // real I/O-bound pipelines lose less, but a diagnostic agent must be safe to leave on by default.
+  function enableAwaitTimes(): boolean {
+    if (stopPromiseHook !== undefined) return true
+    const v8 = typeof proc?.getBuiltinModule === 'function' ? proc.getBuiltinModule('v8') : undefined
+    const hooks = v8?.promiseHooks
+    if (hooks === undefined || typeof hooks.onInit !== 'function') return false
+    const key = Symbol.for('ferrydiag.promiseStartMs')
+    stopPromiseHook = hooks.onInit((promise: Record<symbol, number>) => {
+      promise[key] = (perf.now() - startMono) & 0x3fffffff
+    })
+    mode = 'await-times'
+    return true
+  }
+
+  const agent: AgentApi = {
+    apiVersion: API_VERSION,
+    agentVersion: AGENT_VERSION,
+    get mode() {
+      return mode
+    },
+    loadedBy: options.loadedBy,
+    startedAtMs,
+    snapshot,
+    snapshotJson,
+    enableAwaitTimes,
+    addOwnFrames(prefix: string) {
+      if (prefix !== '' && !ownPrefixes.includes(prefix)) ownPrefixes.push(prefix)
+      parseCache.clear()
+    },
+    registerChannel,
+    describeChannel: (rec) => describeChannel(rec),
+    noteSender,
+    noteReceiver,
+    setLength,
+    setFull,
+    beginWait,
+    endWait,
+    registerStage,
+    stagePush,
+    stagePop,
+    stageProgress,
+    recordBatch,
+    registerSource,
+    registerSetting,
+    writeSetting,
+    counter,
+  }
+  Object.defineProperty(g, GLOBAL_KEY, {value: agent, configurable: true, enumerable: false, writable: false})
+  if (requestedMode === 'await-times') enableAwaitTimes()
+  return agent
+}

@@ -1,0 +1,290 @@
+// Channel<T>: a named, bounded FIFO hand-off buffer with Go semantics (send waits while full, receive
+// waits while empty, close, capacity 0 = rendezvous) that records itself with the agent, so a stuck
+// pipeline shows which buffer each parked task waits on and from which await site.
+import type {AgentApi, AgentChannelRec} from '../agent/agent-core.cjs'
+import {getAgent} from './agent-link.js'
+import {RingQueue} from './ring-queue.js'
+import {stageRecordOf, type Stage} from './stage.js'
+import {Waiter, armWaiter} from './waiter.js'
+
+export type ReceiveResult<T> = {ok: true; value: T} | {ok: false; value: undefined}
+
+/**
+ * signal: aborting a blocked wait rejects it with signal.reason; the item is then neither lost nor
+ *   duplicated (a wait already handed its item completes normally). An already aborted signal rejects
+ *   at once, even when the operation could have proceeded.
+ * stage: while this call is blocked the stage is 'back-pressured' (send) or 'idle' (receive); it also
+ *   names the waiter (see sendersEver below). Nothing changes when the call does not block.
+ */
+export interface WaitOptions {
+  signal?: AbortSignal
+  stage?: Stage
+}
+
+/** Thrown by send() on a closed channel, and by sends still blocked when the channel closes. */
+export class ChannelClosedError extends Error {
+  constructor(channelName: string) {
+    super(`send on closed channel \`${channelName}\``)
+    this.name = 'ChannelClosedError'
+  }
+}
+
+const RESOLVED: Promise<void> = Promise.resolve()
+const CLOSED_RESULT: ReceiveResult<never> = Object.freeze({ok: false, value: undefined})
+// Aborted waiters stay in their queue (skipped when reached) until they outnumber live ones by this much.
+const COMPACT_AFTER = 64
+
+type SendWaiter<T> = Waiter<T, void>
+type ReceiveWaiter<T> = Waiter<undefined, ReceiveResult<T>>
+
+let receiveFromIterator: <T>(channel: Channel<T>, iterator: object) => Promise<ReceiveResult<T>>
+
+/**
+ * Records per channel (ChannelRecord): itemsIn counts items accepted (buffered or handed over),
+ * itemsOut items delivered, so length = itemsIn - itemsOut. sendersEver / receiversEver count distinct
+ * identities: the Stage passed in WaitOptions when there is one; else the await site (raw stack) of a
+ * call that blocked; calls with neither share one anonymous identity, counted only while nothing better
+ * was seen. The per-item cost is one comparison with the last identity. Await-site stacks are captured
+ * only when a call blocks, and sampled per side (see the agent's stackFor).
+ */
+export class Channel<T> implements AsyncIterable<T> {
+  readonly id: number
+  readonly name: string
+  readonly capacity: number
+  readonly #agent: AgentApi
+  readonly #rec: AgentChannelRec
+  readonly #buffer: RingQueue<T>
+  readonly #senders = new RingQueue<SendWaiter<T>>(4)
+  readonly #receivers = new RingQueue<ReceiveWaiter<T>>(4)
+  #liveSenders = 0
+  #deadSenders = 0
+  #liveReceivers = 0
+  #deadReceivers = 0
+  #closed = false
+  // Abort bookkeeping, bound once per channel rather than once per wait.
+  readonly #sendCancelled = (): void => {
+    this.#liveSenders--
+    if (++this.#deadSenders > COMPACT_AFTER && this.#deadSenders > this.#liveSenders) {
+      this.#senders.retain((w) => !w.done)
+      this.#deadSenders = 0
+    }
+  }
+  readonly #receiveCancelled = (): void => {
+    this.#liveReceivers--
+    if (++this.#deadReceivers > COMPACT_AFTER && this.#deadReceivers > this.#liveReceivers) {
+      this.#receivers.retain((w) => !w.done)
+      this.#deadReceivers = 0
+    }
+  }
+
+  static {
+    receiveFromIterator = <T>(channel: Channel<T>, iterator: object) =>
+      channel.#receive(undefined, iterator, ChannelIterator.prototype.next)
+  }
+
+  constructor(name: string, capacity: number) {
+    if (typeof name !== 'string' || name === '') {
+      throw new TypeError(`Expected \`name\` to be a non-empty string, got \`${String(name)}\` (${typeof name})`)
+    }
+    if (!Number.isInteger(capacity) || capacity < 0) {
+      throw new RangeError(`Expected \`capacity\` to be an integer >= 0, got \`${String(capacity)}\` (${typeof capacity})`)
+    }
+    this.name = name
+    this.capacity = capacity
+    this.#buffer = new RingQueue<T>(Math.min(capacity, 1024))
+    this.#agent = getAgent()
+    this.#rec = this.#agent.registerChannel(this, name, 'channel', capacity)
+    this.id = this.#rec.id
+  }
+
+  get length(): number {
+    return this.#buffer.length
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /** Waits while the buffer is full (or, at capacity 0, until a receiver takes the item). */
+  send(value: T, opts?: WaitOptions): Promise<void> {
+    const rec = this.#rec
+    const stage = opts === undefined ? undefined : opts.stage
+    const identity = stage === undefined ? undefined : stageRecordOf(stage)
+    if (identity !== rec.lastSender) this.#agent.noteSender(rec, identity)
+    if (opts !== undefined && opts.signal !== undefined && opts.signal.aborted) return Promise.reject(opts.signal.reason)
+    if (this.#closed) return Promise.reject(new ChannelClosedError(this.name))
+    if (this.#liveReceivers > 0) {
+      const receiver = this.#takeReceiver()
+      if (receiver !== undefined) {
+        rec.itemsIn++
+        rec.itemsOut++
+        receiver.finish(this.#agent)
+        receiver.resolve({ok: true, value})
+        return RESOLVED
+      }
+    }
+    const buffer = this.#buffer
+    if (buffer.length < this.capacity) {
+      buffer.push(value)
+      rec.itemsIn++
+      this.#agent.setLength(rec, buffer.length)
+      return RESOLVED
+    }
+    return new Promise<void>((resolve, reject) => {
+      const waiter: SendWaiter<T> = new Waiter(value, resolve, reject)
+      armWaiter(this.#agent, rec, waiter, opts, 'channel-send', 'send', undefined, Channel.prototype.send, 'back-pressured', this.#sendCancelled)
+      this.#senders.push(waiter)
+      this.#liveSenders++
+    })
+  }
+
+  /** Waits while empty; {ok: false} once the channel is closed and drained. */
+  receive(opts?: WaitOptions): Promise<ReceiveResult<T>> {
+    return this.#receive(opts, undefined, Channel.prototype.receive)
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  #receive(opts: WaitOptions | undefined, key: object | undefined, above: Function): Promise<ReceiveResult<T>> {
+    const rec = this.#rec
+    const stage = opts === undefined ? undefined : opts.stage
+    const identity = stage === undefined ? undefined : stageRecordOf(stage)
+    if (identity !== rec.lastReceiver) this.#agent.noteReceiver(rec, identity)
+    if (opts !== undefined && opts.signal !== undefined && opts.signal.aborted) return Promise.reject(opts.signal.reason)
+    const buffer = this.#buffer
+    if (buffer.length > 0) {
+      const value = buffer.shift() as T
+      rec.itemsOut++
+      // A blocked sender means the buffer was full: its item moves in, so the length stays the same.
+      const sender = this.#liveSenders > 0 ? this.#takeSender() : undefined
+      if (sender !== undefined) {
+        buffer.push(sender.value)
+        rec.itemsIn++
+        sender.finish(this.#agent)
+        sender.resolve()
+      } else {
+        this.#agent.setLength(rec, buffer.length)
+      }
+      return Promise.resolve({ok: true, value})
+    }
+    if (this.#liveSenders > 0) {
+      // Rendezvous (capacity 0): take the item straight from the oldest blocked sender.
+      const sender = this.#takeSender()
+      if (sender !== undefined) {
+        rec.itemsIn++
+        rec.itemsOut++
+        sender.finish(this.#agent)
+        sender.resolve()
+        return Promise.resolve({ok: true, value: sender.value})
+      }
+    }
+    if (this.#closed) return Promise.resolve(CLOSED_RESULT)
+    return new Promise<ReceiveResult<T>>((resolve, reject) => {
+      const waiter: ReceiveWaiter<T> = new Waiter(undefined, resolve, reject)
+      armWaiter(this.#agent, rec, waiter, opts, 'channel-receive', 'receive', key, above, 'idle', this.#receiveCancelled)
+      this.#receivers.push(waiter)
+      this.#liveReceivers++
+    })
+  }
+
+  /** Takes up to max items now, without waiting, also from blocked senders; [] when there are none. */
+  drain(max: number): T[] {
+    if (!(Number.isInteger(max) || max === Number.POSITIVE_INFINITY) || max < 0) {
+      throw new RangeError(`Expected \`max\` to be an integer >= 0, got \`${String(max)}\` (${typeof max})`)
+    }
+    const rec = this.#rec
+    if (rec.lastReceiver !== undefined) this.#agent.noteReceiver(rec, undefined)
+    const out: T[] = []
+    const buffer = this.#buffer
+    const before = buffer.length
+    while (out.length < max) {
+      if (buffer.length > 0) {
+        out.push(buffer.shift() as T)
+        rec.itemsOut++
+        const sender = this.#liveSenders > 0 ? this.#takeSender() : undefined
+        if (sender !== undefined) {
+          buffer.push(sender.value)
+          rec.itemsIn++
+          sender.finish(this.#agent)
+          sender.resolve()
+        }
+        continue
+      }
+      const sender = this.#liveSenders > 0 ? this.#takeSender() : undefined
+      if (sender === undefined) break
+      out.push(sender.value)
+      rec.itemsIn++
+      rec.itemsOut++
+      sender.finish(this.#agent)
+      sender.resolve()
+    }
+    if (buffer.length !== before) this.#agent.setLength(rec, buffer.length)
+    return out
+  }
+
+  /** Pending receivers get {ok: false}; pending senders reject with ChannelClosedError. Idempotent. */
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#rec.closed = true
+    for (let r = this.#takeReceiver(); r !== undefined; r = this.#takeReceiver()) {
+      r.finish(this.#agent)
+      r.resolve(CLOSED_RESULT)
+    }
+    for (let s = this.#takeSender(); s !== undefined; s = this.#takeSender()) {
+      s.finish(this.#agent)
+      s.reject(new ChannelClosedError(this.name))
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return new ChannelIterator(this)
+  }
+
+  #takeSender(): SendWaiter<T> | undefined {
+    for (let w = this.#senders.shift(); w !== undefined; w = this.#senders.shift()) {
+      if (!w.done) {
+        this.#liveSenders--
+        return w
+      }
+      if (this.#deadSenders > 0) this.#deadSenders--
+    }
+    return undefined
+  }
+
+  #takeReceiver(): ReceiveWaiter<T> | undefined {
+    for (let w = this.#receivers.shift(); w !== undefined; w = this.#receivers.shift()) {
+      if (!w.done) {
+        this.#liveReceivers--
+        return w
+      }
+      if (this.#deadReceivers > 0) this.#deadReceivers--
+    }
+    return undefined
+  }
+}
+
+function toIteratorResult<T>(result: ReceiveResult<T>): IteratorResult<T> {
+  return result.ok ? {done: false, value: result.value} : {done: true, value: undefined}
+}
+
+/** for await over a channel: ends when it is closed and drained. Leaving the loop does not close it. */
+class ChannelIterator<T> implements AsyncIterator<T> {
+  readonly #channel: Channel<T>
+
+  constructor(channel: Channel<T>) {
+    this.#channel = channel
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    // The iterator is the stack-cache key: one for-await loop is one await site.
+    return receiveFromIterator(this.#channel, this).then(toIteratorResult)
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    return Promise.resolve({done: true, value: undefined})
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return this
+  }
+}

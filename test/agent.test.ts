@@ -1,0 +1,456 @@
+// The agent: snapshot shape, accounting (blocked, full, fill time incl. waits in progress), identities,
+// records outliving collected channels and slots, sources/settings/counters, loaders and injection.
+import assert from 'node:assert/strict'
+import {execFile} from 'node:child_process'
+import {mkdtempSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {describe, test} from 'node:test'
+import {setTimeout as sleep, setImmediate as nextTurn} from 'node:timers/promises'
+import {fileURLToPath} from 'node:url'
+import {promisify} from 'node:util'
+import {installAgent, type AgentApi} from '../src/agent/agent-core.cjs'
+import {agentInjectionExpression} from '../src/agent/inject-source.js'
+import {AGENT_GLOBAL_KEY, SNAPSHOT_SCHEMA, SNAPSHOT_VERSION, type AgentSnapshot} from '../src/model/snapshot.js'
+import {Channel, ChannelSlot, Stage, counter, registerSetting, registerSource} from '../src/runtime/index.js'
+import {collectGarbage} from './helpers/gc.js'
+
+const run = promisify(execFile)
+const agentDir = fileURLToPath(new URL('../src/agent/', import.meta.url))
+const runtimeUrl = new URL('../src/runtime/index.js', import.meta.url).href
+
+function agent(): AgentApi {
+  new Channel('ensure-agent', 1) // first use installs the agent
+  return (globalThis as Record<symbol, AgentApi>)[Symbol.for(AGENT_GLOBAL_KEY)]
+}
+
+function channelNamed(snap: AgentSnapshot, name: string) {
+  const found = snap.channels.filter((c) => c.name === name)
+  assert.equal(found.length, 1, `one channel named ${name}`)
+  return found[0]
+}
+
+type Kind = 'string' | 'number' | 'boolean' | 'object' | 'array' | 'number|null' | 'object|null'
+/** Asserts exactly these keys (optional ones may be absent) with these types. */
+function assertShape(value: unknown, required: Record<string, Kind>, optional: Record<string, Kind> = {}, where = 'value'): void {
+  assert.ok(value !== null && typeof value === 'object', `${where} is an object`)
+  const obj = value as Record<string, unknown>
+  for (const key of Object.keys(obj)) assert.ok(key in required || key in optional, `${where} has no unexpected key ${key}`)
+  const check = (key: string, kind: Kind): void => {
+    const v = obj[key]
+    const ok =
+      kind === 'array' ? Array.isArray(v)
+      : kind === 'number|null' ? v === null || typeof v === 'number'
+      : kind === 'object|null' ? v === null || (typeof v === 'object' && !Array.isArray(v))
+      : kind === 'object' ? v !== null && typeof v === 'object' && !Array.isArray(v)
+      : typeof v === kind
+    assert.ok(ok, `${where}.${key} is ${kind}, got ${JSON.stringify(v)}`)
+    if (typeof v === 'number') assert.ok(Number.isFinite(v), `${where}.${key} is finite`)
+  }
+  for (const [key, kind] of Object.entries(required)) check(key, kind)
+  for (const [key, kind] of Object.entries(optional)) if (key in obj) check(key, kind)
+}
+
+const FRAME = {functionName: 'string', url: 'string', line: 'number', column: 'number'} as const
+const SAMPLE = {stageName: 'string', atMs: 'number', events: 'number', ms: 'number', ok: 'boolean'} as const
+
+describe('snapshot shape', () => {
+  test('every field of every record is present with the right type and survives JSON', async () => {
+    const ch = new Channel<number>('shape', 1)
+    await ch.send(1)
+    const blockedSend = ch.send(2)
+    const slot = new ChannelSlot<Channel<number>>('shape-slot')
+    const stage = new Stage('shape-stage')
+    const blockedGet = slot.get({stage})
+    stage.progress({items: 3, itemTimestampMs: Date.now() - 1000, position: {file: 'bin.000001', offset: 120, gtid: '0-1-5'}})
+    stage.recordBatch({events: 10, ms: 2.5, ok: true})
+    const stopSource = registerSource('shape-src', 'simulated', () => ({end: {file: 'bin.000002', offset: 9}, eventsProduced: 4, lastEventTimestampMs: Date.now()}))
+    const stopSetting = registerSetting('shape-setting', () => 7)
+    counter('shape-counter').add(2)
+    await nextTurn()
+
+    const snap = JSON.parse(agent().snapshotJson()) as AgentSnapshot
+    assertShape(snap, {
+      schema: 'string', version: 'number', takenAtMs: 'number', monotonicMs: 'number', process: 'object',
+      channels: 'array', tasks: 'array', stages: 'array', samples: 'object', sources: 'array',
+      settings: 'array', counters: 'object', buildMs: 'number',
+    }, {}, 'snapshot')
+    assert.equal(snap.schema, SNAPSHOT_SCHEMA)
+    assert.equal(snap.version, SNAPSHOT_VERSION)
+    assert.ok(Math.abs(snap.takenAtMs - Date.now()) < 5000)
+    assertShape(snap.process, {
+      pid: 'number', nodeVersion: 'string', uptimeSec: 'number', argv: 'array', title: 'string',
+      agentMode: 'string', agentLoadedBy: 'string', agentVersion: 'string', agentStartedAtMs: 'number',
+    }, {}, 'process')
+    assert.equal(snap.process.pid, process.pid)
+    assert.equal(snap.process.agentLoadedBy, 'import')
+    assert.equal(snap.process.agentMode, 'channels')
+    const CHANNEL = {
+      id: 'number', name: 'string', kind: 'string', capacity: 'number', length: 'number', closed: 'boolean',
+      collected: 'boolean', createdAtMs: 'number', itemsIn: 'number', itemsOut: 'number', sendersEver: 'number',
+      receiversEver: 'number', blockedSenders: 'number', blockedReceivers: 'number', sendBlockedMs: 'number',
+      receiveBlockedMs: 'number', fullMs: 'number', fillItemMs: 'number',
+    } as const
+    for (const c of snap.channels) assertShape(c, CHANNEL, {filled: 'boolean', filledWithChannelId: 'number'}, `channel ${c.name}`)
+    const slotRec = channelNamed(snap, 'shape-slot')
+    assert.equal(slotRec.kind, 'slot')
+    assert.equal(slotRec.filled, false)
+    assert.equal('filled' in channelNamed(snap, 'shape'), false)
+    for (const t of snap.tasks) {
+      assertShape(t, {id: 'number', kind: 'string', state: 'string', sinceMs: 'number', waitMs: 'number', stack: 'array'},
+        {channelId: 'number', channelName: 'string', stageName: 'string', reason: 'string'}, `task ${t.id}`)
+      for (const f of t.stack) assertShape(f, FRAME, {}, 'frame')
+    }
+    const sendTask = snap.tasks.find((t) => t.channelName === 'shape')
+    assert.equal(sendTask?.kind, 'channel-send')
+    assert.equal(sendTask?.state, 'blocked')
+    const getTask = snap.tasks.find((t) => t.channelName === 'shape-slot')
+    assert.equal(getTask?.kind, 'slot-wait')
+    assert.equal(getTask?.stageName, 'shape-stage')
+    const st = snap.stages.find((s) => s.name === 'shape-stage')
+    assertShape(st, {
+      name: 'string', state: 'string', stateSinceMs: 'number', busyMs: 'number', idleMs: 'number',
+      backPressuredMs: 'number', createdAtMs: 'number', itemsHandled: 'number', lastProgressAtMs: 'number|null',
+      lastItemTimestampMs: 'number|null', position: 'object|null',
+    }, {}, 'stage')
+    assert.deepEqual(st?.position, {file: 'bin.000001', offset: 120, gtid: '0-1-5'})
+    assert.equal(st?.itemsHandled, 3)
+    assertShape(snap.samples, {recent: 'array', reservoir: 'array', totalCount: 'number', totalFailed: 'number'}, {}, 'samples')
+    for (const s of [...snap.samples.recent, ...snap.samples.reservoir]) assertShape(s, SAMPLE, {}, 'sample')
+    const src = snap.sources.find((s) => s.name === 'shape-src')
+    assertShape(src, {name: 'string', kind: 'string', end: 'object'}, {eventsProduced: 'number', lastEventTimestampMs: 'number', error: 'string'}, 'source')
+    assert.deepEqual(snap.settings.find((s) => s.name === 'shape-setting'), {name: 'shape-setting', value: 7, writable: false})
+    assert.equal(snap.counters['shape-counter'], 2)
+    // Round trip: the object snapshot() returns is already plain JSON data.
+    assert.deepEqual(JSON.parse(JSON.stringify(agent().snapshot())).schema, SNAPSHOT_SCHEMA)
+
+    slot.set(ch)
+    assert.equal(await blockedGet, ch)
+    assert.deepEqual(ch.drain(5), [1, 2])
+    await blockedSend
+    stopSource()
+    stopSetting()
+    const after = agent().snapshot()
+    assert.equal(channelNamed(after, 'shape-slot').filled, true)
+    assert.equal(channelNamed(after, 'shape-slot').filledWithChannelId, ch.id)
+    assert.equal(after.sources.some((s) => s.name === 'shape-src'), false)
+    assert.equal(after.tasks.some((t) => t.channelName === 'shape' || t.channelName === 'shape-slot'), false)
+  })
+})
+
+describe('accounting', () => {
+  test('blocked time includes waits still in progress, and stops growing once they end', async () => {
+    const ch = new Channel<number>('blocked-time', 0)
+    const before = performance.now()
+    const pending = ch.receive()
+    await sleep(150)
+    const mid = agent().snapshot()
+    const rec = channelNamed(mid, 'blocked-time')
+    assert.equal(rec.blockedReceivers, 1)
+    assert.ok(rec.receiveBlockedMs >= 140, `in-progress wait counted: ${rec.receiveBlockedMs}`)
+    assert.ok(rec.receiveBlockedMs <= performance.now() - before + 1)
+    const task = mid.tasks.find((t) => t.channelName === 'blocked-time')
+    assert.ok(task !== undefined && task.waitMs >= 140)
+    await ch.send(1)
+    const ended = performance.now()
+    await pending
+    const total = channelNamed(agent().snapshot(), 'blocked-time').receiveBlockedMs
+    assert.ok(total >= rec.receiveBlockedMs && total <= ended - before + 1, `${total}`)
+    await sleep(60)
+    const later = channelNamed(agent().snapshot(), 'blocked-time')
+    assert.equal(later.receiveBlockedMs, total, 'a finished wait adds nothing more')
+    assert.equal(later.blockedReceivers, 0)
+    assert.equal(later.sendBlockedMs, 0)
+  })
+
+  test('full time and the fill integral follow the length, including the current stretch', async () => {
+    const ch = new Channel<number>('fill', 2)
+    const t0 = performance.now()
+    await ch.send(1)
+    await ch.send(2) // full from here
+    const t1 = performance.now()
+    await sleep(100)
+    const t2 = performance.now()
+    const mid = channelNamed(agent().snapshot(), 'fill')
+    const t3 = performance.now()
+    assert.ok(mid.fullMs >= t2 - t1 - 1 && mid.fullMs <= t3 - t0 + 1, `fullMs ${mid.fullMs}`)
+    assert.ok(mid.fillItemMs >= 2 * (t2 - t1) - 1 && mid.fillItemMs <= 2 * (t3 - t0) + 1, `fillItemMs ${mid.fillItemMs}`)
+    const t4 = performance.now()
+    await ch.receive() // length 1: no longer full
+    const t5 = performance.now()
+    await sleep(100)
+    const end = channelNamed(agent().snapshot(), 'fill')
+    assert.ok(end.fullMs <= t5 - t0 + 1, `fullMs stopped at the receive: ${end.fullMs}`)
+    assert.ok(end.fullMs >= t4 - t1 - 1)
+    // After the receive, one item sat there for >= 100 ms more.
+    assert.ok(end.fillItemMs >= mid.fillItemMs + 99, `fill integral kept growing at length 1: ${end.fillItemMs}`)
+    assert.equal(end.itemsIn - end.itemsOut, end.length)
+  })
+
+  test('a rendezvous counts as full while a sender waits', async () => {
+    const ch = new Channel<number>('rdv-full', 0)
+    const t0 = performance.now()
+    const s = ch.send(1)
+    await sleep(80)
+    await ch.receive()
+    const t1 = performance.now()
+    await s
+    const rec = channelNamed(agent().snapshot(), 'rdv-full')
+    assert.ok(rec.fullMs >= 75 && rec.fullMs <= t1 - t0 + 1, `${rec.fullMs}`)
+    assert.ok(rec.sendBlockedMs >= 75)
+    assert.equal(rec.itemsIn, 1)
+    assert.equal(rec.itemsOut, 1)
+  })
+
+  test('sendersEver / receiversEver count stages, then blocked await sites, then one anonymous identity', async () => {
+    const ch = new Channel<number>('identity', 1)
+    await ch.send(1)
+    await ch.receive()
+    let rec = channelNamed(agent().snapshot(), 'identity')
+    assert.equal(rec.sendersEver, 1)
+    assert.equal(rec.receiversEver, 1)
+    const a = new Stage('identity-a')
+    const b = new Stage('identity-b')
+    await ch.send(2, {stage: a})
+    await ch.receive({stage: b})
+    await ch.send(3, {stage: b})
+    await ch.receive({stage: b})
+    rec = channelNamed(agent().snapshot(), 'identity')
+    assert.equal(rec.sendersEver, 2)
+    assert.equal(rec.receiversEver, 1)
+
+    const sites = new Channel<number>('identity-sites', 0)
+    async function firstSender(): Promise<void> {
+      await sites.send(1)
+    }
+    async function secondSender(): Promise<void> {
+      await sites.send(2)
+    }
+    const done = Promise.all([firstSender(), secondSender()])
+    sites.drain(2)
+    await done
+    assert.equal(channelNamed(agent().snapshot(), 'identity-sites').sendersEver, 2)
+  })
+})
+
+describe('await sites', () => {
+  test('stacks start at the caller: no ferrydiag runtime frames, innermost first', async () => {
+    const ch = new Channel<number>('sites', 0)
+    async function parkedReceiver(): Promise<void> {
+      await ch.receive()
+    }
+    async function parkedIterator(): Promise<void> {
+      for await (const v of ch) assert.ok(v >= 0)
+    }
+    const done = Promise.all([parkedReceiver(), parkedIterator()])
+    await nextTurn()
+    const tasks = agent().snapshot().tasks.filter((t) => t.channelName === 'sites')
+    assert.deepEqual(tasks.map((t) => t.stack[0]?.functionName).sort(), ['parkedIterator', 'parkedReceiver'])
+    const runtimeDir = new URL('../src/runtime/', import.meta.url)
+    for (const t of tasks) {
+      assert.equal(t.stack[0].url, import.meta.url)
+      assert.ok(t.stack[0].line > 0 && t.stack[0].column > 0)
+      for (const f of t.stack) {
+        assert.ok(!f.url.startsWith(runtimeDir.href) && !f.url.startsWith(fileURLToPath(runtimeDir)), `runtime frame left: ${f.url}`)
+      }
+    }
+    ch.close()
+    await done
+  })
+})
+
+describe('records outlive collected buffers', () => {
+  test('a send stuck on an unreferenced full channel shows never-resumes with its site', async () => {
+    async function stuckProducer(): Promise<void> {
+      const ch = new Channel<number>('orphaned-buffer', 1)
+      await ch.send(1)
+      await ch.send(2) // nobody will ever receive
+    }
+    void stuckProducer()
+    await nextTurn()
+    let rec = channelNamed(agent().snapshot(), 'orphaned-buffer')
+    assert.equal(rec.collected, false)
+    await collectGarbage()
+    const snap = agent().snapshot()
+    rec = channelNamed(snap, 'orphaned-buffer')
+    assert.equal(rec.collected, true)
+    assert.equal(rec.blockedSenders, 1)
+    const task = snap.tasks.find((t) => t.channelName === 'orphaned-buffer')
+    assert.equal(task?.state, 'never-resumes')
+    assert.equal(task?.reason, 'channel-collected')
+    assert.equal(task?.kind, 'channel-send')
+    assert.equal(task?.stack[0].functionName, 'stuckProducer')
+    assert.equal(task?.stack[0].url, import.meta.url)
+  })
+
+  test('a wait on a slot that is never set and dropped shows never-resumes (nil channel send)', async () => {
+    async function sendIntoNilChannel(): Promise<void> {
+      const slot = new ChannelSlot<Channel<number>>('never-created')
+      const ch = await slot.get()
+      await ch.send(1)
+    }
+    void sendIntoNilChannel()
+    await collectGarbage()
+    const snap = agent().snapshot()
+    const rec = channelNamed(snap, 'never-created')
+    assert.equal(rec.kind, 'slot')
+    assert.equal(rec.filled, false)
+    assert.equal(rec.collected, true)
+    const task = snap.tasks.find((t) => t.channelName === 'never-created')
+    assert.equal(task?.kind, 'slot-wait')
+    assert.equal(task?.state, 'never-resumes')
+    assert.equal(task?.stack[0].functionName, 'sendIntoNilChannel')
+  })
+
+  test('a referenced channel with a blocked waiter is not reported collected', async () => {
+    const kept = new Channel<number>('kept-alive', 0)
+    const pending = kept.receive()
+    await collectGarbage()
+    const snap = agent().snapshot()
+    assert.equal(channelNamed(snap, 'kept-alive').collected, false)
+    assert.equal(snap.tasks.find((t) => t.channelName === 'kept-alive')?.state, 'blocked')
+    kept.close()
+    await pending
+  })
+})
+
+describe('sources, settings, counters', () => {
+  test('a throwing source read becomes an error, keeping the last good end', () => {
+    let fail = false
+    const stop = registerSource('flaky', 'mysql', () => {
+      if (fail) throw new Error('connection lost')
+      return {end: {file: 'mysql-bin.000003', offset: 77}}
+    })
+    assert.deepEqual(agent().snapshot().sources.find((s) => s.name === 'flaky'), {name: 'flaky', kind: 'mysql', end: {file: 'mysql-bin.000003', offset: 77}})
+    fail = true
+    assert.deepEqual(agent().snapshot().sources.find((s) => s.name === 'flaky'), {
+      name: 'flaky', kind: 'mysql', end: {file: 'mysql-bin.000003', offset: 77}, error: 'connection lost',
+    })
+    stop()
+    const bad = registerSource('async-src', 'simulated', (() => Promise.resolve({end: {file: 'x', offset: 1}})) as never)
+    assert.match(agent().snapshot().sources.find((s) => s.name === 'async-src')?.error ?? '', /synchronously/)
+    bad()
+    assert.throws(() => registerSource('x', 'oracle' as never, () => ({end: {file: '', offset: 0}})), RangeError)
+  })
+
+  test('settings can be read and, when writable, written through the agent', () => {
+    let batchSize = 200
+    const stop = registerSetting('BinlogEventBatchSize', () => batchSize, (v) => (batchSize = v))
+    const readOnly = registerSetting('Workers', () => 4)
+    const broken = registerSetting('Broken', () => {
+      throw new Error('nope')
+    })
+    const names = agent().snapshot().settings.map((s) => s.name)
+    assert.ok(names.includes('BinlogEventBatchSize') && names.includes('Workers') && !names.includes('Broken'))
+    assert.equal(agent().writeSetting('BinlogEventBatchSize', 500), 500)
+    assert.equal(batchSize, 500)
+    assert.throws(() => agent().writeSetting('Workers', 8), TypeError)
+    assert.throws(() => agent().writeSetting('Missing', 8), RangeError)
+    stop()
+    readOnly()
+    broken()
+  })
+
+  test('counters with the same name share one value', () => {
+    const a = counter('eventsApplied')
+    const b = counter('eventsApplied')
+    a.add(5)
+    b.add()
+    assert.equal(a.value, 6)
+    assert.equal(agent().snapshot().counters.eventsApplied, 6)
+    assert.throws(() => a.add(-1), RangeError)
+  })
+})
+
+describe('installation', () => {
+  test('a second copy of the agent returns the installed one', () => {
+    const installed = agent()
+    assert.equal(installAgent({loadedBy: 'preload'}), installed)
+    // Same source text evaluated apart (what injection does) also finds it.
+    const copy = new Function(`return (${installAgent.toString()})`)() as typeof installAgent
+    assert.equal(copy({loadedBy: 'inject'}), installed)
+    assert.equal(installed.loadedBy, 'import')
+  })
+
+  test('a snapshot of 10k blocked waiters stays cheap', async () => {
+    const channels = Array.from({length: 100}, (_, i) => new Channel<number>(`many-${i}`, 0))
+    const pending: Array<Promise<unknown>> = []
+    for (let i = 0; i < 10_000; i++) pending.push(channels[i % 100].receive())
+    agent().snapshotJson() // warm the parse cache
+    const t0 = performance.now()
+    const json = agent().snapshotJson()
+    const ms = performance.now() - t0
+    const snap = JSON.parse(json) as AgentSnapshot
+    assert.ok(snap.tasks.length >= 10_000)
+    // A few ms on an idle machine (see the bench); loose here for a loaded 2-core box.
+    assert.ok(ms < 400, `snapshotJson took ${ms.toFixed(1)} ms`)
+    for (const ch of channels) ch.close()
+    await Promise.all(pending)
+  })
+})
+
+describe('loaders and injection (child processes)', () => {
+  const probe = `const a = globalThis[Symbol.for('ferrydiag.agent')];
+    const {Channel} = await import(${JSON.stringify(runtimeUrl)});
+    new Channel('from-child', 1);
+    const s = a.snapshot();
+    const p = new Promise(() => {});
+    console.log(JSON.stringify({loadedBy: s.process.agentLoadedBy, mode: s.process.agentMode,
+      channels: s.channels.map((c) => c.name), stamp: p[Symbol.for('ferrydiag.promiseStartMs')]}));`
+
+  test('node --import register.js preloads the agent and the runtime shares it', async () => {
+    const {stdout} = await run(process.execPath, ['--import', join(agentDir, 'register.js'), '--input-type=module', '-e', probe])
+    const out = JSON.parse(stdout)
+    assert.equal(out.loadedBy, 'preload')
+    assert.equal(out.mode, 'channels')
+    assert.deepEqual(out.channels, ['from-child'])
+    assert.equal(out.stamp, undefined)
+  })
+
+  test('node --require register.cjs preloads the agent in a CommonJS process', async () => {
+    const {stdout} = await run(process.execPath, ['--require', join(agentDir, 'register.cjs'), '-e', `(async () => { ${probe} })()`])
+    const out = JSON.parse(stdout)
+    assert.equal(out.loadedBy, 'preload')
+    assert.deepEqual(out.channels, ['from-child'])
+  })
+
+  test('FERRYDIAG_AGENT_MODE=await-times stamps new promises with a small-integer start time', async () => {
+    const {stdout} = await run(process.execPath, ['--import', join(agentDir, 'register.js'), '--input-type=module', '-e', probe], {
+      env: {...process.env, FERRYDIAG_AGENT_MODE: 'await-times'},
+    })
+    const out = JSON.parse(stdout)
+    assert.equal(out.mode, 'await-times')
+    assert.ok(Number.isInteger(out.stamp) && out.stamp >= 0 && out.stamp < 60_000, `stamp ${out.stamp}`)
+  })
+
+  test('the injection expression installs the agent once and reports its status', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferrydiag-inject-'))
+    const file = join(dir, 'expr.js')
+    writeFileSync(file, agentInjectionExpression({mode: 'await-times'}))
+    const script = `const fs = require('fs'); const expr = fs.readFileSync(process.argv[1], 'utf8');
+      const first = JSON.parse(eval(expr)); const second = JSON.parse(eval(expr));
+      const snap = JSON.parse(globalThis[Symbol.for('ferrydiag.agent')].snapshotJson());
+      const p = Promise.resolve(1);
+      console.log(JSON.stringify({first, second, loadedBy: snap.process.agentLoadedBy, stamp: p[Symbol.for('ferrydiag.promiseStartMs')]}));`
+    const {stdout} = await run(process.execPath, ['-e', script, file])
+    const out = JSON.parse(stdout)
+    assert.equal(out.first.installed, true)
+    assert.equal(out.first.loadedBy, 'inject')
+    assert.equal(out.first.mode, 'await-times')
+    assert.equal(out.first.pid, out.second.pid)
+    assert.equal(out.second.installed, false)
+    assert.equal(out.loadedBy, 'inject')
+    assert.ok(Number.isInteger(out.stamp))
+
+    // Injected into a process whose runtime already installed the agent: the existing one stays.
+    writeFileSync(file, agentInjectionExpression())
+    const esm = `import {readFileSync} from 'node:fs'; const {Channel} = await import(${JSON.stringify(runtimeUrl)});
+      new Channel('before-inject', 0); const r = JSON.parse((0, eval)(readFileSync(${JSON.stringify(file)}, 'utf8')));
+      console.log(JSON.stringify(r));`
+    const second = JSON.parse((await run(process.execPath, ['--input-type=module', '-e', esm])).stdout)
+    assert.equal(second.installed, false)
+    assert.equal(second.loadedBy, 'import')
+    assert.equal(second.mode, 'channels')
+    assert.throws(() => agentInjectionExpression({mode: 'everything' as never}), RangeError)
+  })
+})
