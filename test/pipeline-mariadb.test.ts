@@ -1,12 +1,13 @@
 // The reference pipeline against real MariaDB source and target servers (started by the test harness):
 // healthy copies every row, init-race copies nothing, slow-target lags through a latency proxy at the
 // default batch size and keeps up above the B* measured from its own batch samples; bad input fails early.
+import {fitOrdinaryLeastSquares} from '../src/analyze/fit-cost-model.js'
 import {after, describe, it} from 'node:test'
 import assert from 'node:assert/strict'
 import type {AgentSnapshot, BatchSample} from '../src/model/snapshot.js'
 import {TABLES, checksumSql} from '../fixtures/pipeline/schema.js'
 import {createUser, openConnection, sharedDatabase, startMariaDb, startSourceAndTarget, databaseOrSkip, type MariaDbInstance} from './helpers/mariadb.js'
-import {fitCostModel, lagOf, pause, runPipelineToExit, startPipeline, waitForSnapshot, type RunningPipeline} from './helpers/pipeline-process.js'
+import {lagOf, pause, runPipelineToExit, startPipeline, waitForSnapshot, type RunningPipeline} from './helpers/pipeline-process.js'
 
 const db = sharedDatabase(() => startSourceAndTarget())
 after(() => db.stop())
@@ -141,17 +142,18 @@ describe('pipeline against MariaDB', () => {
       assert.ok(lagOf(slowWindow.second).lagMs > lagOf(slowWindow.first).lagMs, 'lag grows at the default batch size')
       // Back-pressure reaches the binlog connection: zongji's socket was paused rather than buffering without bound.
       assert.ok((slowWindow.second.counters.binlogReadPauses ?? 0) > 0, 'binlog reading paused while the streamer was blocked')
-      fit = fitCostModel([...allSamples(slowWindow.second), ...allSamples(wideWindow.second)])
+      const points = [...allSamples(slowWindow.second), ...allSamples(wideWindow.second)].filter((sample) => sample.ok)
+      fit = points.length >= 2 ? {...fitOrdinaryLeastSquares(points), count: points.length} : undefined
     } finally {
       await Promise.all([slow.stop('SIGTERM'), wide.stop('SIGTERM')])
     }
     assert.ok(fit, 'enough batch samples to fit T = m·B + o')
-    const m = Math.max(fit.perEventMs, 0) / 1000
-    const o = fit.perBatchMs / 1000
+    const m = Math.max(fit.mMsPerEvent, 0) / 1000
+    const o = fit.oMs / 1000
     assert.ok(o > 0 && m * rate < 1, `measured m=${(m * 1000).toFixed(3)} ms, o=${(o * 1000).toFixed(1)} ms`)
     const bStar = (o * rate) / (1 - m * rate)
     const big = Math.ceil(2 * bStar) + 5
-    t.diagnostic(`measured m=${fit.perEventMs.toFixed(4)} ms/event (used ${(m * 1000).toFixed(4)}) o=${(o * 1000).toFixed(1)} ms from ${fit.count} batches; B*=${bStar.toFixed(1)}; trying B=${big}`)
+    t.diagnostic(`measured m=${fit.mMsPerEvent.toFixed(4)} ms/event (used ${(m * 1000).toFixed(4)}) o=${(o * 1000).toFixed(1)} ms from ${fit.count} batches; B*=${bStar.toFixed(1)}; trying B=${big}`)
     assert.ok(Number(slow.fields['batch-size']) < bStar, `default batch size below B*=${bStar.toFixed(1)}`)
     const b = await freshDatabase(pair.source, pair.target, 'p_slow_large')
     const fast = await startPipeline(['--scenario=slow-target', `--source=${b.source}`, `--target=${b.target}`, `--batch-size=${big}`])

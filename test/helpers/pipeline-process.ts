@@ -4,8 +4,8 @@ import {spawn, type ChildProcess} from 'node:child_process'
 import {once} from 'node:events'
 import {createInterface} from 'node:readline'
 import {fileURLToPath} from 'node:url'
-import type {AgentSnapshot, BatchSample, StageRecord} from '../../src/model/snapshot.js'
-import {openAgentSession, type AgentSession} from '../../fixtures/pipeline/read-agent-snapshot.js'
+import type {AgentSnapshot, StageRecord} from '../../src/model/snapshot.js'
+import {attachTarget, type InspectorSession} from '../../src/attach/index.js'
 
 export const PIPELINE_MAIN = fileURLToPath(new URL('../../fixtures/pipeline/main.js', import.meta.url))
 
@@ -71,8 +71,7 @@ export async function startPipeline(args: readonly string[], options: {startTime
   })
   clearTimeout(timer)
   const fields = parseStartLine(startLine)
-  const [host, port] = [fields.inspect.slice(0, fields.inspect.lastIndexOf(':')), Number(fields.inspect.slice(fields.inspect.lastIndexOf(':') + 1))]
-  let session: AgentSession | undefined
+  let session: InspectorSession | undefined
   let exit: ExitResult | undefined
   const finished = exited.then(([code, signal]) => (exit = {code, signal, stdout, stderr}))
   return {
@@ -81,12 +80,14 @@ export async function startPipeline(args: readonly string[], options: {startTime
     startLine,
     child,
     async snapshot() {
-      session ??= await openAgentSession(host, port)
-      return session.snapshot()
+      session ??= await attachTarget({inspect: fields.inspect})
+      const snapshot = await session.readSnapshot()
+      if (!snapshot) throw new Error(`no ferrydiag agent in the pipeline at ${fields.inspect}`)
+      return snapshot
     },
     alive: () => child.exitCode === null && child.signalCode === null,
     async stop(signal = 'SIGTERM', stopTimeoutMs = 15_000) {
-      await session?.close().catch(() => {})
+      await session?.detach()
       session = undefined
       if (exit) return exit
       child.kill(signal)
@@ -164,24 +165,6 @@ export async function waitForSnapshot(
     }
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 250))
   }
-}
-
-/** Least-squares fit of T = m·B + o over batch samples (ok ones only); null with < 2 distinct sizes. */
-export function fitCostModel(samples: readonly BatchSample[]): {perEventMs: number; perBatchMs: number; count: number} | null {
-  const ok = samples.filter((s) => s.ok)
-  const n = ok.length
-  if (n < 2) return null
-  const meanB = ok.reduce((a, s) => a + s.events, 0) / n
-  const meanT = ok.reduce((a, s) => a + s.ms, 0) / n
-  let sxx = 0
-  let sxy = 0
-  for (const s of ok) {
-    sxx += (s.events - meanB) ** 2
-    sxy += (s.events - meanB) * (s.ms - meanT)
-  }
-  if (sxx === 0) return null
-  const perEventMs = sxy / sxx
-  return {perEventMs, perBatchMs: meanT - perEventMs * meanB, count: n}
 }
 
 /** Sleeps; tests use it only between two measurements of a rate, never as an assertion. */
