@@ -1,0 +1,187 @@
+// `ferrydiag lag`: samples a running pipeline (agent snapshots and/or the source's binlog end) over a
+// window and says whether it is stuck, falling behind, healthy or idle, with the figures behind it.
+
+import {Flags} from '@oclif/core'
+
+import {attachTarget, type InspectorSession} from '../src/attach/index.js'
+import {FerrydiagCommand} from '../src/cli/base-command.js'
+import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
+import {assessWindow, type LagResult, type LagResultContext} from '../src/collect/lag-result.js'
+import {sampleWindow, type SampledWindow, type WindowSample} from '../src/collect/sample-window.js'
+import {EXIT, FerrydiagError} from '../src/errors.js'
+import {parseDsn} from '../src/mysql/dsn.js'
+import {renderLagJsonLine} from '../src/render/lag-json.js'
+import {renderLagText, renderLagWatch} from '../src/render/lag-text.js'
+import {createProgressLine} from '../src/render/progress.js'
+
+/** Exit status after Ctrl-C ended the window early (128 + SIGINT, as shells report it). */
+export const EXIT_INTERRUPTED = 130
+/** --watch redraws this often, ms. */
+const WATCH_REDRAW_MS = 1000
+/** --watch runs until Ctrl-C; this only bounds the sampler's own schedule (7 days). */
+const WATCH_MAX_MS = 7 * 24 * 3_600_000
+
+export default class Lag extends FerrydiagCommand {
+  static summary = 'Measure binlog lag over a window and say whether the pipeline is stuck, falling behind, healthy or idle.'
+
+  static description = `Samples the agent inside the pipeline (every 250 ms) and, with --source, the source's binlog end (every 1 s) for --duration, then reports: streamer lag (liveness and transaction) and how fast it grows, binlog bytes behind, events/s through each buffer and its fill, each stage's busy / idle / back-pressured ms per second, events at risk, a catch-up estimate, and a verdict with its evidence.
+
+Without the agent (the pipeline does not use ferrydiag/runtime) only --source figures are reported; with --source alone (no --inspect/--pid) nothing is attached. A source the pipeline registers itself (e.g. the simulator's binlog) is used when --source is not given.
+
+Exit status: 0 after a full window (whatever the verdict; read it from --json), 130 when Ctrl-C ended the window early (what was measured is still printed), 17 when the target exited mid-window and 35 when the source was lost mid-window (both also print what was measured). In --watch, Ctrl-C is the normal end and exits 0.
+
+--json prints one document (schema "ferrydiag.lag", version 1): every LagReport field, plus process, window (with endedBy and problems) and positions. With --watch --json, one such document per line, every second.`
+
+  static examples = [
+    '<%= config.bin %> lag --inspect 127.0.0.1:9229',
+    '<%= config.bin %> lag --pid 4242 --source mysql://monitor:secret@10.0.0.5:3306 --duration 10s',
+    '<%= config.bin %> lag --source mysql://monitor:secret@10.0.0.5:3306',
+    '<%= config.bin %> lag --inspect 127.0.0.1:9229 --watch',
+    '<%= config.bin %> lag --inspect 127.0.0.1:9229 --json',
+  ]
+
+  static flags = {
+    ...targetFlags,
+    source: Flags.string({
+      summary: 'DSN of the source MySQL/MariaDB, to measure its binlog end and bytes behind.',
+      description:
+        'mysql://user:password@host:3306 (or Go\'s user:password@tcp(host:3306)/). The account needs REPLICATION CLIENT (BINLOG MONITOR on MariaDB 10.5+).',
+      helpValue: 'DSN',
+    }),
+    duration: durationFlag({
+      name: 'duration',
+      summary: 'How long to sample before the verdict (with --watch: the sliding window).',
+      defaultMs: 5000,
+    }),
+    watch: Flags.boolean({
+      summary: 'Redraw a compact table every second over the last --duration of samples, until Ctrl-C.',
+      default: false,
+    }),
+  }
+
+  async run(): Promise<LagResult | undefined> {
+    const {flags} = await this.parse(Lag)
+    // Check the DSN before touching the target, so a typo costs nothing.
+    if (flags.source !== undefined) parseDsn(flags.source)
+    const attach = flags.inspect !== undefined || flags.pid !== undefined || flags.source === undefined
+    const json = this.jsonEnabled()
+
+    const controller = new AbortController()
+    const onSigint = (): void => {
+      // A second Ctrl-C while the first is being handled: give up at once.
+      if (controller.signal.aborted) process.exit(EXIT_INTERRUPTED)
+      controller.abort()
+    }
+    process.on('SIGINT', onSigint)
+    let session: InspectorSession | undefined
+    const progress = createProgressLine({json: json || flags.watch, label: 'sampling'})
+    try {
+      if (attach) session = await attachTarget({...targetOptionsFromFlags(flags)})
+      const context: LagResultContext = {
+        requestedMs: flags.duration,
+        inspect: session?.address ?? null,
+        pid: session?.target.pid ?? null,
+        attached: session !== undefined,
+      }
+      if (flags.watch) {
+        const window = await this.watch(session, flags.source, flags.duration, context, json, controller.signal)
+        this.setExitStatus(window, true)
+        return undefined
+      }
+      const window = await sampleWindow({
+        session,
+        sourceDsn: flags.source,
+        durationMs: flags.duration,
+        signal: controller.signal,
+        onProgress: (elapsedMs, totalMs) => progress.update(elapsedMs, totalMs),
+      })
+      progress.clear()
+      if (window.agentAbsent && flags.source === undefined) throw noAgentError(session!)
+      const result = assessWindow(window, context)
+      if (!json) this.log(renderLagText(result).trimEnd())
+      this.setExitStatus(window, false)
+      return result
+    } finally {
+      progress.clear()
+      process.off('SIGINT', onSigint)
+      await session?.detach()
+    }
+  }
+
+  /** --watch: samples until Ctrl-C (or the target/source goes away), redrawing every second. */
+  private async watch(
+    session: InspectorSession | undefined,
+    sourceDsn: string | undefined,
+    windowMs: number,
+    context: LagResultContext,
+    json: boolean,
+    signal: AbortSignal,
+  ): Promise<SampledWindow> {
+    const recent: WindowSample[] = []
+    const tty = process.stdout.isTTY === true && !json
+    let agentAbsent = false
+    let frames = 0
+    const draw = (endedBy: SampledWindow['endedBy'] = 'duration', problems: string[] = []): void => {
+      if (recent.length === 0) return
+      let result: LagResult
+      try {
+        result = assessWindow(
+          {samples: recent, startedAtMs: recent[0]!.atMs, endedAtMs: Date.now(), endedBy, problems, agentAbsent},
+          {...context, lastMs: windowMs},
+        )
+      } catch {
+        return // not enough data yet for any figure
+      }
+      frames++
+      if (json) process.stdout.write(renderLagJsonLine(result))
+      else if (tty) process.stdout.write(`\x1b[H\x1b[2J${renderLagWatch(result)}(Ctrl-C to stop)\n`)
+      else process.stdout.write(`${frames > 1 ? '\n' : ''}${renderLagWatch(result)}`)
+    }
+    const timer = setInterval(() => draw(), WATCH_REDRAW_MS)
+    try {
+      const window = await sampleWindow({
+        session,
+        sourceDsn,
+        durationMs: WATCH_MAX_MS,
+        retainMs: windowMs,
+        signal,
+        onSample: (sample) => {
+          if (session !== undefined && sample.snapshot === null && recent.length === 0 && sourceDsn === undefined) agentAbsent = true
+          recent.push(sample)
+          const keepFrom = recent.findIndex((s) => s.atMs >= sample.atMs - windowMs)
+          if (keepFrom > 0) recent.splice(0, keepFrom)
+        },
+      })
+      agentAbsent = window.agentAbsent
+      if (window.agentAbsent && sourceDsn === undefined) throw noAgentError(session!)
+      // A last frame when the window ended on its own (target or source gone), saying why.
+      if (window.endedBy !== 'interrupted') draw(window.endedBy, window.problems)
+      return window
+    } finally {
+      clearInterval(timer)
+    }
+  }
+
+  /** Exit status for a window that ended early; the report was already printed. */
+  private setExitStatus(window: SampledWindow, watching: boolean): void {
+    const end = window.endedBy
+    if (end === 'interrupted') {
+      process.exitCode = watching ? 0 : EXIT_INTERRUPTED
+      return
+    }
+    if (end === 'duration') return
+    const code = end === 'target-exited' ? EXIT.targetExited : EXIT.mysqlLost
+    process.exitCode = code
+    const reason = window.problems[window.problems.length - 1] ?? end
+    // One line on stderr so a script sees why the status is not 0 (stdout holds the report).
+    if (!this.jsonEnabled()) this.logToStderr(`ferrydiag lag: window ended early (exit ${code}): ${reason}`)
+  }
+}
+
+function noAgentError(session: InspectorSession): FerrydiagError {
+  return new FerrydiagError(
+    'noAgent',
+    `The target at ${session.address} has no ferrydiag agent, so there is nothing to sample: lag reads the stages and buffers that ferrydiag/runtime records (an injected agent would find none).`,
+    'Build the pipeline on ferrydiag/runtime (Channel, Stage), or measure the binlog side alone with --source DSN.',
+  )
+}

@@ -1,0 +1,132 @@
+// The `lag` command's result (also its --json document): assessLag's LagReport over a sampled window,
+// plus which process was sampled and how the window went. Built from plain data; no I/O.
+
+import {assessLag} from '../analyze/lag-verdict.js'
+import type {LagReport} from '../model/lag-report.js'
+import type {AgentSnapshot, BinlogPosition} from '../model/snapshot.js'
+import {buildLagInput, pipelinePosition, registeredSource} from './lag-input.js'
+import type {SampledWindow, WindowEnd, WindowSample} from './sample-window.js'
+
+export const LAG_SCHEMA = 'ferrydiag.lag'
+export const LAG_VERSION = 1
+
+/** The "not measured" line for a target without the agent. */
+export const AGENT_NOT_MEASURED = 'not measured: agent (the pipeline does not use ferrydiag/runtime)'
+
+/** The process the agent snapshots came from; all null (agent 'not-attached') with --source alone. */
+export interface LagProcess {
+  /** Process id from the agent's snapshot (or the --pid given). */
+  pid: number | null
+  /** Inspector address HOST:PORT that was attached. */
+  inspect: string | null
+  title: string | null
+  nodeVersion: string | null
+  /** present: snapshots were read; absent: attached but no agent; not-attached: --source only. */
+  agent: 'present' | 'absent' | 'not-attached'
+  agentLoadedBy: 'preload' | 'import' | 'inject' | null
+}
+
+/** LagReport's window, plus how sampling went. Times are epoch ms. */
+export interface LagWindow {
+  /** From LagReport: the span the snapshots/readings cover, and how many there were. */
+  fromMs: number
+  toMs: number
+  durationMs: number
+  snapshotCount: number
+  sourceStatusCount: number
+  /** --duration, ms. */
+  requestedMs: number
+  startedAtMs: number
+  endedAtMs: number
+  /** duration: ran its length; interrupted: Ctrl-C; target-exited / source-lost: ended early. */
+  endedBy: WindowEnd
+  /** One line each, e.g. a timed-out snapshot read or the reason the window ended early. */
+  problems: string[]
+  /** Where the source end came from: the --source DSN, a source the pipeline registers, or nowhere. */
+  sourceFrom: 'flag' | 'registered' | 'none'
+}
+
+/** Binlog positions at the end of the window. */
+export interface LagPositions {
+  /** The source's binlog end (last --source reading, else the pipeline's registered source). */
+  sourceEnd: BinlogPosition | null
+  /** Where the pipeline's streamer reads (its stage position). */
+  pipeline: BinlogPosition | null
+}
+
+/**
+ * The --json document of `ferrydiag lag` (schema "ferrydiag.lag", version 1). Every LagReport field
+ * (src/model/lag-report.ts) at the top level, with `window` extended, plus `schema`, `version`,
+ * `process` and `positions`. New fields may be added in version 1; none are removed or renamed.
+ */
+export interface LagResult extends Omit<LagReport, 'window'> {
+  schema: typeof LAG_SCHEMA
+  version: typeof LAG_VERSION
+  process: LagProcess
+  window: LagWindow
+  positions: LagPositions
+}
+
+export interface LagResultContext {
+  requestedMs: number
+  /** The inspector address attached, when one was. */
+  inspect: string | null
+  /** The pid known before sampling (--pid, or found for --inspect). */
+  pid: number | null
+  attached: boolean
+  /** Set to the window's length for a sliding window (--watch): only samples this recent are used. */
+  lastMs?: number
+}
+
+/** Runs assessLag over the window's samples and wraps the report with process and window facts. */
+export function assessWindow(window: SampledWindow, context: LagResultContext): LagResult {
+  const samples = context.lastMs === undefined ? window.samples : recentSamples(window.samples, context.lastMs)
+  const {input, notes} = buildLagInput(samples)
+  const snapshots = input.snapshots ?? []
+  const lastSnapshot: AgentSnapshot | undefined = snapshots[snapshots.length - 1]
+  const report = assessLag(input)
+  const flagReadings = samples.filter((s) => s.source?.status !== undefined)
+  const lastFlagReading = flagReadings[flagReadings.length - 1]?.source?.status
+  const registered = registeredSource(lastSnapshot)
+  const sourceFrom: LagWindow['sourceFrom'] = flagReadings.length > 0 ? 'flag' : registered ? 'registered' : 'none'
+
+  const notMeasured = [...report.notMeasured]
+  if (context.attached && window.agentAbsent) notMeasured.unshift(AGENT_NOT_MEASURED)
+  if (!context.attached) notMeasured.unshift('not measured: agent (no --inspect or --pid given: source only)')
+
+  return {
+    schema: LAG_SCHEMA,
+    version: LAG_VERSION,
+    process: {
+      pid: lastSnapshot?.process.pid ?? context.pid,
+      inspect: context.inspect,
+      title: lastSnapshot?.process.title ?? null,
+      nodeVersion: lastSnapshot?.process.nodeVersion ?? null,
+      agent: !context.attached ? 'not-attached' : window.agentAbsent ? 'absent' : 'present',
+      agentLoadedBy: lastSnapshot?.process.agentLoadedBy ?? null,
+    },
+    ...report,
+    window: {
+      ...report.window,
+      requestedMs: context.requestedMs,
+      startedAtMs: samples[0]?.atMs ?? window.startedAtMs,
+      endedAtMs: window.endedAtMs,
+      endedBy: window.endedBy,
+      problems: [...window.problems],
+      sourceFrom,
+    },
+    positions: {
+      sourceEnd: lastFlagReading?.end ?? registered?.end ?? null,
+      pipeline: lastSnapshot ? pipelinePosition(lastSnapshot) : null,
+    },
+    notMeasured,
+    notes: [...report.notes, ...notes],
+  }
+}
+
+/** The samples of the last `lastMs` of the series (by tick time). */
+export function recentSamples(samples: readonly WindowSample[], lastMs: number): WindowSample[] {
+  if (samples.length === 0) return []
+  const endMs = samples[samples.length - 1]!.atMs
+  return samples.filter((s) => s.atMs >= endMs - lastMs)
+}

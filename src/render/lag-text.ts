@@ -1,0 +1,263 @@
+// Text form of `ferrydiag lag`: the verdict with its evidence and next step, then lag, source, buffer
+// and stage tables (cli-table3), catch-up, and what was not measured. Deterministic: no clock, no TTY.
+
+import Table from 'cli-table3'
+
+import type {LagResult} from '../collect/lag-result.js'
+import type {BufferRate, LagFigures, StageRate} from '../model/lag-report.js'
+import type {BinlogPosition} from '../model/snapshot.js'
+import {formatDurationMs} from './format-duration.js'
+
+const TABLE_STYLE = {head: [], border: [], compact: true}
+
+/** Full report, printed after a window. */
+export function renderLagText(result: LagResult): string {
+  const sections: string[] = [renderHeading(result), renderVerdict(result)]
+  const lagTable = renderLagTable(result)
+  if (lagTable) sections.push(`Lag\n${lagTable}`)
+  const source = renderSource(result)
+  if (source) sections.push(source)
+  if (result.buffers.length > 0) sections.push(`Buffers (per second of the window)\n${renderBufferTable(result.buffers)}`)
+  if (result.stages.length > 0) sections.push(`Stages (ms per second of wall time)\n${renderStageTable(result.stages)}`)
+  sections.push(renderCatchUp(result))
+  const tail = renderNotMeasuredAndNotes(result)
+  if (tail) sections.push(tail)
+  return `${sections.join('\n\n')}\n`
+}
+
+/** The compact form --watch redraws every second: one verdict line and one table of stages and buffers. */
+export function renderLagWatch(result: LagResult): string {
+  const lines = [
+    `${result.verdict.toUpperCase()}: ${result.summary}`,
+    `window ${formatSeconds(result.window.durationMs)} · ${result.window.snapshotCount} snapshot(s) · ` +
+      `lag ${formatLagMs(result.lag?.transactionLagMs ?? null)} (${formatGrowth(result.lag?.transactionLagGrowthSecPerSec ?? null)})` +
+      ` · behind ${formatBytes(result.lag?.bytesBehind ?? null)}` +
+      ` · source ${formatRate(result.source?.eventsPerSec ?? null)} events/s`,
+  ]
+  const table = new Table({
+    head: ['stage / buffer', 'busy', 'idle', 'back-press.', 'items/s', 'fill mean', 'full'],
+    colAligns: ['left', 'right', 'right', 'right', 'right', 'right', 'right'],
+    style: TABLE_STYLE,
+  })
+  for (const s of result.stages) {
+    table.push([s.name, ms(s.busyMsPerSec), ms(s.idleMsPerSec), ms(s.backPressuredMsPerSec), formatRate(s.itemsPerSec), '', ''])
+  }
+  for (const b of result.buffers.filter((b) => b.kind !== 'slot')) {
+    table.push([`[${b.name}]`, '', '', '', formatRate(b.eventsOutPerSec), formatFill(b), percent(b.fullShare)])
+  }
+  if (result.stages.length > 0 || result.buffers.length > 0) lines.push(table.toString())
+  for (const line of result.notMeasured) lines.push(line)
+  return `${lines.join('\n')}\n`
+}
+
+// ---- sections ----------------------------------------------------------------------------------
+
+function renderHeading(result: LagResult): string {
+  const p = result.process
+  const who =
+    p.agent === 'not-attached'
+      ? 'source only'
+      : `pid ${p.pid ?? '?'}${p.inspect ? ` (inspector ${p.inspect})` : ''}${p.nodeVersion ? `, node ${p.nodeVersion}` : ''}`
+  const w = result.window
+  const counts = `${w.snapshotCount} agent snapshot(s), ${w.sourceStatusCount} source reading(s)`
+  const lines = [`ferrydiag lag: ${who}; window ${formatSeconds(w.durationMs)} of ${formatSeconds(w.requestedMs)}, ${counts}`]
+  if (w.endedBy !== 'duration') lines.push(`window ended early: ${describeEnd(w.endedBy)}`)
+  for (const problem of w.problems) lines.push(`problem: ${problem}`)
+  return lines.join('\n')
+}
+
+function describeEnd(endedBy: LagResult['window']['endedBy']): string {
+  switch (endedBy) {
+    case 'interrupted':
+      return 'interrupted (Ctrl-C); figures cover what was measured until then'
+    case 'target-exited':
+      return 'the target exited; figures cover what was measured until then'
+    case 'source-lost':
+      return 'the source connection was lost; figures cover what was measured until then'
+    default:
+      return endedBy
+  }
+}
+
+function renderVerdict(result: LagResult): string {
+  const lines = [`Verdict: ${result.verdict.toUpperCase()} - ${result.summary}`]
+  for (const finding of result.evidence) {
+    lines.push(`  * ${finding.summary}`)
+    lines.push(`    -> ${finding.suggestion}`)
+  }
+  const next = nextStep(result)
+  if (next) lines.push(`Next: ${next}`)
+  return lines.join('\n')
+}
+
+/** What to run next, per verdict: the tool that shows the cause. */
+export function nextStep(result: LagResult): string | null {
+  const target = result.process.inspect ? ` --inspect ${result.process.inspect}` : ''
+  switch (result.verdict) {
+    case 'stuck':
+      return `run \`ferrydiag stacks${target}\` to see every blocked wait with its await site`
+    case 'falling-behind': {
+      const stage = result.bottleneck?.stageName
+      if (stage && /writ|appl|sink/i.test(stage)) {
+        return `run \`ferrydiag tune-batch${target}\` to fit ${stage}'s write cost and size its batch`
+      }
+      return stage
+        ? `make ${stage} faster (it is the bottleneck); \`ferrydiag stacks${target}\` shows where it waits`
+        : `run \`ferrydiag stacks${target}\` to see where the stages wait`
+    }
+    case 'undetermined':
+      return 'sample longer (--duration), attach to the pipeline (--inspect/--pid), or give --source'
+    default:
+      return null
+  }
+}
+
+function renderLagTable(result: LagResult): string | null {
+  const figures = [result.lag, result.writerLag].filter((f): f is LagFigures => f !== null)
+  if (figures.length === 0) return null
+  const table = new Table({
+    head: ['stage', 'liveness lag', 'growth', 'transaction lag', 'growth', 'bytes behind', 'growth'],
+    colAligns: ['left', 'right', 'right', 'right', 'right', 'right', 'right'],
+    style: TABLE_STYLE,
+  })
+  for (const f of figures) {
+    table.push([
+      f.stageName,
+      formatLagMs(f.livenessLagMs),
+      formatGrowth(f.livenessLagGrowthSecPerSec),
+      formatLagMs(f.transactionLagMs),
+      formatGrowth(f.transactionLagGrowthSecPerSec),
+      f === result.lag ? formatBytes(f.bytesBehind) : '',
+      f === result.lag ? formatBytesRate(f.bytesBehindGrowthPerSec) : '',
+    ])
+  }
+  const lines = [table.toString()]
+  lines.push('liveness lag: time since the stage last made progress; transaction lag: age of its newest event (1 s resolution)')
+  const positions = result.positions
+  if (positions.sourceEnd || positions.pipeline) {
+    lines.push(`positions: source end ${formatPosition(positions.sourceEnd)}, pipeline at ${formatPosition(positions.pipeline)}`)
+  }
+  return lines.join('\n')
+}
+
+function renderSource(result: LagResult): string | null {
+  const s = result.source
+  if (!s) return null
+  const which = result.window.sourceFrom === 'flag' ? '(--source)' : `${s.name} (registered by the pipeline)`
+  const advanced = s.advanced === null ? 'one reading' : s.advanced ? 'advancing' : 'not advancing'
+  return (
+    `Source ${which}: ${advanced}, ${formatRate(s.eventsPerSec)} events/s, ` +
+    `${formatBytesRate(s.bytesPerSec).replace(/^\+/, '')} of binlog`
+  )
+}
+
+function renderBufferTable(buffers: readonly BufferRate[]): string {
+  const table = new Table({
+    head: ['buffer', 'capacity', 'in/s', 'out/s', 'fill mean', 'fill max', 'full', 'send blocked', 'at risk'],
+    colAligns: ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    style: TABLE_STYLE,
+  })
+  for (const b of buffers) {
+    const flags = [b.appearedMidWindow ? 'new' : '', b.closed ? 'closed' : '', b.collected ? 'collected' : ''].filter(Boolean)
+    table.push([
+      `${b.name} #${b.id}${b.kind === 'channel' ? '' : ` (${b.kind})`}${flags.length > 0 ? ` [${flags.join(', ')}]` : ''}`,
+      b.kind === 'slot' ? '-' : b.capacity,
+      formatRate(b.eventsInPerSec),
+      formatRate(b.eventsOutPerSec),
+      b.kind === 'slot' ? '-' : formatFill(b),
+      b.kind === 'slot' ? '-' : b.maxFillItemsSeen,
+      b.kind === 'slot' ? '-' : percent(b.fullShare),
+      `${ms(b.sendBlockedMsPerSec)} ms/s`,
+      b.eventsAtRisk,
+    ])
+  }
+  return table.toString()
+}
+
+function renderStageTable(stages: readonly StageRate[]): string {
+  const table = new Table({
+    head: ['stage', 'busy', 'idle', 'back-pressured', 'sum', 'items/s', 'state at end'],
+    colAligns: ['left', 'right', 'right', 'right', 'right', 'right', 'left'],
+    style: TABLE_STYLE,
+  })
+  for (const s of stages) {
+    table.push([
+      `${s.name}${s.appearedMidWindow ? ' [new]' : ''}`,
+      ms(s.busyMsPerSec),
+      ms(s.idleMsPerSec),
+      ms(s.backPressuredMsPerSec),
+      ms(s.accountedMsPerSec),
+      formatRate(s.itemsPerSec),
+      s.stateAtEnd,
+    ])
+  }
+  return table.toString()
+}
+
+function renderCatchUp(result: LagResult): string {
+  const c = result.catchUp
+  const head =
+    c.state === 'estimate' && c.seconds !== null
+      ? `in about ${formatDurationMs(c.seconds * 1000)}`
+      : c.state === 'caught-up'
+        ? 'caught up'
+        : c.state
+  return `Catch-up: ${head} (${c.note})`
+}
+
+function renderNotMeasuredAndNotes(result: LagResult): string | null {
+  const lines = [...result.notMeasured]
+  for (const note of result.notes) lines.push(`note: ${note}`)
+  return lines.length > 0 ? lines.join('\n') : null
+}
+
+// ---- numbers -----------------------------------------------------------------------------------
+
+function ms(value: number): string {
+  return String(Math.round(value))
+}
+
+function percent(share: number): string {
+  return `${Math.round(share * 100)}%`
+}
+
+function formatFill(b: BufferRate): string {
+  return b.meanFillRatio === null ? b.meanFillItems.toFixed(1) : `${b.meanFillItems.toFixed(1)} (${percent(b.meanFillRatio)})`
+}
+
+function formatRate(value: number | null): string {
+  if (value === null) return 'n/a'
+  return value >= 100 ? String(Math.round(value)) : value.toFixed(1)
+}
+
+function formatSeconds(msValue: number): string {
+  return `${(msValue / 1000).toFixed(1)} s`
+}
+
+function formatLagMs(value: number | null): string {
+  return value === null ? 'n/a' : formatDurationMs(value)
+}
+
+function formatGrowth(secPerSec: number | null): string {
+  if (secPerSec === null) return 'n/a'
+  const rounded = Math.round(secPerSec * 100) / 100
+  const text = `${rounded >= 0 ? '+' : ''}${rounded.toFixed(2)} s/s`
+  return Math.abs(rounded) === 0 ? '+0.00 s/s' : text
+}
+
+function formatBytes(bytes: number | null): string {
+  if (bytes === null) return 'n/a'
+  if (bytes < 10_000) return `${Math.round(bytes)} B`
+  if (bytes < 10_000_000) return `${Math.round(bytes / 1000)} kB`
+  return `${Math.round(bytes / 1_000_000)} MB`
+}
+
+function formatBytesRate(bytesPerSec: number | null): string {
+  if (bytesPerSec === null) return 'n/a'
+  const sign = bytesPerSec > 0 ? '+' : bytesPerSec < 0 ? '-' : '+'
+  return `${sign}${formatBytes(Math.abs(bytesPerSec))}/s`
+}
+
+function formatPosition(position: BinlogPosition | null): string {
+  return position ? `${position.file}:${position.offset}` : 'n/a'
+}

@@ -1,0 +1,331 @@
+// End-to-end tests of `ferrydiag lag`: the built CLI (node bin/run.js lag) against the reference
+// pipeline in simulator mode and against MariaDB (harness), plus bad input, Ctrl-C and targets that go away.
+import {spawn} from 'node:child_process'
+import {once} from 'node:events'
+import {after, describe, it} from 'node:test'
+import assert from 'node:assert/strict'
+import {fileURLToPath} from 'node:url'
+
+import type {LagResult} from '../src/collect/lag-result.js'
+import {EXIT} from '../src/errors.js'
+import {killAllTargets, spawnTarget} from './helpers/child-process.js'
+import {createUser, databaseOrSkip, openConnection, sharedDatabase, startMariaDb, startSourceAndTarget, type MariaDbInstance} from './helpers/mariadb.js'
+import {lagOf, pause, startPipeline, waitForSnapshot, type RunningPipeline} from './helpers/pipeline-process.js'
+
+const RUN_JS = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
+
+interface CliResult {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+  elapsedMs: number
+}
+
+/** Runs `node bin/run.js lag ...args`; `whileRunning` may act on the child (e.g. send SIGINT). */
+async function runLag(args: readonly string[], options: {whileRunning?: (pid: number) => Promise<void>; timeoutMs?: number} = {}): Promise<CliResult> {
+  const started = performance.now()
+  const child = spawn(process.execPath, [RUN_JS, 'lag', ...args], {stdio: ['ignore', 'pipe', 'pipe']})
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  const killer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000)
+  if (options.whileRunning) await options.whileRunning(child.pid!)
+  const [code, signal] = await exited
+  clearTimeout(killer)
+  return {code, signal, stdout, stderr, elapsedMs: performance.now() - started}
+}
+
+function parseJson(result: CliResult): LagResult {
+  try {
+    return JSON.parse(result.stdout) as LagResult
+  } catch {
+    throw new Error(`not JSON (exit ${result.code}): ${result.stdout.slice(0, 500)} / stderr: ${result.stderr}`)
+  }
+}
+
+/** A one-line error: no stack, names the code. */
+function assertOneLineError(result: CliResult, exit: number, pattern: RegExp): void {
+  assert.equal(result.code, exit, `exit ${result.code}; stdout: ${result.stdout}; stderr: ${result.stderr}`)
+  // oclif wraps the message at 80 columns behind " › ": join it back before matching.
+  const flat = result.stderr.replace(/\s*\n\s*›?\s*/g, ' ').replace(/\s+/g, ' ')
+  assert.match(flat, pattern)
+  assert.doesNotMatch(result.stderr, /\n\s+at .+:\d+:\d+\)?\n/, 'a stack trace was printed')
+  assert.equal(result.stdout, '')
+}
+
+const pipelines: RunningPipeline[] = []
+async function pipelineFor(args: string[], warmMs = 1500): Promise<RunningPipeline> {
+  const p = await startPipeline(args)
+  pipelines.push(p)
+  await pause(warmMs)
+  return p
+}
+after(async () => {
+  await Promise.all(pipelines.map((p) => p.stop('SIGKILL').catch(() => undefined)))
+  await killAllTargets()
+})
+
+describe('lag against the simulated pipeline', () => {
+  it('init-race (placeholder): stuck, naming the streamer blocked on the orphaned buffer, and pointing to stacks', async () => {
+    const p = await pipelineFor(['--scenario=init-race', '--simulate'])
+    const result = await runLag(['--inspect', p.fields.inspect, '--duration', '2s'])
+    assert.equal(result.code, 0, result.stderr)
+    assert.match(result.stdout, /^Verdict: STUCK - no progress by binlog-streamer/m)
+    assert.match(result.stdout, /binlog-streamer blocked in channel-send on "binlog-events" for \d/)
+    assert.match(result.stdout, /binlog-streamer\.[jt]s:\d+:\d+/)
+    assert.match(result.stdout, /Next: run `ferrydiag stacks --inspect 127\.0\.0\.1:\d+`/)
+    assert.match(result.stdout, /Catch-up: never/)
+    assert.ok(p.alive())
+  })
+
+  it('init-race (never-created slot): stuck with the uninitialized-channel-send evidence', async () => {
+    const p = await pipelineFor(['--scenario=init-race', '--race-shape=never-created', '--simulate'], 2500)
+    const report = parseJson(await runLag(['--inspect', p.fields.inspect, '--duration', '1s', '--json']))
+    assert.equal(report.verdict, 'stuck')
+    const slot = report.evidence.find((f) => f.kind === 'uninitialized-channel-send')
+    assert.ok(slot, JSON.stringify(report.evidence))
+    assert.equal(slot.evidence.stage, 'binlog-streamer')
+    assert.equal(report.catchUp.state, 'never')
+  })
+
+  it('slow-target: falling behind, writer the bottleneck, streamer back-pressured most of each second', async () => {
+    const p = await pipelineFor(['--scenario=slow-target', '--simulate'])
+    const result = await runLag(['--inspect', p.fields.inspect, '--duration', '3s', '--json'])
+    assert.equal(result.code, 0, result.stderr)
+    const report = parseJson(result)
+    assert.equal(report.schema, 'ferrydiag.lag')
+    assert.equal(report.version, 1)
+    assert.equal(report.verdict, 'falling-behind', report.summary)
+    assert.equal(report.bottleneck?.stageName, 'binlog-writer')
+    const streamer = report.stages.find((s) => s.name === 'binlog-streamer')!
+    const writer = report.stages.find((s) => s.name === 'binlog-writer')!
+    assert.ok(streamer.backPressuredMsPerSec > 700, `streamer back-pressured ${streamer.backPressuredMsPerSec} ms/s`)
+    assert.ok(writer.busyMsPerSec > 800, `writer busy ${writer.busyMsPerSec} ms/s`)
+    for (const s of report.stages) assert.ok(Math.abs(s.accountedMsPerSec - 1000) < 30, `${s.name}: ${s.accountedMsPerSec} ms/s`)
+    assert.ok(report.lag!.transactionLagGrowthSecPerSec! > 0.1, `growth ${report.lag!.transactionLagGrowthSecPerSec}`)
+    assert.ok(report.lag!.bytesBehind! > 0)
+    assert.equal(report.catchUp.state, 'never')
+    assert.ok(report.evidence.some((f) => /tune-batch/.test(f.suggestion)))
+    const buffer = report.buffers.find((b) => b.name === 'binlog-events' && b.eventsInPerSec > 0)!
+    assert.ok(buffer.fullShare > 0.7, `full share ${buffer.fullShare}`)
+    assert.equal(report.window.sourceFrom, 'registered')
+  })
+
+  it('slow-target text: names the bottleneck and points to tune-batch', async () => {
+    const p = await pipelineFor(['--scenario=slow-target', '--simulate'])
+    const result = await runLag(['--inspect', p.fields.inspect, '--duration', '2s'])
+    assert.match(result.stdout, /^Verdict: FALLING-BEHIND - lag is growing .*bottleneck: binlog-writer/m)
+    assert.match(result.stdout, /Next: run `ferrydiag tune-batch --inspect 127\.0\.0\.1:\d+`/)
+    assert.match(result.stdout, /│ binlog-streamer +│ +\d+ │ +\d+ │ +9\d\d │/)
+  })
+
+  it('healthy: healthy, the pipeline keeps running and loses nothing while sampled', async () => {
+    const p = await pipelineFor(['--scenario=healthy', '--simulate', '--stop-load-after=6', '--summary'], 1000)
+    const before = await p.snapshot()
+    const result = await runLag(['--inspect', p.fields.inspect, '--duration', '3s', '--json'])
+    const report = parseJson(result)
+    assert.equal(report.verdict, 'healthy', report.summary)
+    assert.equal(report.bottleneck, null)
+    for (const s of report.stages) assert.ok(Math.abs(s.accountedMsPerSec - 1000) < 30, `${s.name}: ${s.accountedMsPerSec} ms/s`)
+    assert.ok(report.window.snapshotCount >= 10, `snapshots ${report.window.snapshotCount}`)
+    const during = await p.snapshot()
+    assert.ok(during.counters.eventsApplied! > before.counters.eventsApplied! + 2000, 'counters kept rising while sampled')
+    await waitForSnapshot(p, (s) => lagOf(s).caughtUp && s.counters.rowsWritten === s.counters.eventsApplied, {timeoutMs: 15_000, what: 'catch-up after the load stopped'})
+    const exit = await p.stop('SIGTERM')
+    const summary = JSON.parse(exit.stdout.split('\n').find((l) => l.startsWith('{"summary"'))!).summary
+    assert.equal(summary.eventsApplied, summary.eventsProduced)
+    assert.deepEqual(summary.target, summary.source)
+  })
+
+  it('load off: idle', async () => {
+    const p = await pipelineFor(['--scenario=healthy', '--simulate', '--load=off'], 500)
+    const report = parseJson(await runLag(['--inspect', p.fields.inspect, '--duration', '1s', '--json']))
+    assert.equal(report.verdict, 'idle', report.summary)
+    assert.equal(report.catchUp.state, 'caught-up')
+  })
+
+  it('Ctrl-C during the window: prints what was measured and exits 130, the target untouched', async () => {
+    const p = await pipelineFor(['--scenario=healthy', '--simulate'], 500)
+    const result = await runLag(['--inspect', p.fields.inspect, '--duration', '30s'], {
+      whileRunning: async (pid) => {
+        await pause(2000)
+        process.kill(pid, 'SIGINT')
+      },
+    })
+    assert.equal(result.code, 130, result.stderr)
+    assert.ok(result.elapsedMs < 10_000, `took ${result.elapsedMs} ms`)
+    assert.match(result.stdout, /window ended early: interrupted/)
+    assert.match(result.stdout, /^Verdict: HEALTHY/m)
+    assert.ok(p.alive())
+    const s1 = await p.snapshot()
+    await pause(300)
+    assert.ok((await p.snapshot()).counters.eventsApplied! > s1.counters.eventsApplied!)
+  })
+
+  it('target exits mid-window: prints what was measured, exits 17 with one line on stderr', async () => {
+    const p = await startPipeline(['--scenario=healthy', '--simulate'])
+    pipelines.push(p)
+    const result = await runLag(['--inspect', p.fields.inspect, '--duration', '6s'], {
+      whileRunning: async () => {
+        await pause(2000)
+        await p.stop('SIGKILL')
+      },
+    })
+    assert.equal(result.code, EXIT.targetExited, result.stderr)
+    assert.match(result.stdout, /window ended early: the target exited/)
+    assert.match(result.stdout, /^Verdict: /m)
+    assert.match(result.stderr, /^ferrydiag lag: window ended early \(exit 17\)/m)
+  })
+
+  it('--watch redraws every second until Ctrl-C (exit 0); --watch --json prints one document per line', async () => {
+    const p = await pipelineFor(['--scenario=healthy', '--simulate'], 500)
+    const sigintAfter = (ms: number) => async (pid: number) => {
+      await pause(ms)
+      process.kill(pid, 'SIGINT')
+    }
+    const text = await runLag(['--inspect', p.fields.inspect, '--watch', '--duration', '2s'], {whileRunning: sigintAfter(3500)})
+    assert.equal(text.code, 0, text.stderr)
+    const frames = text.stdout.match(/^HEALTHY: /gm) ?? []
+    assert.ok(frames.length >= 2, `frames: ${frames.length}\n${text.stdout}`)
+    assert.match(text.stdout, /│ binlog-writer +│/)
+    const json = await runLag(['--inspect', p.fields.inspect, '--watch', '--json', '--duration', '2s'], {whileRunning: sigintAfter(3500)})
+    assert.equal(json.code, 0, json.stderr)
+    const docs = json.stdout.trim().split('\n').map((line) => JSON.parse(line) as LagResult)
+    assert.ok(docs.length >= 2)
+    for (const doc of docs) {
+      assert.equal(doc.schema, 'ferrydiag.lag')
+      assert.ok(doc.window.durationMs <= 2100, `sliding window ${doc.window.durationMs} ms`)
+    }
+  })
+})
+
+describe('lag bad input', () => {
+  for (const [value, why] of [['0', 'zero'], ['-2s', 'negative'], ['fast', 'not a number']] as const) {
+    it(`--duration ${value}: one line, exit 21 (${why})`, async () => {
+      const result = await runLag(['--inspect', '127.0.0.1:1', `--duration=${value}`])
+      assertOneLineError(result, EXIT.badDuration, new RegExp(`--duration.*${why}`))
+    })
+  }
+
+  it('nothing listening on --inspect: exit 10', async () => {
+    assertOneLineError(await runLag(['--inspect', '127.0.0.1:1', '--duration', '1s']), EXIT.connectRefused, /Try this/i)
+  })
+
+  it('malformed --source: exit 34 before attaching', async () => {
+    assertOneLineError(await runLag(['--source', 'postgres://u:p@h/db', '--duration', '1s']), EXIT.badDsn, /Malformed DSN/)
+  })
+
+  it('--source unreachable: exit 30', async () => {
+    assertOneLineError(await runLag(['--source', 'mysql://u:p@127.0.0.1:1/db', '--duration', '1s']), EXIT.mysqlUnreachable, /connection refused/)
+  })
+
+  it('a target without the agent and no --source: exit 20 naming ferrydiag/runtime, target untouched', async () => {
+    const target = await spawnTarget({script: "setInterval(() => {}, 1000); console.log('ready')", execArgv: ['--inspect=127.0.0.1:0']})
+    const result = await runLag(['--inspect', `127.0.0.1:${target.inspectPort}`, '--duration', '1s'])
+    assertOneLineError(result, EXIT.noAgent, /no ferrydiag agent.*ferrydiag\/runtime/)
+    assert.ok(target.isAlive())
+    await target.kill()
+  })
+})
+
+describe('lag with MariaDB (--source)', () => {
+  const db = sharedDatabase(() => startSourceAndTarget())
+  after(() => db.stop())
+
+  async function freshDsns(source: MariaDbInstance, target: MariaDbInstance, name: string): Promise<{source: string; target: string}> {
+    for (const instance of [source, target]) {
+      const conn = await openConnection(instance.adminDsn)
+      await conn.query(`DROP DATABASE IF EXISTS \`${name}\``)
+      await conn.query(`CREATE DATABASE \`${name}\``)
+      await conn.end()
+    }
+    const withDb = (dsn: string) => Object.assign(new URL(dsn), {pathname: `/${name}`}).toString()
+    return {source: withDb(source.adminDsn), target: withDb(target.adminDsn)}
+  }
+
+  it('healthy pipeline: healthy, with bytes behind from the binlog', async (t) => {
+    const pair = await db.get(t)
+    if (!pair) return
+    const dsn = await freshDsns(pair.source, pair.target, 'lag_healthy')
+    const p = await pipelineFor(['--scenario=healthy', `--source=${dsn.source}`, `--target=${dsn.target}`], 2000)
+    const result = await runLag(['--inspect', p.fields.inspect, '--source', pair.source.replicationDsn, '--duration', '3s', '--json'])
+    const report = parseJson(result)
+    assert.equal(report.verdict, 'healthy', report.summary)
+    assert.equal(report.window.sourceFrom, 'flag')
+    assert.ok(report.window.sourceStatusCount >= 3)
+    assert.equal(report.source?.advanced, true)
+    assert.ok(report.source!.bytesPerSec! > 0)
+    assert.ok(report.lag?.bytesBehind !== null && report.lag!.bytesBehind! < 50_000, `bytes behind ${report.lag?.bytesBehind}`)
+    assert.ok(report.positions.sourceEnd && report.positions.pipeline)
+  })
+
+  it('init-race pipeline: stuck', async (t) => {
+    const pair = await db.get(t)
+    if (!pair) return
+    const dsn = await freshDsns(pair.source, pair.target, 'lag_race')
+    const p = await pipelineFor(['--scenario=init-race', `--source=${dsn.source}`, `--target=${dsn.target}`], 2500)
+    const result = await runLag(['--inspect', p.fields.inspect, '--source', pair.source.replicationDsn, '--duration', '2s'])
+    assert.equal(result.code, 0, result.stderr)
+    assert.match(result.stdout, /^Verdict: STUCK/m)
+    assert.match(result.stdout, /binlog-streamer blocked in channel-send/)
+    assert.match(result.stdout, /Source \(--source\): advancing/)
+  })
+
+  it('--source alone: reduced report listing what was not measured', async (t) => {
+    const pair = await db.get(t)
+    if (!pair) return
+    const report = parseJson(await runLag(['--source', pair.source.replicationDsn, '--duration', '2s', '--json']))
+    assert.equal(report.process.agent, 'not-attached')
+    assert.ok(report.notMeasured.some((line) => /^not measured: agent/.test(line)))
+    assert.ok(report.notMeasured.some((line) => /stages, buffers/.test(line)))
+    assert.equal(report.stages.length, 0)
+    assert.ok(report.window.sourceStatusCount >= 2)
+  })
+
+  it('a target without the agent plus --source: report from the source, "not measured: agent"', async (t) => {
+    const pair = await db.get(t)
+    if (!pair) return
+    const target = await spawnTarget({script: "setInterval(() => {}, 1000); console.log('ready')", execArgv: ['--inspect=127.0.0.1:0']})
+    const result = await runLag(['--inspect', `127.0.0.1:${target.inspectPort}`, '--source', pair.source.replicationDsn, '--duration', '1s'])
+    assert.equal(result.code, 0, result.stderr)
+    assert.match(result.stdout, /not measured: agent \(the pipeline does not use ferrydiag\/runtime\)/)
+    await target.kill()
+  })
+
+  it('wrong password: exit 31', async (t) => {
+    const pair = await db.get(t)
+    if (!pair) return
+    const url = new URL(pair.source.replicationDsn)
+    url.password = 'wrong'
+    assertOneLineError(await runLag(['--source', url.toString(), '--duration', '1s']), EXIT.mysqlAuth, /refused user/)
+  })
+
+  it('account without REPLICATION CLIENT: exit 32 naming it', async (t) => {
+    const pair = await db.get(t)
+    if (!pair) return
+    const dsn = await createUser(pair.source, 'lag_nogrant', 'pw-lag', ['SELECT ON *.*'])
+    assertOneLineError(await runLag(['--source', dsn, '--duration', '1s']), EXIT.mysqlGrant, /REPLICATION CLIENT.*BINLOG MONITOR/)
+  })
+
+  it('source lost mid-window: prints what was measured, exit 35', async (t) => {
+    const own = await databaseOrSkip(t, startMariaDb({name: 'lag-lost'}))
+    if (!own) return
+    try {
+      const result = await runLag(['--source', own.replicationDsn, '--duration', '6s'], {
+        whileRunning: async () => {
+          await pause(2500)
+          await own.stop()
+        },
+      })
+      assert.equal(result.code, EXIT.mysqlLost, `${result.stdout}\n${result.stderr}`)
+      assert.match(result.stdout, /window ended early: the source connection was lost/)
+      assert.match(result.stdout, /^Verdict: /m)
+      assert.match(result.stderr, /exit 35/)
+    } finally {
+      await own.stop()
+    }
+  })
+})
