@@ -1,0 +1,350 @@
+// `ferrydiag tune-batch`: fits the batch cost model T = m·B + o from the writer's batch samples (or an
+// active probe of the target), measures the source rate R, and recommends BinlogEventBatchSize.
+
+import {access, writeFile} from 'node:fs/promises'
+import {constants as fsConstants} from 'node:fs'
+import {dirname, resolve as resolvePath} from 'node:path'
+import {Flags} from '@oclif/core'
+
+import {
+  analyzeTuneBatch,
+  collectBatchSamples,
+  findCurrentBatchSize,
+  rateFromAgentSource,
+  rateFromBinlogBuckets,
+  rateFromStreamer,
+  type CollectedSamples,
+  type SampleMode,
+  type TuneBatchRate,
+  type TuneBatchResult,
+} from '../src/analyze/tune-batch.js'
+import {attachTarget, type InspectorSession} from '../src/attach/index.js'
+import {FerrydiagCommand} from '../src/cli/base-command.js'
+import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
+import {sampleWindow, type SampledWindow} from '../src/collect/sample-window.js'
+import {EXIT, FerrydiagError} from '../src/errors.js'
+import {AGENT_GLOBAL_KEY, type AgentSnapshot, type BatchSample} from '../src/model/snapshot.js'
+import {BinlogCounter} from '../src/mysql/binlog-counter.js'
+import {describeEndpoint, parseDsn} from '../src/mysql/dsn.js'
+import {parseQualifiedTable, probeTarget, type ProbeTargetResult} from '../src/mysql/probe-target.js'
+import {renderSvgPlot} from '../src/render/plot-svg.js'
+import {createProgressLine} from '../src/render/progress.js'
+import {renderTuneBatchText} from '../src/render/tune-batch-text.js'
+
+/** Exit status after Ctrl-C ended the window early (128 + SIGINT). */
+export const EXIT_INTERRUPTED = 130
+
+export default class TuneBatch extends FerrydiagCommand {
+  static summary = 'Fit the batch cost model T = m·B + o and recommend a batch size (BinlogEventBatchSize) that keeps up with the source.'
+
+  static description = `Over --duration, reads the writer's batch samples (batch size B, write time T) from the agent inside the pipeline — the reservoir since the stage started plus every sample in the window — and fits T = m·B + o robustly (Theil–Sen, with OLS alongside). R, the source's event rate, comes from --source (rows on the binlog, per 1-s bucket, on a replication stream with a random high server id), else from a source the pipeline registered in the agent, else from the streamer (a lower bound when it is back-pressured). The peak (p95 of 1-s buckets) is what the recommendation must sustain.
+
+It reports B* = o·R / (1 − m·R), below which lag grows; the B that keeps the writer busy at most ρ (--target-utilization) of the time, o·R / (ρ − m·R), with a range from the 95% intervals; the buffer capacity to pair with it; the writer's utilisation and lag trend at the current batch size; and, when m·R ≥ ρ, that no batch size keeps up: the most the writer can move (1/m), the parallel writers needed and the rate to throttle to.
+
+A saturated writer writes only full batches, so m and o cannot be separated from its samples. Then either --perturb (the pipeline exposes BinlogEventBatchSize as a writable setting: it is lowered step by step for the window, then restored, also on Ctrl-C) or --probe-target DSN --like DB.TABLE: batches of 1..500 rows, each size 5 times in random order, one transaction each, written into a scratch table _ferrydiag_probe_<random> created LIKE DB.TABLE in the same database, and dropped afterwards (also on error and Ctrl-C). The probe writes nowhere else; its account needs CREATE, DROP and INSERT on that database.
+
+Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or non-finite m or o (reported, no recommendation); 42 --like names no table; 32 the probe account lacks a privilege (named); 45 bad argument; 44 --plot not writable; 130 Ctrl-C (what was measured is still reported). --json prints one document (schema "ferrydiag.tune-batch", version 1).`
+
+  static examples = [
+    '<%= config.bin %> tune-batch --inspect 127.0.0.1:9229 --duration 15s',
+    '<%= config.bin %> tune-batch --pid 4242 --source mysql://repl:secret@10.0.0.5:3306 --perturb',
+    '<%= config.bin %> tune-batch --inspect 127.0.0.1:9229 --probe-target mysql://probe:secret@10.0.0.9:3306 --like shop.orders',
+    '<%= config.bin %> tune-batch --inspect 127.0.0.1:9229 --plot cost.svg --json',
+  ]
+
+  static flags = {
+    ...targetFlags,
+    source: Flags.string({
+      summary: 'DSN of the source, to count its binlog rows per second (R). Needs REPLICATION SLAVE and REPLICATION CLIENT.',
+      helpValue: 'DSN',
+    }),
+    duration: durationFlag({name: 'duration', summary: 'How long to sample batches and the source rate.', defaultMs: 30_000}),
+    'target-utilization': Flags.string({
+      summary: 'Target writer utilisation ρ in (0, 1]: the share of time the writer may spend writing.',
+      default: '0.8',
+      helpValue: 'RHO',
+    }),
+    'batch-size': Flags.integer({
+      summary: 'The writer\'s current batch size, when the pipeline does not expose BinlogEventBatchSize.',
+      min: 1,
+    }),
+    stage: Flags.string({summary: 'Stage whose batch samples to fit (default: the one with most samples).', helpValue: 'NAME'}),
+    perturb: Flags.boolean({
+      summary: 'Vary the pipeline\'s writable BinlogEventBatchSize setting during the window (down to 1), then restore it.',
+      default: false,
+      aliases: ['vary'],
+      exclusive: ['probe-target'],
+    }),
+    'probe-target': Flags.string({
+      summary: 'DSN of the target to probe actively (scratch table only; needs CREATE, DROP, INSERT).',
+      helpValue: 'DSN',
+      dependsOn: ['like'],
+    }),
+    like: Flags.string({
+      summary: 'DB.TABLE on the probe target whose columns the scratch table copies (CREATE TABLE … LIKE).',
+      helpValue: 'DB.TABLE',
+      dependsOn: ['probe-target'],
+    }),
+    'probe-max-size': Flags.integer({summary: 'Largest probe batch, rows.', default: 500, min: 2}),
+    plot: Flags.string({summary: 'Write an SVG plot of T against B with the fitted line to FILE.', helpValue: 'FILE.svg'}),
+  }
+
+  async run(): Promise<TuneBatchResult> {
+    const {flags} = await this.parse(TuneBatch)
+    const rho = parseUtilisation(flags['target-utilization'])
+    if (flags.source !== undefined) parseDsn(flags.source)
+    if (flags['probe-target'] !== undefined) {
+      parseDsn(flags['probe-target'])
+      parseQualifiedTable(flags.like!)
+    }
+    // Fail on an unwritable --plot before spending the window.
+    if (flags.plot !== undefined) await checkWritable(flags.plot)
+    const mode: SampleMode = flags['probe-target'] !== undefined ? 'probe' : flags.perturb ? 'perturb' : 'passive'
+    // The probe with --source and --batch-size needs nothing from the pipeline.
+    const attach = !(mode === 'probe' && flags.source !== undefined && flags['batch-size'] !== undefined) || flags.inspect !== undefined || flags.pid !== undefined
+    const json = this.jsonEnabled()
+
+    const controller = new AbortController()
+    const onSigint = (): void => {
+      // A second Ctrl-C while the first is handled: give up at once (cleanup may be incomplete).
+      if (controller.signal.aborted) process.exit(EXIT_INTERRUPTED)
+      controller.abort()
+    }
+    process.on('SIGINT', onSigint)
+    let session: InspectorSession | undefined
+    let counter: BinlogCounter | undefined
+    const progress = createProgressLine({json, label: mode === 'probe' ? 'probing' : 'sampling batches'})
+    try {
+      let first: AgentSnapshot | null = null
+      if (attach) {
+        session = await attachTarget(targetOptionsFromFlags(flags))
+        await session.ensureAgent({inject: false})
+        first = await session.readSnapshot()
+      }
+      const current = findCurrentBatchSize(first, flags['batch-size'])
+      if (mode === 'perturb' && !(current.from === 'setting' && current.writable)) {
+        throw new FerrydiagError(
+          'badArgument',
+          `--perturb needs the pipeline to expose BinlogEventBatchSize as a writable setting; ${current.from === 'setting' ? 'it is read-only' : 'it exposes none'}`,
+          'Use --probe-target DSN --like DB.TABLE instead, or register the setting with registerSetting(name, get, set).',
+        )
+      }
+      if (mode === 'perturb' && (current.value ?? 0) < 2) {
+        throw new FerrydiagError('badArgument', `--perturb needs a current batch size of at least 2, got ${current.value}`, 'Use --probe-target instead.')
+      }
+      if (flags.source !== undefined) counter = await BinlogCounter.start(flags.source)
+
+      const signal = controller.signal
+      const windowPromise: Promise<SampledWindow | null> = session
+        ? sampleWindow({session, durationMs: flags.duration, signal, onProgress: (e, t) => progress.update(e, t)})
+        : waitWindow(flags.duration, signal, (e, t) => progress.update(e, t))
+      let perturbPromise: Promise<PerturbOutcome> | undefined
+      if (mode === 'perturb') {
+        perturbPromise = perturbBatchSize({session: session!, originalBatchSize: current.value!, durationMs: flags.duration, signal})
+      }
+      let probePromise: Promise<ProbeTargetResult> | undefined
+      if (mode === 'probe') {
+        probePromise = probeTarget({dsn: flags['probe-target']!, like: flags.like!, maxBatchSize: flags['probe-max-size'], signal})
+        // A failed probe ends the window early: nothing else to wait for.
+        probePromise.catch(() => controller.abort())
+      }
+      const [window, perturbed, probed] = await Promise.all([windowPromise, perturbPromise, probePromise])
+      progress.clear()
+      const counted = counter ? await counter.stop() : undefined
+      counter = undefined
+      if (counted?.error) throw counted.error
+
+      const snapshots = (window?.samples ?? []).map((s) => s.snapshot).filter((s): s is AgentSnapshot => s !== null)
+      const startedAtMs = window?.startedAtMs ?? Date.now() - flags.duration
+      const endedAtMs = window?.endedAtMs ?? Date.now()
+      let collected: CollectedSamples
+      if (probed) {
+        collected = {stageName: 'probe', samples: probed.samples, fromWindow: probed.samples.length, fromReservoir: 0, totalCount: probed.samples.length, otherStages: []}
+      } else {
+        collected = collectBatchSamples(snapshots, {startMs: startedAtMs, endMs: endedAtMs}, flags.stage)
+      }
+      let rate: TuneBatchRate | null = null
+      if (counted) {
+        rate = rateFromBinlogBuckets(counted.buckets, {startMs: counted.startedAtMs, endMs: counted.stoppedAtMs}, describeEndpoint(parseDsn(flags.source!)))
+      }
+      rate ??= rateFromAgentSource(snapshots)
+      rate ??= rateFromStreamer(snapshots, collected.stageName === 'probe' ? null : collected.stageName)
+      const problems = [...(window?.problems ?? [])]
+      if (perturbed && !perturbed.restored) problems.push(`could not restore BinlogEventBatchSize to ${current.value}: ${perturbed.restoreError}`)
+      if (probed && !probed.completed) problems.push(`the probe was interrupted after ${probed.samples.length} batch(es); its table was dropped`)
+      const interrupted = signal.aborted
+      const result = analyzeTuneBatch({
+        mode,
+        samples: collected,
+        rate,
+        current,
+        targetUtilisation: rho,
+        window: {startedAtMs, endedAtMs, endedBy: interrupted ? 'interrupted' : (window?.endedBy ?? 'duration'), snapshots: snapshots.length},
+        canPerturb: current.from === 'setting' && current.writable,
+        problems,
+      })
+      if (flags.plot !== undefined) await writePlot(flags.plot, result, collected.samples)
+      if (!json) this.log(renderTuneBatchText(result, {samples: collected.samples}))
+      this.setExitStatus(result, interrupted)
+      return result
+    } finally {
+      progress.clear()
+      process.off('SIGINT', onSigint)
+      await counter?.stop()
+      await session?.detach()
+    }
+  }
+
+  /** Too few samples and a bad model are reported in full, then exit with their own status. */
+  private setExitStatus(result: TuneBatchResult, interrupted: boolean): void {
+    const fit = result.fit
+    let code: number | undefined
+    let reason = ''
+    if (interrupted) {
+      // Ctrl-C wins: the user stopped it, whatever the partial data allowed.
+      code = EXIT_INTERRUPTED
+      reason = `interrupted; the report covers what was measured${fit.status === 'too-few-samples' ? ` (${fit.sampleCount} sample(s), too few to fit)` : ''}`
+    } else if (fit.status === 'too-few-samples') {
+      code = EXIT.tooFewSamples
+      reason = `${fit.sampleCount} usable batch sample(s), ${fit.samplesNeeded} more needed: sample longer (--duration) or use --probe-target`
+    } else if (fit.status === 'bad-model') {
+      code = EXIT.badModel
+      reason = `no recommendation from an unusable fit: ${fit.problems.join('; ')}`
+    }
+    if (code === undefined) return
+    process.exitCode = code
+    if (!this.jsonEnabled()) this.logToStderr(`ferrydiag tune-batch: exit ${code}: ${reason}`)
+  }
+}
+
+function parseUtilisation(text: string): number {
+  const value = Number(text)
+  if (text.trim() === '' || !Number.isFinite(value) || !(value > 0 && value <= 1)) {
+    throw new FerrydiagError(
+      'badArgument',
+      `Expected --target-utilization to be a number in (0, 1], got \`${text}\``,
+      'Pass e.g. --target-utilization 0.8 (the writer busy at most 80% of the time).',
+    )
+  }
+  return value
+}
+
+/** The window when nothing is attached (probe with --source): just the time, with progress. */
+async function waitWindow(durationMs: number, signal: AbortSignal, onProgress: (elapsedMs: number, totalMs: number) => void): Promise<null> {
+  const started = performance.now()
+  while (!signal.aborted) {
+    const elapsed = performance.now() - started
+    onProgress(Math.min(elapsed, durationMs), durationMs)
+    if (elapsed >= durationMs) break
+    await sleepUnlessAborted(Math.min(250, durationMs - elapsed), signal)
+  }
+  return null
+}
+
+/** Sleeps ms, or less when the signal fires first. */
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, {once: true})
+  })
+}
+
+async function writePlot(file: string, result: TuneBatchResult, samples: readonly BatchSample[]): Promise<void> {
+  const fit = result.fit
+  const line = fit.status === 'fitted' ? {slope: fit.model.mMsPerEvent, intercept: fit.model.oMs} : null
+  const svg = renderSvgPlot(
+    samples.filter((s) => s.ok).map((s) => ({x: s.events, y: s.ms})),
+    line,
+    {
+      title: `Batch write time against batch size (${result.samples.used} batches, ${result.mode})`,
+      stabilityBoundary: result.stabilityBoundary,
+      recommendedBatchSize: result.recommendedBatchSize,
+    },
+  )
+  try {
+    await writeFile(file, svg)
+  } catch (error) {
+    throw unwritable(file, error)
+  }
+}
+
+function unwritable(file: string, error: unknown): FerrydiagError {
+  return new FerrydiagError(
+    'outputUnwritable',
+    `Cannot write the plot to \`${file}\`: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    'Pass --plot a path in a writable directory.',
+    {cause: error},
+  )
+}
+
+async function checkWritable(file: string): Promise<void> {
+  try {
+    await access(dirname(resolvePath(file)), fsConstants.W_OK)
+  } catch (error) {
+    throw unwritable(file, error)
+  }
+}
+
+export interface PerturbOutcome {
+  /** Batch sizes set, in the order used. */
+  levels: number[]
+  restored: boolean
+  restoreError?: string
+}
+
+/** Writes a setting through the agent; returns the value read back. */
+async function writeSetting(session: InspectorSession, name: string, value: number): Promise<number> {
+  return session.evaluate<number>(
+    `globalThis[Symbol.for(${JSON.stringify(AGENT_GLOBAL_KEY)})].writeSetting(${JSON.stringify(name)}, ${Number(value)})`,
+    {budgetMs: 2000, awaitPromise: false},
+  )
+}
+
+/**
+ * --perturb: holds BinlogEventBatchSize at log-spaced levels from 1 to the current size, in shuffled
+ * rounds, for the window, then restores the original value (also when aborted). A saturated writer
+ * then writes batches of exactly each level, which is what separates m from o. Smaller batches move
+ * fewer events per second, so lag grows a little while this runs.
+ */
+async function perturbBatchSize(options: {session: InspectorSession; originalBatchSize: number; durationMs: number; signal: AbortSignal}): Promise<PerturbOutcome> {
+  const {session, originalBatchSize, durationMs, signal} = options
+  const levels = [...new Set(Array.from({length: 6}, (_, i) => Math.max(1, Math.round(originalBatchSize ** (i / 5)))))]
+  // Each level gets at least 200 ms so a slow writer still completes several batches at it.
+  const rounds = Math.max(1, Math.floor(durationMs / (levels.length * 200)))
+  const sliceMs = durationMs / (rounds * levels.length)
+  const order: number[] = []
+  let seed = originalBatchSize * 7919
+  for (let r = 0; r < rounds; r++) {
+    const round = [...levels]
+    for (let i = round.length - 1; i > 0; i--) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      const j = seed % (i + 1)
+      ;[round[i], round[j]] = [round[j], round[i]]
+    }
+    order.push(...round)
+  }
+  const used: number[] = []
+  let restoreError: string | undefined
+  try {
+    for (const level of order) {
+      if (signal.aborted) break
+      await writeSetting(session, 'BinlogEventBatchSize', level)
+      used.push(level)
+      await sleepUnlessAborted(sliceMs, signal)
+    }
+  } finally {
+    // Restored in every case; the outcome says whether it worked.
+    try {
+      const readBack = await writeSetting(session, 'BinlogEventBatchSize', originalBatchSize)
+      if (readBack !== originalBatchSize) restoreError = `read back ${readBack}`
+    } catch (error) {
+      restoreError = (error as Error).message
+    }
+  }
+  return {levels: used, restored: restoreError === undefined, ...(restoreError === undefined ? {} : {restoreError})}
+}

@@ -1,0 +1,371 @@
+// Glue for `ferrydiag tune-batch`: turns a window of agent snapshots (and optional binlog counts or probe
+// samples) into batch samples, a source rate, the current batch size, and the fit + recommendation.
+import type {BatchRecommendation, CostModelFit, RateEstimate} from '../model/cost-model.js'
+import type {AgentSnapshot, BatchSample} from '../model/snapshot.js'
+import {estimateRateFromCounts, type CountObservation} from './estimate-rate.js'
+import {fitCostModel} from './fit-cost-model.js'
+import {recommendBatchSize} from './recommend-batch.js'
+
+export const TUNE_BATCH_SCHEMA = 'ferrydiag.tune-batch'
+export const TUNE_BATCH_VERSION = 1
+
+/** The setting ghostferry calls BinlogEventBatchSize: batch size and event buffer capacity. */
+export const BATCH_SIZE_SETTING = 'BinlogEventBatchSize'
+
+/** Where the (B, T) samples came from. */
+export type SampleMode = 'passive' | 'perturb' | 'probe'
+
+/** Where R came from: a binlog row count (--source), the simulated/registered source, or the streamer. */
+export type RateSourceKind = 'binlog' | 'agent-source' | 'streamer'
+
+export interface CollectedSamples {
+  /** Stage whose samples are used (the one with most samples when several stages record batches). */
+  stageName: string | null
+  samples: BatchSample[]
+  /** Of those: samples taken inside the window, and reservoir samples from before it. */
+  fromWindow: number
+  fromReservoir: number
+  /** Batches the stage recorded since it started (agent's count). */
+  totalCount: number
+  otherStages: string[]
+}
+
+/**
+ * Batch samples of one stage: every reservoir sample (a uniform sample since the stage started, so
+ * warm-up and bursts count) plus every recent sample inside [startMs, endMs], from all snapshots,
+ * deduplicated by atMs + stage + events + ms (the same batch appears in many snapshots).
+ */
+export function collectBatchSamples(
+  snapshots: readonly AgentSnapshot[],
+  window: {startMs: number; endMs: number},
+  stageName?: string,
+): CollectedSamples {
+  const seen = new Set<string>()
+  const byStage = new Map<string, {samples: BatchSample[]; inWindow: number; reservoir: number}>()
+  const add = (s: BatchSample, inWindow: boolean): void => {
+    const key = `${s.stageName}\u0000${s.atMs}\u0000${s.events}\u0000${s.ms}`
+    if (seen.has(key)) return
+    seen.add(key)
+    let entry = byStage.get(s.stageName)
+    if (!entry) byStage.set(s.stageName, (entry = {samples: [], inWindow: 0, reservoir: 0}))
+    entry.samples.push(s)
+    if (inWindow) entry.inWindow++
+    else entry.reservoir++
+  }
+  let totalCount = 0
+  for (const snapshot of snapshots) {
+    for (const s of snapshot.samples.recent) if (s.atMs >= window.startMs && s.atMs <= window.endMs) add(s, true)
+    totalCount = Math.max(totalCount, snapshot.samples.totalCount)
+  }
+  for (const snapshot of snapshots) {
+    for (const s of snapshot.samples.reservoir) add(s, s.atMs >= window.startMs && s.atMs <= window.endMs)
+  }
+  const stages = [...byStage.entries()].sort((a, b) => b[1].samples.length - a[1].samples.length)
+  const chosen = stageName === undefined ? stages[0] : stages.find(([name]) => name === stageName)
+  if (!chosen) {
+    return {stageName: stageName ?? null, samples: [], fromWindow: 0, fromReservoir: 0, totalCount, otherStages: stages.map(([n]) => n)}
+  }
+  const samples = chosen[1].samples.sort((a, b) => a.atMs - b.atMs)
+  return {
+    stageName: chosen[0],
+    samples,
+    fromWindow: chosen[1].inWindow,
+    fromReservoir: chosen[1].reservoir,
+    totalCount,
+    otherStages: stages.map(([n]) => n).filter((n) => n !== chosen[0]),
+  }
+}
+
+export interface CurrentBatchSize {
+  value: number | null
+  from: 'flag' | 'setting' | 'channel-capacity' | 'unknown'
+  /** The setting can be changed at runtime (what --perturb needs). */
+  writable: boolean
+  channelName?: string
+}
+
+/** BinlogEventBatchSize when the pipeline exposes it, else the capacity of the writer's event buffer. */
+export function findCurrentBatchSize(snapshot: AgentSnapshot | null, override?: number): CurrentBatchSize {
+  const setting = snapshot?.settings.find((s) => s.name === BATCH_SIZE_SETTING)
+  if (override !== undefined) return {value: override, from: 'flag', writable: setting?.writable ?? false}
+  if (setting && Number.isInteger(setting.value) && setting.value >= 1) {
+    return {value: setting.value, from: 'setting', writable: setting.writable}
+  }
+  const channels = (snapshot?.channels ?? []).filter((c) => c.kind === 'channel' && !c.collected && c.capacity >= 1)
+  // The event buffer: named for binlog events when the pipeline follows ghostferry, else the busiest.
+  const named = channels.find((c) => /binlog|event/i.test(c.name))
+  const busiest = [...channels].sort((a, b) => b.itemsOut - a.itemsOut)[0]
+  const channel = named ?? busiest
+  if (channel) return {value: channel.capacity, from: 'channel-capacity', writable: false, channelName: channel.name}
+  return {value: null, from: 'unknown', writable: false}
+}
+
+export interface TuneBatchRate {
+  kind: RateSourceKind
+  /** Human-readable: e.g. 'binlog rows on 127.0.0.1:3306', 'source "source" (simulated)'. */
+  description: string
+  estimate: RateEstimate
+}
+
+/** R from a source the pipeline registered with the agent (its eventsProduced), when it counts events. */
+export function rateFromAgentSource(snapshots: readonly AgentSnapshot[]): TuneBatchRate | null {
+  const withCounts = snapshots.filter((s) => s.sources.some((src) => typeof src.eventsProduced === 'number'))
+  if (withCounts.length < 2) return null
+  const name = withCounts[0].sources.find((src) => typeof src.eventsProduced === 'number')!.name
+  const observations: CountObservation[] = []
+  for (const s of withCounts) {
+    const src = s.sources.find((x) => x.name === name)
+    if (src?.eventsProduced !== undefined) observations.push({timeMs: s.takenAtMs, cumulativeEvents: src.eventsProduced})
+  }
+  if (observations.length < 2 || observations[observations.length - 1].timeMs <= observations[0].timeMs) return null
+  const kind = withCounts[0].sources.find((x) => x.name === name)!.kind
+  return {
+    kind: 'agent-source',
+    description: `source "${name}" (${kind}) registered in the agent: eventsProduced`,
+    estimate: estimateRateFromCounts(observations, {origin: 'source'}),
+  }
+}
+
+/**
+ * R from the streamer's itemsHandled (the stage feeding the writer). Its back-pressured share of the
+ * window decides whether the figure is the source's rate or only the writer's drain rate.
+ */
+export function rateFromStreamer(snapshots: readonly AgentSnapshot[], writerStage: string | null): TuneBatchRate | null {
+  if (snapshots.length < 2) return null
+  const first = snapshots[0]
+  const last = snapshots[snapshots.length - 1]
+  const candidates = last.stages.filter((s) => s.name !== writerStage)
+  const named = candidates.find((s) => /stream|read|source/i.test(s.name))
+  const busiest = [...candidates].sort((a, b) => b.itemsHandled - a.itemsHandled)[0]
+  const stage = named ?? busiest
+  if (!stage) return null
+  const observations: CountObservation[] = []
+  for (const s of snapshots) {
+    const rec = s.stages.find((x) => x.name === stage.name)
+    if (rec) observations.push({timeMs: s.takenAtMs, cumulativeEvents: rec.itemsHandled})
+  }
+  if (observations.length < 2 || observations[observations.length - 1].timeMs <= observations[0].timeMs) return null
+  const startRec = first.stages.find((x) => x.name === stage.name)
+  const windowMs = last.takenAtMs - first.takenAtMs
+  const share = startRec && windowMs > 0 ? Math.min(1, Math.max(0, (stage.backPressuredMs - startRec.backPressuredMs) / windowMs)) : undefined
+  return {
+    kind: 'streamer',
+    description: `stage "${stage.name}" itemsHandled (the streamer's reading rate, not the source's)`,
+    estimate: estimateRateFromCounts(observations, {origin: 'streamer', streamerBackPressuredShare: share}),
+  }
+}
+
+/** R from per-second binlog row counts (BinlogCounter buckets) over whole seconds of the window. */
+export function rateFromBinlogBuckets(
+  buckets: ReadonlyArray<{atSec: number; rows: number}>,
+  window: {startMs: number; endMs: number},
+  where: string,
+): TuneBatchRate | null {
+  // Only whole seconds: the first and last seconds were partly outside the count.
+  const firstSec = Math.ceil(window.startMs / 1000)
+  const lastSec = Math.floor(window.endMs / 1000) // exclusive
+  if (lastSec - firstSec < 1) return null
+  const bySec = new Map(buckets.map((b) => [b.atSec, b.rows]))
+  const observations: CountObservation[] = [{timeMs: firstSec * 1000, cumulativeEvents: 0}]
+  let total = 0
+  for (let sec = firstSec; sec < lastSec; sec++) {
+    total += bySec.get(sec) ?? 0
+    observations.push({timeMs: (sec + 1) * 1000, cumulativeEvents: total})
+  }
+  return {
+    kind: 'binlog',
+    description: `binlog rows on ${where} (BinlogCounter, 1-s buckets of event timestamps)`,
+    estimate: estimateRateFromCounts(observations, {origin: 'source'}),
+  }
+}
+
+export interface TuneBatchInput {
+  mode: SampleMode
+  samples: CollectedSamples
+  rate: TuneBatchRate | null
+  current: CurrentBatchSize
+  targetUtilisation: number
+  window: {startedAtMs: number; endedAtMs: number; endedBy: string; snapshots: number}
+  /** Flags the text suggests when the spread is degenerate. */
+  canPerturb: boolean
+  problems?: string[]
+}
+
+export interface TuneBatchFormulae {
+  /** B* = o·R / (1 − m·R) with the numbers filled in; null when it has no value. */
+  stabilityBoundary: string | null
+  /** B for ρ: o·R / (ρ − m·R) with the numbers filled in. */
+  recommended: string | null
+  /** m·R with numbers. */
+  perEventLoad: string | null
+}
+
+/** The --json shape (schema ferrydiag.tune-batch, version 1). */
+export interface TuneBatchResult {
+  schema: typeof TUNE_BATCH_SCHEMA
+  version: typeof TUNE_BATCH_VERSION
+  mode: SampleMode
+  window: {startedAtMs: number; endedAtMs: number; durationMs: number; endedBy: string; snapshots: number}
+  samples: {stageName: string | null; used: number; fromWindow: number; fromReservoir: number; totalCount: number; distinctBatchSizes: number; batchSizeCv: number}
+  /** Flat model: what a script reads first. Intervals are 95%. null unless the fit succeeded. */
+  model: {
+    mMsPerEvent: number
+    mIntervalMsPerEvent: {low: number; high: number}
+    oMs: number
+    oIntervalMs: {low: number; high: number}
+    method: 'ols' | 'theil-sen'
+    rSquared: number
+    rEventsPerSec: number | null
+    rMeanEventsPerSec: number | null
+    rPeakEventsPerSec: number | null
+    rateBasis: 'peak'
+  } | null
+  rate: (RateEstimate & {kind: RateSourceKind; description: string}) | null
+  currentBatchSize: number | null
+  currentBatchSizeFrom: CurrentBatchSize['from']
+  targetUtilisation: number
+  verdict: BatchRecommendation['verdict']
+  summary: string
+  recommendedBatchSize: number | null
+  recommendedRange: BatchRecommendation['recommendedRange']
+  stabilityBoundary: number | null
+  bufferCapacity: number | null
+  formulae: TuneBatchFormulae
+  fit: CostModelFit
+  recommendation: BatchRecommendation | null
+  suggestions: string[]
+  warnings: string[]
+}
+
+/** Fits, recommends and assembles the result. Pure. */
+export function analyzeTuneBatch(input: TuneBatchInput): TuneBatchResult {
+  const fit = fitCostModel(input.samples.samples)
+  const warnings: string[] = [...(input.problems ?? [])]
+  const suggestions: string[] = []
+  const rate = input.rate
+  if (rate) {
+    for (const note of rate.estimate.notes) warnings.push(`rate: ${note}`)
+    if (rate.kind === 'streamer') {
+      warnings.push(
+        'R is the streamer\'s reading rate: a back-pressured streamer reads only as fast as the writer drains, so this ' +
+          'is the writer\'s rate, not the source\'s; pass --source DSN to count the source\'s binlog',
+      )
+    }
+  } else {
+    warnings.push('no source rate: neither --source, a source registered in the agent, nor a streamer stage')
+  }
+  if (input.current.value === null) warnings.push('current batch size unknown: pass --batch-size')
+  if (fit.status === 'degenerate-spread') {
+    suggestions.push('--probe-target DSN --like DB.TABLE: write batches of varied sizes into a scratch table on the target')
+    if (input.canPerturb) {
+      suggestions.push('--perturb: vary the pipeline\'s BinlogEventBatchSize briefly (restored afterwards)')
+    }
+  }
+  if (fit.status === 'too-few-samples') {
+    suggestions.push(`a longer --duration (${fit.samplesNeeded} more batch sample(s) needed), or --probe-target`)
+  }
+  let recommendation: BatchRecommendation | null = null
+  if (rate && input.current.value !== null) {
+    recommendation = recommendBatchSize({
+      fit,
+      rate: rate.estimate,
+      currentBatchSize: input.current.value,
+      targetUtilisation: input.targetUtilisation,
+      rateBasis: 'peak',
+    })
+  }
+  const model = fit.status === 'fitted' ? fit.model : null
+  const rDesign = rate ? Math.max(rate.estimate.peakEventsPerSec, rate.estimate.meanEventsPerSec) : null
+  const verdict = recommendation?.verdict ?? 'insufficient-data'
+  const summary =
+    recommendation?.summary ??
+    (fit.status === 'fitted'
+      ? `m and o are fitted, but ${rate ? 'the current batch size is unknown' : 'the source rate R is unknown'}: no verdict`
+      : describeFitProblem(fit))
+  const sizes = input.samples.samples.filter((s) => s.ok)
+  return {
+    schema: TUNE_BATCH_SCHEMA,
+    version: TUNE_BATCH_VERSION,
+    mode: input.mode,
+    window: {...input.window, durationMs: input.window.endedAtMs - input.window.startedAtMs},
+    samples: {
+      stageName: input.samples.stageName,
+      used: fit.sampleCount,
+      fromWindow: input.samples.fromWindow,
+      fromReservoir: input.samples.fromReservoir,
+      totalCount: input.samples.totalCount || sizes.length,
+      distinctBatchSizes: fit.distinctBatchSizes,
+      batchSizeCv: fit.batchSizeCv,
+    },
+    model: model
+      ? {
+          mMsPerEvent: model.mMsPerEvent,
+          mIntervalMsPerEvent: model.mIntervalMsPerEvent,
+          oMs: model.oMs,
+          oIntervalMs: model.oIntervalMs,
+          method: model.method,
+          rSquared: model.rSquared,
+          rEventsPerSec: rDesign,
+          rMeanEventsPerSec: rate?.estimate.meanEventsPerSec ?? null,
+          rPeakEventsPerSec: rate?.estimate.peakEventsPerSec ?? null,
+          rateBasis: 'peak',
+        }
+      : null,
+    rate: rate ? {...rate.estimate, kind: rate.kind, description: rate.description} : null,
+    currentBatchSize: input.current.value,
+    currentBatchSizeFrom: input.current.from,
+    targetUtilisation: input.targetUtilisation,
+    verdict,
+    summary,
+    recommendedBatchSize: recommendation?.recommendedBatchSize ?? null,
+    recommendedRange: recommendation?.recommendedRange ?? null,
+    stabilityBoundary: recommendation?.stabilityBoundary ?? null,
+    bufferCapacity: recommendation?.bufferCapacity ?? null,
+    formulae: model && rDesign !== null ? buildFormulae(model.mMsPerEvent, model.oMs, rDesign, input.targetUtilisation) : {stabilityBoundary: null, recommended: null, perEventLoad: null},
+    fit,
+    recommendation,
+    suggestions,
+    warnings,
+  }
+}
+
+function describeFitProblem(fit: CostModelFit): string {
+  switch (fit.status) {
+    case 'too-few-samples':
+      return `only ${fit.sampleCount} usable batch sample(s); ${fit.samplesNeeded} more needed (at least ${fit.minSamples})`
+    case 'degenerate-spread':
+      return `batch sizes barely vary (${fit.distinctBatchSizes} distinct, CV ${fit.batchSizeCv.toFixed(3)}): m and o cannot be separated`
+    case 'bad-model':
+      return `the fitted cost model is not usable: ${fit.problems.join('; ')}`
+    default:
+      return 'fitted'
+  }
+}
+
+/** Significant figures for the formula lines: 3, without trailing exponent noise. */
+export function formatNumber(value: number, digits = 3): string {
+  if (!Number.isFinite(value)) return String(value)
+  if (value === 0) return '0'
+  const abs = Math.abs(value)
+  if (abs >= 10 ** digits) return Math.round(value).toString()
+  return Number(value.toPrecision(digits)).toString()
+}
+
+/** The formulas with numbers filled in, in the units a reader uses (ms and events/s). */
+export function buildFormulae(mMs: number, oMs: number, rPerSec: number, rho: number): TuneBatchFormulae {
+  const mR = (mMs / 1000) * rPerSec
+  const oR = (oMs / 1000) * rPerSec
+  const m = `${formatNumber(mMs)} ms`
+  const o = `${formatNumber(oMs)} ms`
+  const r = `${formatNumber(rPerSec)}/s`
+  const perEventLoad = `m·R = ${m} × ${r} = ${formatNumber(mR)}`
+  const stabilityBoundary =
+    mR < 1
+      ? `B* = o·R / (1 − m·R) = ${o} × ${r} / (1 − ${m} × ${r}) = ${formatNumber(oR / (1 - mR))}`
+      : `B* = o·R / (1 − m·R): none, since m·R = ${formatNumber(mR)} ≥ 1`
+  const recommended =
+    mR < rho
+      ? `B = o·R / (ρ − m·R) = ${o} × ${r} / (${rho} − ${m} × ${r}) = ${formatNumber(oR / (rho - mR))}`
+      : `B = o·R / (ρ − m·R): none, since m·R = ${formatNumber(mR)} ≥ ρ = ${rho}`
+  return {stabilityBoundary, recommended, perEventLoad}
+}

@@ -1,0 +1,131 @@
+// Text form of a tune-batch result for an operator: a table of the estimates with 95% intervals and units,
+// the formulas with the numbers filled in, the verdict and what to do, and a plot of T against B.
+// Deterministic: no clock, no TTY probe.
+import Table from 'cli-table3'
+import {formatNumber, type TuneBatchResult} from '../analyze/tune-batch.js'
+import type {BatchSample} from '../model/snapshot.js'
+import {renderTextPlot} from './plot-text.js'
+
+export interface TuneBatchTextOptions {
+  /** The samples behind the fit, for the plot; no plot when absent or empty. */
+  samples?: readonly BatchSample[]
+  plotWidth?: number
+  plotHeight?: number
+}
+
+const MODE_TEXT: Record<TuneBatchResult['mode'], string> = {
+  passive: "passive: the writer's own batch samples",
+  perturb: "perturb: the writer's batch samples while BinlogEventBatchSize was varied",
+  probe: 'probe: batches written into a scratch table on the target',
+}
+
+function interval(low: number, high: number | null, unit: string): string {
+  return `${formatNumber(low)} .. ${high === null ? '∞' : formatNumber(high)} ${unit}`.trim()
+}
+
+export function renderTuneBatchText(result: TuneBatchResult, options: TuneBatchTextOptions = {}): string {
+  const out: string[] = []
+  const s = result.samples
+  out.push(
+    `tune-batch — ${MODE_TEXT[result.mode]}; ${s.used} sample(s)` +
+      (result.mode === 'probe' ? '' : ` from stage ${s.stageName ?? '(none)'} (${s.fromWindow} in the window, ${s.fromReservoir} from the reservoir since start)`) +
+      `, ${s.distinctBatchSizes} distinct batch size(s), CV ${s.batchSizeCv.toFixed(2)}`,
+  )
+  out.push('')
+  const table = new Table({
+    head: ['estimate', 'value', '95% interval', 'from'],
+    style: {head: [], border: [], compact: true},
+  })
+  const fit = result.fit
+  if (fit.status === 'fitted' || fit.status === 'bad-model') {
+    const chosen = fit.status === 'fitted' ? fit.model : fit.chosen === 'robust' ? fit.robust : fit.ols
+    const how = chosen.method === 'theil-sen' ? 'Theil–Sen fit' : 'least squares'
+    table.push(['m  per-event write time', `${formatNumber(chosen.mMsPerEvent)} ms/event`, interval(chosen.mIntervalMsPerEvent.low, chosen.mIntervalMsPerEvent.high, 'ms/event'), how])
+    table.push(['o  overhead per batch', `${formatNumber(chosen.oMs)} ms`, interval(chosen.oIntervalMs.low, chosen.oIntervalMs.high, 'ms'), `${how}, R² ${chosen.rSquared.toFixed(3)}`])
+  } else if (fit.status === 'degenerate-spread') {
+    table.push(['m  per-event write time', `≤ ${formatNumber(fit.mMsPerEventAtMost)} ms/event`, 'not separable', `B = ${fit.groups[0].events} only`])
+    table.push(['o  overhead per batch', `≤ ${formatNumber(fit.oMsAtMost)} ms`, 'not separable', `B = ${fit.groups[0].events} only`])
+  } else {
+    table.push(['m, o', 'not fitted', '', `${fit.sampleCount} of ${fit.minSamples} samples`])
+  }
+  const rate = result.rate
+  if (rate) {
+    const from = rate.kind === 'binlog' ? 'binlog (--source)' : rate.kind === 'agent-source' ? 'source in the agent' : 'streamer (lower bound)'
+    table.push(['R  mean source rate', `${formatNumber(rate.meanEventsPerSec)} events/s`, '', from])
+    table.push([
+      `R  peak (p${Math.round(rate.peakQuantile * 100)} of ${rate.bucketCount} × 1 s)`,
+      `${formatNumber(rate.peakEventsPerSec)} events/s`,
+      '',
+      'used for the recommendation',
+    ])
+  } else {
+    table.push(['R  source rate', 'unknown', '', ''])
+  }
+  table.push([
+    'current batch size',
+    result.currentBatchSize === null ? 'unknown' : `${result.currentBatchSize} events`,
+    '',
+    { flag: '--batch-size', setting: 'BinlogEventBatchSize setting', 'channel-capacity': 'event buffer capacity', unknown: '' }[result.currentBatchSizeFrom],
+  ])
+  const rec = result.recommendation
+  if (rec && rec.utilisationNow !== null) {
+    table.push(['writer utilisation now', `${(rec.utilisationNow * 100).toFixed(0)} %`, '', `target ρ = ${Math.round(result.targetUtilisation * 100)} %`])
+  }
+  if (result.stabilityBoundary !== null) {
+    table.push(['B* (keeps up at all)', `${formatNumber(result.stabilityBoundary)} events`, '', 'o·R / (1 − m·R)'])
+  }
+  if (result.recommendedBatchSize !== null) {
+    const range = result.recommendedRange
+    table.push([
+      `recommended B (ρ = ${result.targetUtilisation})`,
+      `${result.recommendedBatchSize} events`,
+      range ? interval(range.low, range.high, 'events') : '',
+      'o·R / (ρ − m·R), rounded up',
+    ])
+    if (result.bufferCapacity !== null) table.push(['event buffer capacity', `${result.bufferCapacity} events`, '', 'same as B'])
+  }
+  out.push(table.toString())
+  out.push('')
+  const f = result.formulae
+  if (f.perEventLoad) out.push(`  ${f.perEventLoad}`)
+  if (f.stabilityBoundary) out.push(`  ${f.stabilityBoundary}`)
+  if (f.recommended) out.push(`  ${f.recommended}`)
+  if (f.perEventLoad) out.push('')
+
+  out.push(`Verdict: ${result.verdict.toUpperCase()} — ${result.summary}`)
+  if (rec) {
+    if (rec.verdict === 'unsustainable') {
+      out.push(`  max sustainable rate 1/m = ${formatNumber(rec.maxSustainableEventsPerSec ?? 0)} events/s at any batch size`)
+      out.push(`  parallel writers needed k = ⌈m·R/ρ⌉ = ${rec.parallelWritersNeeded}`)
+      out.push(`  or throttle the source to ρ/m = ${formatNumber(rec.throttleToEventsPerSec ?? 0)} events/s`)
+      if (rec.lagGrowthSecPerSec !== null && rec.lagGrowthSecPerSec > 0) {
+        out.push(`  meanwhile lag grows ${formatNumber(rec.lagGrowthSecPerSec)} s per second at the mean rate`)
+      }
+    } else if (rec.lagTrend) {
+      const trend = rec.lagTrend
+      out.push(
+        `  at B = ${result.currentBatchSize}: the writer moves ${formatNumber(trend.writerEventsPerSec)} events/s; lag ` +
+          (trend.state === 'growing'
+            ? `grows ${formatNumber(trend.growthSecPerSec)} s per second at the mean rate`
+            : rec.peakLagTrend?.state === 'growing'
+              ? `is stable at the mean rate but grows ${formatNumber(rec.peakLagTrend.growthSecPerSec)} s/s during peaks`
+              : 'is stable'),
+      )
+    }
+    if (rec.recommendedBatchSize !== null) out.push(`  buffer: ${rec.bufferCapacityReason}`)
+    for (const note of rec.notes.filter((n) => !result.fit.notes.includes(n))) out.push(`  note: ${note}`)
+  }
+  for (const note of result.fit.notes) out.push(`  note: ${note}`)
+  for (const suggestion of result.suggestions) out.push(`  try: ${suggestion}`)
+  for (const warning of result.warnings) out.push(`  warning: ${warning}`)
+
+  const samples = (options.samples ?? []).filter((x) => x.ok)
+  if (samples.length > 0) {
+    out.push('')
+    const line =
+      fit.status === 'fitted' ? {slope: fit.model.mMsPerEvent, intercept: fit.model.oMs} : fit.status === 'bad-model' ? {slope: (fit.chosen === 'robust' ? fit.robust : fit.ols).mMsPerEvent, intercept: (fit.chosen === 'robust' ? fit.robust : fit.ols).oMs} : null
+    out.push(`T against B: ${samples.length} batch(es)${line ? ', fitted line -' : ''}`)
+    out.push(renderTextPlot(samples.map((x) => ({x: x.events, y: x.ms})), line, {width: options.plotWidth, height: options.plotHeight}))
+  }
+  return out.join('\n')
+}
