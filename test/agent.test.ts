@@ -389,6 +389,131 @@ describe('installation', () => {
   })
 })
 
+describe('sliced snapshots', () => {
+  // Fields that depend on the instant of capture; everything else must be identical.
+  const TIMED_CHANNEL_FIELDS = ['sendBlockedMs', 'receiveBlockedMs', 'fullMs', 'fillItemMs'] as const
+  const TIMED_STAGE_FIELDS = ['busyMs', 'idleMs', 'backPressuredMs'] as const
+
+  test('snapshotJsonAsync writes the same document as snapshotJson for a fixed set of waiters', async () => {
+    const stage = new Stage('sliced-stage')
+    const a = new Channel<number>('sliced-a', 0)
+    const b = new Channel<number>('sliced-b', 2)
+    const slot = new ChannelSlot<Channel<number>>('sliced-slot')
+    await b.send(1)
+    await b.send(2)
+    const pending: Array<Promise<unknown>> = []
+    for (let i = 0; i < 300; i++) pending.push(a.receive(i % 3 === 0 ? {stage} : undefined))
+    for (let i = 0; i < 40; i++) pending.push(b.send(i).catch(() => undefined))
+    for (let i = 0; i < 5; i++) pending.push(slot.get())
+    await nextTurn()
+    const ag = agent() // (agent() itself creates a channel)
+    // Nothing runs between the two calls: the async variant captures synchronously.
+    const asyncJson = ag.snapshotJsonAsync({sliceMs: 0.05})
+    const syncText = ag.snapshotJson()
+    const asyncText = await asyncJson
+    const s = JSON.parse(syncText) as AgentSnapshot
+    const x = JSON.parse(asyncText) as AgentSnapshot
+    const dtMs = s.monotonicMs - x.monotonicMs
+    assert.ok(dtMs >= 0, 'the sync snapshot was taken second')
+    assert.ok(x.tasks.length >= 345, `${x.tasks.length} tasks`)
+    assert.equal(x.tasks.length, s.tasks.length)
+    for (let i = 0; i < s.tasks.length; i++) {
+      const {waitMs: syncWait, ...syncRest} = s.tasks[i]
+      const {waitMs: asyncWait, ...asyncRest} = x.tasks[i]
+      assert.deepEqual(asyncRest, syncRest, `task ${i}`)
+      assert.ok(Math.abs(syncWait - asyncWait - dtMs) <= 0.003, `task ${i} waitMs ${asyncWait} vs ${syncWait} (dt ${dtMs})`)
+    }
+    assert.equal(x.channels.length, s.channels.length)
+    for (let i = 0; i < s.channels.length; i++) {
+      const sc = {...s.channels[i]} as Record<string, unknown>
+      const xc = {...x.channels[i]} as Record<string, unknown>
+      for (const key of TIMED_CHANNEL_FIELDS) {
+        const diff = (sc[key] as number) - (xc[key] as number)
+        assert.ok(diff >= -0.002 && diff <= dtMs * 1000 + 0.01, `${String(sc.name)}.${key}: ${String(xc[key])} then ${String(sc[key])}`)
+        delete sc[key]
+        delete xc[key]
+      }
+      assert.deepEqual(xc, sc)
+    }
+    for (let i = 0; i < s.stages.length; i++) {
+      const ss = {...s.stages[i]} as Record<string, unknown>
+      const xs = {...x.stages[i]} as Record<string, unknown>
+      for (const key of TIMED_STAGE_FIELDS) {
+        delete ss[key]
+        delete xs[key]
+      }
+      assert.deepEqual(xs, ss)
+    }
+    for (const key of ['samples', 'sources', 'settings', 'counters', 'schema', 'version'] as const) assert.deepEqual(x[key], s[key], key)
+    assert.deepEqual({...x.process, uptimeSec: 0}, {...s.process, uptimeSec: 0})
+    assert.deepEqual(Object.keys(x), Object.keys(s), 'same keys in the same order')
+    a.close()
+    b.close()
+    slot.set(a)
+    await Promise.all(pending)
+  })
+
+  test('slices span several turns; tasks are reported as they were at capture', async () => {
+    const stage = new Stage('capture-stage')
+    const ch = new Channel<number>('capture-chan', 0)
+    const pending: Array<Promise<unknown>> = []
+    for (let i = 0; i < 3000; i++) pending.push(ch.receive({stage}))
+    let turns = 0
+    let counting = true
+    const countTurns = (): void => {
+      turns++
+      if (counting) setImmediate(countTurns)
+    }
+    setImmediate(countTurns)
+    const piecesPromise = agent().snapshotJsonPieces({sliceMs: 0.01, pieceChars: 4096})
+    // While the slices run: every captured wait ends, and new ones begin elsewhere.
+    await nextTurn()
+    ch.close()
+    await Promise.all(pending)
+    const late = new Channel<number>('capture-late', 0)
+    const latePending = late.receive()
+    const pieces = await piecesPromise
+    counting = false
+    assert.ok(turns >= 3, `written across ${turns} turns`)
+    assert.ok(pieces.length > 10, `${pieces.length} pieces`)
+    const snap = JSON.parse(pieces.join('')) as AgentSnapshot
+    const captured = snap.tasks.filter((t) => t.channelName === 'capture-chan')
+    assert.equal(captured.length, 3000)
+    assert.ok(captured.every((t) => t.state === 'blocked' && t.stageName === 'capture-stage' && t.kind === 'channel-receive'))
+    assert.equal(channelNamed(snap, 'capture-chan').blockedReceivers, 3000)
+    assert.equal(channelNamed(snap, 'capture-chan').closed, false)
+    assert.equal(snap.channels.some((c) => c.name === 'capture-late'), false)
+    assert.equal(snap.tasks.some((t) => t.channelName === 'capture-late'), false)
+    assert.ok(snap.buildMs >= 0)
+    late.close()
+    await latePending
+  })
+
+  test('a held snapshot is read piece by piece, then dropped', async () => {
+    const ch = new Channel<number>('held-chan', 0)
+    const pending: Array<Promise<unknown>> = []
+    for (let i = 0; i < 500; i++) pending.push(ch.receive())
+    const whole = await agent().snapshotJsonAsync()
+    const {id, pieces} = await agent().holdSnapshot({pieceChars: 2000})
+    assert.ok(pieces > 5, `${pieces} pieces`)
+    let text = ''
+    for (let i = 0; i < pieces; i++) {
+      const piece = agent().takeSnapshotPiece(id)
+      assert.equal(typeof piece, 'string')
+      text += piece
+    }
+    assert.equal(agent().takeSnapshotPiece(id), null, 'dropped after the last piece')
+    const snap = JSON.parse(text) as AgentSnapshot
+    const before = JSON.parse(whole) as AgentSnapshot
+    assert.deepEqual(
+      snap.tasks.filter((t) => t.channelName === 'held-chan').map((t) => t.id),
+      before.tasks.filter((t) => t.channelName === 'held-chan').map((t) => t.id),
+    )
+    ch.close()
+    await Promise.all(pending)
+  })
+})
+
 describe('loaders and injection (child processes)', () => {
   const probe = `const a = globalThis[Symbol.for('ferrydiag.agent')];
     const {Channel} = await import(${JSON.stringify(runtimeUrl)});

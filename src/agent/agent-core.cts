@@ -66,9 +66,13 @@ export interface AgentChannelRec {
   /** Last identity noted per side, so the per-item check is one comparison. */
   lastSender: unknown
   lastReceiver: unknown
-  /** Last blocked-wait site noted per side (skips the Set lookup when a loop blocks again). */
-  lastSendSite: string
-  lastReceiveSite: string
+  /**
+   * Stack entry behind the last blocked wait noted per side: the per-wait check is one identity
+   * comparison (comparing the site strings themselves would compare their characters whenever a
+   * resampled stack yields an equal but distinct string).
+   */
+  lastSendEntry: AgentStackEntry | null
+  lastReceiveEntry: AgentStackEntry | null
   /** Blocked waits per side, as intrusive lists (cheaper per wait than a Set). */
   sendTasks: AgentTaskList
   receiveTasks: AgentTaskList
@@ -77,8 +81,9 @@ export interface AgentChannelRec {
   /** Start of the current full stretch, or -1 when not full. */
   fullSinceMono: number
   fullDoneMs: number
-  lengthSinceMono: number
+  /** Fill integral (item·ms) up to lengthSinceMono, when the length last changed. */
   fillDoneItemMs: number
+  lengthSinceMono: number
   filled: boolean | undefined
   filledWithChannelId: number | undefined
   ownerRef: WeakRef<object>
@@ -146,6 +151,28 @@ export interface AgentApi {
   readonly startedAtMs: number
   snapshot(): AgentSnapshot
   snapshotJson(): string
+  /**
+   * The same document as snapshotJson(), written across event-loop turns so that no turn blocks for
+   * much more than sliceMs (default 8). Everything is captured synchronously at the call (clock,
+   * counters, channel and stage records, the list of blocked tasks); only the tasks' JSON is written
+   * later, in slices between setImmediate turns. A task that ends while the slices run is still
+   * reported as it was at capture time (state, waitMs); waits that begin later are not included.
+   * buildMs is the time spent in the capture and the slices, not the wall time they spanned.
+   */
+  snapshotJsonAsync(options?: {sliceMs?: number}): Promise<string>
+  /**
+   * snapshotJsonAsync's document as consecutive pieces of about pieceChars characters (default 256k),
+   * whose concatenation is the document. For a reader that fetches it piece by piece over the inspector.
+   */
+  snapshotJsonPieces(options?: {sliceMs?: number; pieceChars?: number}): Promise<string[]>
+  /**
+   * Takes a snapshot like snapshotJsonPieces and keeps its pieces in the agent (for HELD_SNAPSHOT_MS at
+   * most) for takeSnapshotPiece. Returning a 30 MB string over the inspector in one answer stalls the
+   * target for ~0.8 s (the protocol serialises it on the main thread); piece by piece, each turn is short.
+   */
+  holdSnapshot(options?: {sliceMs?: number; pieceChars?: number}): Promise<{id: number; pieces: number}>
+  /** The next piece of a held snapshot, or null when none is left (the snapshot is then dropped). */
+  takeSnapshotPiece(id: number): string | null
   /** Switch on await-times mode (promise start stamps); false when v8.promiseHooks is unavailable. */
   enableAwaitTimes(): boolean
   /** Frames whose URL starts with one of these prefixes are removed from await sites. */
@@ -195,18 +222,27 @@ export function installAgent(options: InstallOptions): AgentApi {
   const AGENT_VERSION = '0.1.0'
   const API_VERSION = 1
   // Stack sampling: an unkeyed blocking wait captures its await site while the side's token bucket has
-  // tokens (burst STACK_BURST, refilled at STACK_RATE_PER_SEC); otherwise it reuses the side's latest
-  // capture. Capturing costs ~5-15 µs, so a consumer blocking on every item at 50k items/s would
-  // otherwise spend most of a core on stacks. Keyed waits (a stage, an async iterator) reuse their own
-  // capture for KEYED_REFRESH_MS.
+  // tokens (burst STACK_BURST; once empty, one token per STACK_REFILL_MS elapsed); otherwise it reuses
+  // the side's latest capture. Capturing costs ~5-15 µs, so a consumer blocking on every item at 50k
+  // items/s would otherwise spend most of a core on stacks. Keyed waits (a stage, an async iterator)
+  // reuse their own capture for KEYED_REFRESH_MS.
   const STACK_BURST = 32
-  const STACK_RATE_PER_MS = 32 / 1000
+  const STACK_REFILL_MS = 1000 / 32
   const KEYED_REFRESH_MS = 1000
   const STACK_FRAMES = 24
   const RECENT_SAMPLES = 2048
   const RESERVOIR_SAMPLES = 1024
   const KEPT_COLLECTED = 100
   const PARSE_CACHE_MAX = 10000
+
+  // Every time the agent records (a wait's start and end, a full/not-full edge, a length change, a stage
+  // state change) is one performance.now() reading, ~60 ns on Node 20. A cached reading shared by several
+  // events was tried (reused until a process.nextTick cleared it): it cut the paced overhead, but a long
+  // synchronous stretch between two events made the second one's time stale by that stretch, and the
+  // accounting tests (blocked and full time within 1 ms of the caller's own clock) rightly failed.
+  function stamp(): number {
+    return perf.now()
+  }
 
   const startMono = perf.now()
   const startedAtMs = Math.round(perf.timeOrigin + startMono)
@@ -243,8 +279,8 @@ export function installAgent(options: InstallOptions): AgentApi {
     return Math.round(perf.timeOrigin + mono)
   }
 
-  function newSideStacks(): SideStackState {
-    return {keyed: new WeakMap(), tokens: STACK_BURST, tokensAtMono: perf.now(), last: null}
+  function newSideStacks(nowMono: number): SideStackState {
+    return {keyed: new WeakMap(), tokens: STACK_BURST, tokensAtMono: nowMono, last: null}
   }
 
   // Formats the stack at once: a string keeps nothing alive, whereas an unformatted V8 trace holds the
@@ -284,14 +320,20 @@ export function installAgent(options: InstallOptions): AgentApi {
       side.keyed.set(key, entry)
       return entry
     }
-    side.tokens = Math.min(STACK_BURST, side.tokens + (nowMono - side.tokensAtMono) * STACK_RATE_PER_MS)
-    side.tokensAtMono = nowMono
-    if (side.tokens >= 1 || side.last === null) {
-      side.tokens -= 1
-      const raw = captureStack(above)
-      side.last = {raw, site: siteOf(raw), atMono: nowMono}
+    // The bucket refills only once empty, so the usual call (empty, refill not yet due) writes nothing:
+    // tokens stays a small integer and no double field is rewritten per wait.
+    const last = side.last
+    if (side.tokens <= 0 && last !== null) {
+      const elapsedMs = nowMono - side.tokensAtMono
+      if (elapsedMs < STACK_REFILL_MS) return last
+      side.tokens = Math.min(STACK_BURST, Math.floor(elapsedMs / STACK_REFILL_MS))
+      side.tokensAtMono = nowMono
     }
-    return side.last
+    side.tokens--
+    const raw = captureStack(above)
+    const entry = {raw, site: siteOf(raw), atMono: nowMono}
+    side.last = entry
+    return entry
   }
 
   function isOwnUrl(url: string): boolean {
@@ -353,9 +395,8 @@ export function installAgent(options: InstallOptions): AgentApi {
   }
 
   function markCollected(rec: AgentChannelRec): void {
-    const nowMono = perf.now()
-    rec.fillDoneItemMs += rec.length * (nowMono - rec.lengthSinceMono)
-    rec.lengthSinceMono = nowMono
+    const nowMono = stamp()
+    foldFill(rec, nowMono)
     if (rec.fullSinceMono >= 0) {
       rec.fullDoneMs += nowMono - rec.fullSinceMono
       rec.fullSinceMono = -1
@@ -379,7 +420,7 @@ export function installAgent(options: InstallOptions): AgentApi {
   }
 
   function registerChannel(owner: object, name: string, kind: ChannelKind, capacity: number): AgentChannelRec {
-    const nowMono = perf.now()
+    const nowMono = stamp()
     const rec: AgentChannelRec = {
       id: ++channelSeq,
       name,
@@ -398,21 +439,21 @@ export function installAgent(options: InstallOptions): AgentApi {
       anonReceiver: false,
       lastSender: null,
       lastReceiver: null,
-      lastSendSite: '',
-      lastReceiveSite: '',
+      lastSendEntry: null,
+      lastReceiveEntry: null,
       sendTasks: {head: null, tail: null, size: 0},
       receiveTasks: {head: null, tail: null, size: 0},
       sendBlockedDoneMs: 0,
       receiveBlockedDoneMs: 0,
       fullSinceMono: -1,
       fullDoneMs: 0,
-      lengthSinceMono: nowMono,
       fillDoneItemMs: 0,
+      lengthSinceMono: nowMono,
       filled: kind === 'slot' ? false : undefined,
       filledWithChannelId: undefined,
       ownerRef: new WeakRef(owner),
-      sendStacks: newSideStacks(),
-      receiveStacks: newSideStacks(),
+      sendStacks: newSideStacks(nowMono),
+      receiveStacks: newSideStacks(nowMono),
     }
     channels.add(rec)
     channelRegistry.register(owner, rec)
@@ -433,17 +474,22 @@ export function installAgent(options: InstallOptions): AgentApi {
     else rec.receivers.add(identity)
   }
 
-  // Fill integral and full time, updated on each length change: one clock read per change.
+  // Fill integral and full time, updated on each length change: one clock read per change (exact).
   function setLength(rec: AgentChannelRec, length: number): void {
-    const nowMono = perf.now()
-    rec.fillDoneItemMs += rec.length * (nowMono - rec.lengthSinceMono)
-    rec.lengthSinceMono = nowMono
+    const nowMono = stamp()
+    foldFill(rec, nowMono)
     if (rec.kind === 'channel' && rec.capacity > 0) {
       const wasFull = rec.length >= rec.capacity
       const isFull = length >= rec.capacity
       if (wasFull !== isFull) setFullAt(rec, isFull, nowMono)
     }
     rec.length = length
+  }
+
+  /** Adds the current length's time up to nowMono to the fill integral. */
+  function foldFill(rec: AgentChannelRec, nowMono: number): void {
+    rec.fillDoneItemMs += rec.length * (nowMono - rec.lengthSinceMono)
+    rec.lengthSinceMono = nowMono
   }
 
   function setFullAt(rec: AgentChannelRec, full: boolean, nowMono: number): void {
@@ -456,7 +502,7 @@ export function installAgent(options: InstallOptions): AgentApi {
   }
 
   function setFull(rec: AgentChannelRec, full: boolean): void {
-    setFullAt(rec, full, perf.now())
+    setFullAt(rec, full, stamp())
   }
 
   function beginWait(
@@ -468,7 +514,7 @@ export function installAgent(options: InstallOptions): AgentApi {
     // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
     captureAbove: Function,
   ): AgentTask {
-    const nowMono = perf.now()
+    const nowMono = stamp()
     const entry = stackFor(side === 'send' ? rec.sendStacks : rec.receiveStacks, key, nowMono, captureAbove)
     const raw = entry.raw
     const task: AgentTask = {
@@ -487,16 +533,16 @@ export function installAgent(options: InstallOptions): AgentApi {
     }
     if (side === 'send') {
       linkTask(rec.sendTasks, task)
-      if (stage === undefined && entry.site !== rec.lastSendSite) {
-        rec.lastSendSite = entry.site
+      if (stage === undefined && entry !== rec.lastSendEntry) {
+        rec.lastSendEntry = entry
         rec.senders.add(entry.site)
       }
       // A rendezvous has no buffer: it counts as full while a sender waits for a receiver.
       if (rec.kind === 'channel' && rec.capacity === 0 && rec.sendTasks.size === 1) setFullAt(rec, true, nowMono)
     } else {
       linkTask(rec.receiveTasks, task)
-      if (stage === undefined && entry.site !== rec.lastReceiveSite) {
-        rec.lastReceiveSite = entry.site
+      if (stage === undefined && entry !== rec.lastReceiveEntry) {
+        rec.lastReceiveEntry = entry
         rec.receivers.add(entry.site)
       }
     }
@@ -528,7 +574,7 @@ export function installAgent(options: InstallOptions): AgentApi {
 
   function endWait(task: AgentTask): void {
     const rec = task.rec
-    const nowMono = perf.now()
+    const nowMono = stamp()
     if (task.side === 'send') {
       if (!unlinkTask(rec.sendTasks, task)) return
       rec.sendBlockedDoneMs += nowMono - task.sinceMono
@@ -579,7 +625,7 @@ export function installAgent(options: InstallOptions): AgentApi {
   }
 
   function registerStage(owner: object, name: string): AgentStageRec {
-    const nowMono = perf.now()
+    const nowMono = stamp()
     const rec: AgentStageRec = {
       name,
       state: 'idle',
@@ -609,7 +655,7 @@ export function installAgent(options: InstallOptions): AgentApi {
     const entries = rec.entries
     const next: StageState = entries.length === 0 ? 'idle' : entries[entries.length - 1].state
     if (next === rec.state) return
-    const nowMono = perf.now()
+    const nowMono = stamp()
     addStateTime(rec, rec.state, nowMono - rec.stateSinceMono)
     rec.state = next
     rec.stateSinceMono = nowMono
@@ -818,35 +864,171 @@ export function installAgent(options: InstallOptions): AgentApi {
     return snap
   }
 
-  // The same document as JSON.stringify(snapshot()), but each task is written from cached pieces: its
-  // stack's JSON is built once per distinct raw stack, so 10k waiters parked at one site cost little.
-  function snapshotJson(): string {
-    const t0 = perf.now()
-    const ordered = orderedChannels()
+  // Writes one task's JSON. head is the channel's shared prefix; stackJson caches each distinct raw
+  // stack's JSON, so 10k waiters parked at one site cost one parse. state is the task's state at capture.
+  function taskJson(task: AgentTask, state: AgentTask['state'], t0: number, head: string, stackJson: Map<string, string>): string {
+    let stack = stackJson.get(task.raw)
+    if (stack === undefined) {
+      stack = task.raw === '' ? '[]' : JSON.stringify(parseStack(task.raw))
+      stackJson.set(task.raw, stack)
+    }
+    let part = `${head}${task.id},"kind":"${task.kind}","state":"${state}","sinceMs":${toEpochMs(task.sinceMono)},"waitMs":${round3(t0 - task.sinceMono)},"stack":${stack}`
+    if (task.stageName !== undefined) part += `,"stageName":${JSON.stringify(task.stageName)}`
+    // The reason comes with the never-resumes state (markCollected sets both, once).
+    if (state !== 'blocked' && task.reason !== undefined) part += `,"reason":${JSON.stringify(task.reason)}`
+    return part + '}'
+  }
+
+  function channelHead(rec: AgentChannelRec): string {
+    return `{"channelId":${rec.id},"channelName":${JSON.stringify(rec.name)},"id":`
+  }
+
+  /** Everything but the tasks, as JSON without its closing brace (tasks and buildMs follow). */
+  function snapshotJsonPrefix(t0: number, ordered: AgentChannelRec[]): string {
     const snap = buildSnapshot(t0, ordered) as Partial<AgentSnapshot>
     delete snap.tasks
     delete snap.buildMs
+    return JSON.stringify(snap).slice(0, -1)
+  }
+
+  // The same document as JSON.stringify(snapshot()), but each task is written from cached pieces.
+  function snapshotJson(): string {
+    const t0 = perf.now()
+    const ordered = orderedChannels()
+    const prefix = snapshotJsonPrefix(t0, ordered)
     // One growing string (a rope in V8) is cheaper than an array of parts joined at the end.
     let tasksJson = ''
     const stackJson = new Map<string, string>()
     for (const rec of ordered) {
-      const head = `{"channelId":${rec.id},"channelName":${JSON.stringify(rec.name)},"id":`
+      const head = channelHead(rec)
       for (const list of [rec.sendTasks, rec.receiveTasks]) {
         for (let task = list.head; task !== null; task = task.next) {
-          let stack = stackJson.get(task.raw)
-          if (stack === undefined) {
-            stack = task.raw === '' ? '[]' : JSON.stringify(parseStack(task.raw))
-            stackJson.set(task.raw, stack)
-          }
-          let part = `${head}${task.id},"kind":"${task.kind}","state":"${task.state}","sinceMs":${toEpochMs(task.sinceMono)},"waitMs":${round3(t0 - task.sinceMono)},"stack":${stack}`
-          if (task.stageName !== undefined) part += `,"stageName":${JSON.stringify(task.stageName)}`
-          if (task.reason !== undefined) part += `,"reason":${JSON.stringify(task.reason)}`
-          tasksJson += tasksJson === '' ? part + '}' : ',' + part + '}'
+          const part = taskJson(task, task.state, t0, head, stackJson)
+          tasksJson += tasksJson === '' ? part : ',' + part
         }
       }
     }
-    const rest = JSON.stringify(snap)
-    return `${rest.slice(0, -1)},"tasks":[${tasksJson}],"buildMs":${round3(perf.now() - t0)}}`
+    return `${prefix},"tasks":[${tasksJson}],"buildMs":${round3(perf.now() - t0)}}`
+  }
+
+  const SLICE_MS_DEFAULT = 8
+  // Tasks written between two clock checks inside a slice (~0.5-1 µs each).
+  const SLICE_CHECK_EVERY = 256
+
+  const PIECE_CHARS_DEFAULT = 262144
+  const HELD_SNAPSHOT_MS = 60000
+
+  function positiveOr(value: unknown, fallback: number): number {
+    return typeof value === 'number' && value > 0 && Number.isFinite(value) ? value : fallback
+  }
+
+  function snapshotJsonPieces(options?: {sliceMs?: number; pieceChars?: number}): Promise<string[]> {
+    const sliceMs = positiveOr(options?.sliceMs, SLICE_MS_DEFAULT)
+    const pieceChars = positiveOr(options?.pieceChars, PIECE_CHARS_DEFAULT)
+    const t0 = perf.now()
+    let prefix: string
+    // The capture: references to the blocked tasks (one preallocated array; this loop is the only
+    // per-task work in the first turn), and per channel its JSON head and whether it was already
+    // collected. A task's own fields never change, except its state: blocked -> never-resumes when its
+    // channel is collected, so a task of a channel not yet collected at capture is written as blocked.
+    let tasks: AgentTask[]
+    const captured = new Map<AgentChannelRec, {head: string; collected: boolean}>()
+    try {
+      const ordered = orderedChannels()
+      prefix = snapshotJsonPrefix(t0, ordered)
+      let total = 0
+      for (const rec of ordered) total += rec.sendTasks.size + rec.receiveTasks.size
+      tasks = new Array<AgentTask>(total)
+      let i = 0
+      for (const rec of ordered) {
+        if (rec.sendTasks.size + rec.receiveTasks.size === 0) continue
+        captured.set(rec, {head: channelHead(rec), collected: rec.collected})
+        for (let task = rec.sendTasks.head; task !== null; task = task.next) tasks[i++] = task
+        for (let task = rec.receiveTasks.head; task !== null; task = task.next) tasks[i++] = task
+      }
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    const later: (callback: () => void) => void = typeof g.setImmediate === 'function' ? g.setImmediate : (callback) => g.setTimeout(callback, 0)
+    const stackJson = new Map<string, string>()
+    const pieces: string[] = []
+    let piece = prefix + ',"tasks":['
+    let spentMs = perf.now() - t0
+    let next = 0
+    return new Promise<string[]>((resolve, reject) => {
+      const slice = (sliceStart: number, budgetMs: number): void => {
+        try {
+          let sinceCheck = 0
+          while (next < tasks.length) {
+            const task = tasks[next]
+            const at = captured.get(task.rec) as {head: string; collected: boolean}
+            const part = taskJson(task, at.collected ? task.state : 'blocked', t0, at.head, stackJson)
+            piece += next === 0 ? part : ',' + part
+            if (piece.length >= pieceChars) {
+              pieces.push(piece)
+              piece = ''
+            }
+            tasks[next] = undefined as unknown as AgentTask // let ended tasks go once written
+            next++
+            if (++sinceCheck === SLICE_CHECK_EVERY) {
+              sinceCheck = 0
+              if (perf.now() - sliceStart >= budgetMs) break
+            }
+          }
+          spentMs += perf.now() - sliceStart
+          if (next < tasks.length) {
+            later(() => slice(perf.now(), sliceMs))
+            return
+          }
+          pieces.push(`${piece}],"buildMs":${round3(spentMs)}}`)
+          resolve(pieces)
+        } catch (error) {
+          reject(error)
+        }
+      }
+      // The first slice shares the capture's turn and budget.
+      slice(perf.now(), Math.max(0, sliceMs - spentMs))
+    })
+  }
+
+  function snapshotJsonAsync(options?: {sliceMs?: number}): Promise<string> {
+    // Concatenated, not joined: a rope costs nothing now; whoever reads it flattens it once.
+    return snapshotJsonPieces({sliceMs: options?.sliceMs, pieceChars: Number.POSITIVE_INFINITY}).then((pieces) => {
+      let text = ''
+      for (const piece of pieces) text += piece
+      return text
+    })
+  }
+
+  let heldSeq = 0
+  const held = new Map<number, {pieces: string[]; next: number; timer: unknown}>()
+
+  function dropHeld(id: number): void {
+    const entry = held.get(id)
+    if (entry === undefined) return
+    held.delete(id)
+    g.clearTimeout(entry.timer)
+  }
+
+  function holdSnapshot(options?: {sliceMs?: number; pieceChars?: number}): Promise<{id: number; pieces: number}> {
+    return snapshotJsonPieces(options).then((pieces) => {
+      const id = ++heldSeq
+      // A reader that went away must not leave megabytes behind.
+      const timer = g.setTimeout(() => dropHeld(id), HELD_SNAPSHOT_MS)
+      if (typeof timer?.unref === 'function') timer.unref()
+      held.set(id, {pieces, next: 0, timer})
+      return {id, pieces: pieces.length}
+    })
+  }
+
+  function takeSnapshotPiece(id: number): string | null {
+    const entry = held.get(id)
+    if (entry === undefined) return null
+    const piece = entry.pieces[entry.next]
+    entry.pieces[entry.next] = ''
+    entry.next++
+    if (entry.next >= entry.pieces.length) dropHeld(id)
+    return piece
   }
 
   // In await-times mode every new promise carries its creation time as a small integer (ms since the
@@ -878,6 +1060,10 @@ export function installAgent(options: InstallOptions): AgentApi {
     startedAtMs,
     snapshot,
     snapshotJson,
+    snapshotJsonAsync,
+    snapshotJsonPieces,
+    holdSnapshot,
+    takeSnapshotPiece,
     enableAwaitTimes,
     addOwnFrames(prefix: string) {
       if (prefix !== '' && !ownPrefixes.includes(prefix)) ownPrefixes.push(prefix)

@@ -175,11 +175,30 @@ export class InspectorSession {
    * unknownSnapshot when the agent writes a schema or version this CLI does not know.
    */
   async readSnapshot(options: {budgetMs?: number} = {}): Promise<AgentSnapshot | null> {
-    const text = await this.evaluate<string | null>(
-      `(() => { const agent = globalThis[Symbol.for(${JSON.stringify(AGENT_GLOBAL_KEY)})];
-        return agent && typeof agent.snapshotJson === 'function' ? agent.snapshotJson() : null })()`,
+    // Preferred: the agent writes the snapshot in slices across event-loop turns (each <= ~8 ms) and
+    // holds it; we fetch it in pieces of 256k characters, because returning the whole document in one
+    // answer makes the inspector serialise it in one turn (~0.8 s at 100k tasks, 34 MB). Older agents:
+    // snapshotJsonAsync (sliced, one answer), then snapshotJson (one synchronous turn). The budget
+    // applies to each evaluation.
+    const agentExpr = `globalThis[Symbol.for(${JSON.stringify(AGENT_GLOBAL_KEY)})]`
+    const first = await this.evaluate<string | {id: number; pieces: number} | null>(
+      `(() => { const agent = ${agentExpr};
+        if (!agent) return null;
+        if (typeof agent.holdSnapshot === 'function' && typeof agent.takeSnapshotPiece === 'function') return agent.holdSnapshot({sliceMs: 8, pieceChars: 262144});
+        if (typeof agent.snapshotJsonAsync === 'function') return agent.snapshotJsonAsync({sliceMs: 8});
+        return typeof agent.snapshotJson === 'function' ? agent.snapshotJson() : null })()`,
       {budgetMs: options.budgetMs, awaitPromise: true},
     )
+    let text: unknown = first
+    if (first !== null && typeof first === 'object' && typeof first.id === 'number' && typeof first.pieces === 'number') {
+      const pieces: string[] = []
+      for (let i = 0; i < first.pieces; i++) {
+        const piece = await this.evaluate<string | null>(`${agentExpr}.takeSnapshotPiece(${first.id})`, {budgetMs: options.budgetMs, awaitPromise: false})
+        if (typeof piece !== 'string') throw unknownSnapshotError('a held snapshot that ended early')
+        pieces.push(piece)
+      }
+      text = pieces.join('')
+    }
     if (text === null || text === undefined) return null
     let parsed: unknown
     try {

@@ -5,7 +5,7 @@ import type {AgentApi, AgentChannelRec} from '../agent/agent-core.cjs'
 import {getAgent} from './agent-link.js'
 import {RingQueue} from './ring-queue.js'
 import {stageRecordOf, type Stage} from './stage.js'
-import {Waiter, armWaiter} from './waiter.js'
+import {Waiter, armWaiter, captureResolvers} from './waiter.js'
 
 export type ReceiveResult<T> = {ok: true; value: T} | {ok: false; value: undefined}
 
@@ -130,12 +130,12 @@ export class Channel<T> implements AsyncIterable<T> {
       this.#agent.setLength(rec, buffer.length)
       return RESOLVED
     }
-    return new Promise<void>((resolve, reject) => {
-      const waiter: SendWaiter<T> = new Waiter(value, resolve, reject)
-      armWaiter(this.#agent, rec, waiter, opts, 'channel-send', 'send', undefined, Channel.prototype.send, 'back-pressured', this.#sendCancelled)
-      this.#senders.push(waiter)
-      this.#liveSenders++
-    })
+    const promise = new Promise<void>(captureResolvers)
+    const waiter: SendWaiter<T> = new Waiter(value)
+    armWaiter(this.#agent, rec, waiter, opts, 'channel-send', 'send', undefined, Channel.prototype.send, 'back-pressured', this.#sendCancelled)
+    this.#senders.push(waiter)
+    this.#liveSenders++
+    return promise
   }
 
   /** Waits while empty; {ok: false} once the channel is closed and drained. */
@@ -178,12 +178,12 @@ export class Channel<T> implements AsyncIterable<T> {
       }
     }
     if (this.#closed) return Promise.resolve(CLOSED_RESULT)
-    return new Promise<ReceiveResult<T>>((resolve, reject) => {
-      const waiter: ReceiveWaiter<T> = new Waiter(undefined, resolve, reject)
-      armWaiter(this.#agent, rec, waiter, opts, 'channel-receive', 'receive', key, above, 'idle', this.#receiveCancelled)
-      this.#receivers.push(waiter)
-      this.#liveReceivers++
-    })
+    const promise = new Promise<ReceiveResult<T>>(captureResolvers)
+    const waiter: ReceiveWaiter<T> = new Waiter(undefined)
+    armWaiter(this.#agent, rec, waiter, opts, 'channel-receive', 'receive', key, above, 'idle', this.#receiveCancelled)
+    this.#receivers.push(waiter)
+    this.#liveReceivers++
+    return promise
   }
 
   /** Takes up to max items now, without waiting, also from blocked senders; [] when there are none. */

@@ -1,30 +1,52 @@
 // A parked wait (blocked send, receive, slot get or stream write): its agent task, the stage state it
 // entered, and its abort wiring. Kept apart so channels, slots and streams cancel the same way.
-import type {AgentApi, AgentChannelRec, AgentTask, WaitSide} from '../agent/agent-core.cjs'
+import type {AgentApi, AgentChannelRec, AgentStageRec, AgentStageToken, AgentTask, WaitSide} from '../agent/agent-core.cjs'
 import type {StageState, TaskKind} from '../model/snapshot.js'
 import type {WaitOptions} from './channel.js'
 import {stageRecordOf} from './stage.js'
 
+// Promise executor without a per-call closure: new Promise(captureResolvers) leaves the resolving
+// functions here, and takeResolve / takeReject hand them out (and clear them at once, so this module
+// never keeps a settled promise, or what awaits it, alive).
+let capturedResolve: ((value: never) => void) | undefined
+let capturedReject: ((error: unknown) => void) | undefined
+
+/** Executor for `new Promise(captureResolvers)`; read the functions back with takeResolvers(). */
+export function captureResolvers(resolve: (value: never) => void, reject: (error: unknown) => void): void {
+  capturedResolve = resolve
+  capturedReject = reject
+}
+
+/**
+ * One blocked call. All fields are set in the constructor (one hidden class for every waiter). The
+ * agent's task holds only plain data; the resolving functions live here, on the channel's side, because
+ * through them the agent would keep the awaiting function (and the channel in its locals) alive.
+ */
 export class Waiter<V, R> {
   /** True once taken off its queue (handed an item, closed) or cancelled; queues skip done waiters. */
   done = false
   task: AgentTask | undefined = undefined
-  leaveStage: (() => void) | undefined = undefined
+  stageRec: AgentStageRec | undefined = undefined
+  stageToken: AgentStageToken | undefined = undefined
   signal: AbortSignal | undefined = undefined
   onAbort: (() => void) | undefined = undefined
+  readonly resolve: (result: R) => void
+  readonly reject: (error: unknown) => void
 
-  constructor(
-    readonly value: V,
-    readonly resolve: (result: R) => void,
-    readonly reject: (error: unknown) => void,
-  ) {}
+  /** Call right after `new Promise(captureResolvers)`: takes over the functions it captured. */
+  constructor(readonly value: V) {
+    this.resolve = capturedResolve as (result: R) => void
+    this.reject = capturedReject as (error: unknown) => void
+    capturedResolve = undefined
+    capturedReject = undefined
+  }
 
   /** Ends the wait's records. Called once, by whoever takes the waiter (hand-off, close or abort). */
   finish(agent: AgentApi): void {
     this.done = true
     if (this.task !== undefined) agent.endWait(this.task)
-    if (this.leaveStage !== undefined) this.leaveStage()
-    if (this.signal !== undefined && this.onAbort !== undefined) this.signal.removeEventListener('abort', this.onAbort)
+    if (this.stageRec !== undefined) agent.stagePop(this.stageRec, this.stageToken as AgentStageToken)
+    if (this.onAbort !== undefined) (this.signal as AbortSignal).removeEventListener('abort', this.onAbort)
   }
 }
 
@@ -64,11 +86,19 @@ export function armWaiter<V, R>(
   stageState: StageState,
   onCancel: (waiter: Waiter<V, R>) => void,
 ): void {
-  const stage = opts === undefined ? undefined : opts.stage
+  if (opts === undefined) {
+    // The common case: no stage, no signal.
+    waiter.task = agent.beginWait(rec, kind, side, undefined, key, above)
+    return
+  }
+  const stage = opts.stage
   const stageRec = stage === undefined ? undefined : stageRecordOf(stage)
   waiter.task = agent.beginWait(rec, kind, side, stageRec, stageRec ?? key, above)
-  if (stage !== undefined) waiter.leaveStage = stage.enter(stageState)
-  const signal = opts === undefined ? undefined : opts.signal
+  if (stageRec !== undefined) {
+    waiter.stageRec = stageRec
+    waiter.stageToken = agent.stagePush(stageRec, stageState)
+  }
+  const signal = opts.signal
   if (signal !== undefined) {
     waiter.signal = signal
     waiter.onAbort = () => {
@@ -83,9 +113,9 @@ export function armWaiter<V, R>(
 
 /** Parks a wait (slots and streams; channels arm their waiters inline to save allocations). */
 export function park<V, R>(spec: ParkSpec<V, R>): Promise<R> {
-  return new Promise<R>((resolve, reject) => {
-    const waiter = new Waiter<V, R>(spec.value, resolve, reject)
-    armWaiter(spec.agent, spec.rec, waiter, spec.opts, spec.kind, spec.side, spec.key, spec.above, spec.stageState, spec.cancelled)
-    spec.enqueue(waiter)
-  })
+  const promise = new Promise<R>(captureResolvers)
+  const waiter = new Waiter<V, R>(spec.value)
+  armWaiter(spec.agent, spec.rec, waiter, spec.opts, spec.kind, spec.side, spec.key, spec.above, spec.stageState, spec.cancelled)
+  spec.enqueue(waiter)
+  return promise
 }
