@@ -46,7 +46,8 @@ export function groupStacks(tasks: readonly TaskRecord[], options: GroupStacksOp
 
 /** "url:line:col", the site format used in finding evidence. */
 export function formatSite(frame: StackFrame): string {
-  return `${frame.url}:${frame.line}:${frame.column}`
+  // V8 gives some frames no source position ("async Promise.all (index 1)"): show what it said.
+  return frame.line === 0 ? frame.url : `${frame.url}:${frame.line}:${frame.column}`
 }
 
 /**
@@ -139,6 +140,7 @@ export function collectSites(tasks: readonly TaskRecord[]): string[] {
   const sites: string[] = []
   for (const task of tasks) {
     for (const frame of task.stack) {
+      if (frame.line === 0) continue // not a place in the source
       const site = formatSite(frame)
       if (!sites.includes(site)) sites.push(site)
     }

@@ -4,6 +4,7 @@
 
 import type {Finding} from '../model/findings.js'
 import type {StackFrame, TaskKind} from '../model/snapshot.js'
+import {formatSite} from './group-stacks.js'
 
 /** The few task fields this analysis reads (HeapTaskRecord satisfies it). */
 export interface HeapChannelWait {
@@ -21,7 +22,6 @@ interface ObjectSides {
   receivers: HeapChannelWait[]
 }
 
-const site = (frame: StackFrame): string => `${frame.url}:${frame.line}:${frame.column}`
 
 export function findOrphanedHeapChannels(tasks: HeapChannelWait[]): Finding[] {
   const byName = new Map<string, Map<number, ObjectSides>>()
@@ -48,8 +48,8 @@ export function findOrphanedHeapChannels(tasks: HeapChannelWait[]): Finding[] {
       if (orphan.senders.length === 0 || orphan.receivers.length > 0) continue
       const twin = receiving.find((o) => o.objectHeapId !== orphan.objectHeapId)
       if (!twin) continue
-      const senderSites = orphan.senders.map((t) => (t.stack[0] ? site(t.stack[0]) : '?'))
-      const receiverSites = twin.receivers.map((t) => (t.stack[0] ? site(t.stack[0]) : '?'))
+      const senderSites = orphan.senders.map((t) => (t.stack[0] ? formatSite(t.stack[0]) : '?'))
+      const receiverSites = twin.receivers.map((t) => (t.stack[0] ? formatSite(t.stack[0]) : '?'))
       findings.push({
         kind: 'uninitialized-channel-send',
         severity: 'error',

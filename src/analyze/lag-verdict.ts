@@ -12,6 +12,7 @@ import type {
   StageRate,
 } from '../model/lag-report.js'
 import type {AgentSnapshot, SourceStatus, StageRecord, TaskRecord} from '../model/snapshot.js'
+import {formatSite as formatStackSite} from './group-stacks.js'
 import {computeStageRates, measureWindowMs} from './stage-rates.js'
 import {leastSquaresSlope} from './stats.js'
 
@@ -492,7 +493,7 @@ function describeBottleneck(bottleneck: Bottleneck, buffers: readonly BufferRate
 
 function formatSite(task: TaskRecord): string | null {
   const frame = task.stack[0]
-  return frame ? `${frame.url}:${frame.line}:${frame.column}` : null
+  return frame ? formatStackSite(frame) : null
 }
 
 /** One finding per long blocked wait of a stalled stage (or every long wait if none names a stage). */

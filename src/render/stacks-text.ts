@@ -5,6 +5,7 @@ import Table from 'cli-table3'
 import type {StacksDump, TaskGroup} from '../model/dump.js'
 import type {Finding, Severity} from '../model/findings.js'
 import type {ChannelRecord, StackFrame} from '../model/snapshot.js'
+import {formatSite} from '../analyze/group-stacks.js'
 import {formatDurationMs, formatDurationRangeMs} from './format-duration.js'
 
 export interface RenderStacksTextOptions {
@@ -99,7 +100,7 @@ function labelKind(group: TaskGroup, channel: ChannelRecord | undefined): string
 }
 
 function formatFrame(frame: StackFrame): string {
-  return `${frame.functionName || '<anonymous>'} (${frame.url}:${frame.line}:${frame.column})`
+  return `${frame.functionName || '<anonymous>'} (${formatSite(frame)})`
 }
 
 /** "buffer 'binlog-events' #3 (capacity 100, 100 buffered, never received from)". */
