@@ -39,7 +39,7 @@ export default class TuneBatch extends FerrydiagCommand {
 
   static description = `Over --duration, reads the writer's batch samples (batch size B, write time T) from the agent inside the pipeline — the reservoir since the stage started plus every sample in the window — and fits T = m·B + o robustly (Theil–Sen, with OLS alongside). R, the source's event rate, comes from --source (rows on the binlog, per 1-s bucket, on a replication stream with a random high server id), else from a source the pipeline registered in the agent, else from the streamer (a lower bound when it is back-pressured). The peak (p95 of 1-s buckets) is what the recommendation must sustain.
 
-It reports B* = o·R / (1 − m·R), below which lag grows; the B that keeps the writer busy at most ρ (--target-utilization) of the time, o·R / (ρ − m·R), with a range from the 95% intervals; the buffer capacity to pair with it; the writer's utilisation and lag trend at the current batch size; and, when m·R ≥ ρ, that no batch size keeps up: the most the writer can move (1/m), the parallel writers needed and the rate to throttle to.
+It reports B* = o·R / (1 − m·R), below which lag grows; the B at which a full batch takes ρ (--target-utilization) of the time the source needs to fill it, o·R / (ρ − m·R) (a writer that drains whatever is buffered then runs batches of about B* and the buffer never fills: the 1 − ρ margin is headroom against bursts, not idle time), with a range from the 95% intervals; the buffer capacity to pair with it; the writer's utilisation and lag trend at the current batch size; and, when m·R ≥ ρ, that no batch size keeps up: the most the writer can move (1/m), the parallel writers needed and the rate to throttle to.
 
 A saturated writer writes only full batches, so m and o cannot be separated from its samples. Then either --perturb (the pipeline exposes BinlogEventBatchSize as a writable setting: it is lowered step by step for the window, then restored, also on Ctrl-C) or --probe-target DSN --like DB.TABLE: batches of 1..500 rows, each size 5 times in random order, one transaction each, written into a scratch table _ferrydiag_probe_<random> created LIKE DB.TABLE in the same database, and dropped afterwards (also on error and Ctrl-C). The probe writes nowhere else; its account needs CREATE, DROP and INSERT on that database.
 
@@ -60,7 +60,7 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
     }),
     duration: durationFlag({name: 'duration', summary: 'How long to sample batches and the source rate.', defaultMs: 30_000}),
     'target-utilization': Flags.string({
-      summary: 'Target writer utilisation ρ in (0, 1]: the share of time the writer may spend writing.',
+      summary: 'Target utilisation ρ in (0, 1]: a full batch may take this share of the time the source needs to fill it.',
       default: '0.8',
       helpValue: 'RHO',
     }),
@@ -223,7 +223,7 @@ function parseUtilisation(text: string): number {
     throw new FerrydiagError(
       'badArgument',
       `Expected --target-utilization to be a number in (0, 1], got \`${text}\``,
-      'Pass e.g. --target-utilization 0.8 (the writer busy at most 80% of the time).',
+      'Pass e.g. --target-utilization 0.8 (a full batch written in 80% of the time the source takes to fill it).',
     )
   }
   return value

@@ -7,7 +7,12 @@ export interface RecommendBatchInput {
   rate: Pick<RateEstimate, 'meanEventsPerSec' | 'peakEventsPerSec'> & Partial<Pick<RateEstimate, 'origin'>>
   /** The writer's batch size now (BinlogEventBatchSize), events. */
   currentBatchSize: number
-  /** Target writer utilisation ρ in (0, 1]: the share of wall time the writer may spend writing. Default 0.8. */
+  /**
+   * Target utilisation ρ in (0, 1], default 0.8: at the recommended size a FULL batch of B events takes ρ of
+   * the time the source needs to produce B events (T(B) = ρ·B/R). A writer that writes whatever is buffered
+   * (ghostferry's) then settles on batches of about B* and stays busy; the 1 − ρ margin shows up as headroom
+   * in batch size and buffer (the buffer never fills, so the streamer is not blocked), not as idle time.
+   */
   targetUtilisation?: number
   /** Which rate the recommendation must sustain. Default 'peak' (lag must stay near zero for cutover). */
   rateBasis?: 'mean' | 'peak'
@@ -165,8 +170,8 @@ export function recommendBatchSize(input: RecommendBatchInput): BatchRecommendat
       `${mMs.toPrecision(3)} ms per event; at most ${Math.floor(1 / mSec)} events/s at any batch size)`
     if (perEventLoad < 1) {
       notes.push(
-        `m·R < 1: a batch of at least ${Math.ceil(result.stabilityBoundary ?? 0)} would keep up, but with the writer ` +
-          `busy more than ${Math.round(rho * 100)}% of the time and no margin for peaks`,
+        `m·R < 1: a batch of at least ${Math.ceil(result.stabilityBoundary ?? 0)} would keep up, but the per-event cost ` +
+          `alone takes more than ${Math.round(rho * 100)}% of the source's time, leaving no margin for peaks`,
       )
     }
     if (basis === 'peak' && (mSec * rMean) < rho) {
@@ -189,14 +194,14 @@ export function recommendBatchSize(input: RecommendBatchInput): BatchRecommendat
     result.verdict = 'too-small'
     const growing = result.lagTrend.state === 'growing'
     result.summary =
-      `batch size ${current} is too small: the writer would be busy ${(result.utilisationNow * 100).toFixed(0)}% of the time ` +
-      `at ${Math.round(rDesign)} events/s (target ${Math.round(rho * 100)}%); use ${recommended}` +
+      `batch size ${current} is too small: a full batch takes ${(result.utilisationNow * 100).toFixed(0)}% of the time the source ` +
+      `needs to fill it at ${Math.round(rDesign)} events/s (above 100% lag grows; target ${Math.round(rho * 100)}%); use ${recommended}` +
       (growing ? `; lag grows ${result.lagTrend.growthSecPerSec.toFixed(2)} s/s meanwhile` : '')
   } else {
     result.verdict = 'ok'
     result.summary =
-      `batch size ${current} keeps up: writer busy ${(result.utilisationNow * 100).toFixed(0)}% of the time at ` +
-      `${Math.round(rDesign)} events/s (target ${Math.round(rho * 100)}%); the smallest that meets the target is ${recommended}`
+      `batch size ${current} keeps up: a full batch takes ${(result.utilisationNow * 100).toFixed(0)}% of the time the source ` +
+      `needs to fill it at ${Math.round(rDesign)} events/s (target ${Math.round(rho * 100)}%); the smallest that meets the target is ${recommended}`
   }
   if (rDesign === 0) notes.push('the source produced no events in the window: any batch size keeps up')
   if (result.recommendedRange && result.recommendedRange.high === null) {

@@ -69,7 +69,7 @@ export function renderTuneBatchText(result: TuneBatchResult, options: TuneBatchT
   ])
   const rec = result.recommendation
   if (rec && rec.utilisationNow !== null) {
-    table.push(['writer utilisation now', `${(rec.utilisationNow * 100).toFixed(0)} %`, '', `target ρ = ${Math.round(result.targetUtilisation * 100)} %`])
+    table.push(['full-batch utilisation now', `${(rec.utilisationNow * 100).toFixed(0)} %`, '', `target ρ = ${Math.round(result.targetUtilisation * 100)} %`])
   }
   if (result.stabilityBoundary !== null) {
     table.push(['B* (keeps up at all)', `${formatNumber(result.stabilityBoundary)} events`, '', 'o·R / (1 − m·R)'])
