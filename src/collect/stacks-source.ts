@@ -1,0 +1,273 @@
+// Collection for `ferrydiag stacks`: picks the best source the target allows (its own agent, an agent
+// injected now, or a heap snapshot), reads it, and builds the one StacksDump the renderers share.
+
+import {fileURLToPath} from 'node:url'
+
+import {findOrphanedHeapChannels} from '../analyze/heap-orphan-channels.js'
+import {collectSites} from '../analyze/group-stacks.js'
+import {buildStacksDump} from '../analyze/stacks-findings.js'
+import {collectHeapTasks, type HeapTaskRecord, type HeapRouteStats} from '../attach/heap-tasks.js'
+import type {HeapRouteCost} from '../attach/heap-snapshot.js'
+import type {InspectorSession} from '../attach/session.js'
+import {FerrydiagError, isFerrydiagError} from '../errors.js'
+import type {DumpSource, DumpSourceKind, StacksDump, StacksInput} from '../model/dump.js'
+import type {Finding} from '../model/findings.js'
+import type {AgentSnapshot, ProcessInfo, StackFrame, TaskRecord} from '../model/snapshot.js'
+
+/** What the heap route will cost the target, shown before it runs. */
+export type HeapEstimate = HeapRouteCost & {usedHeapBytes: number}
+
+export interface CollectStacksOptions {
+  /** Take a heap snapshot (alone when there is no agent, merged with the agent's records otherwise). */
+  heap: boolean
+  /** Inject the agent when the target has none and --heap was not asked for. */
+  inject: boolean
+  /** Budget for each evaluation in the target (snapshot read, injection), ms. */
+  budgetMs?: number
+  /** Asked once before the heap snapshot; false declines (FerrydiagError heapDeclined, nothing taken). */
+  confirmHeap?: (estimate: HeapEstimate) => Promise<boolean>
+}
+
+/** Everything read from the target, before analysis. */
+export interface CollectedStacks {
+  input: StacksInput & {process: ProcessInfo}
+  source: DumpSource
+  /** Heap-route tasks as recovered (ids as in `input.tasks`), for the heap-only analyses. */
+  heapTasks: HeapTaskRecord[]
+  heapStats: HeapRouteStats | null
+}
+
+/** Frames of ferrydiag's runtime as a target loads it (this package's own copy, or one in node_modules). */
+const OWN_RUNTIME_DIR = fileURLToPath(new URL('../runtime/', import.meta.url))
+const RUNTIME_PATH = /[/\\]ferrydiag[/\\]dist[/\\]src[/\\]runtime[/\\]/
+
+/**
+ * Reads the target through the best route available:
+ * 1. the agent's registry when it is already in the process (preloaded or imported);
+ * 2. with `heap`: a heap snapshot, merged with (1) when there is an agent; never injects;
+ * 3. otherwise, when `inject`: the agent injected now (sees only waits that begin afterwards).
+ * Never pauses the target and never enables the Debugger domain.
+ */
+export async function collectStacks(session: InspectorSession, options: CollectStacksOptions): Promise<CollectedStacks> {
+  const budgetMs = options.budgetMs
+  let agentSnapshot = await guardExit(session, 'reading the agent snapshot', () => session.readSnapshot({budgetMs}))
+
+  if (options.heap) {
+    const heap = await readHeapTasks(session, options)
+    if (agentSnapshot) return mergeAgentAndHeap(agentSnapshot, heap)
+    const process = await guardExit(session, 'reading process information', () => readProcessInfo(session, budgetMs))
+    const tasks = heap.tasks.map((task) => toTaskRecord(task, task.id))
+    const notes = [
+      'No agent in the target: waits were recovered from a V8 heap snapshot. Their age is unknown (shown as 0), and there are no buffer or stage records.',
+      'An async function stuck on a promise that nothing references is garbage-collected with it and cannot appear; start the target with `node --import ferrydiag/register` to see every wait.',
+      describeHeapCost(heap.stats),
+    ]
+    return {
+      input: {takenAtMs: heap.takenAtMs, tasks, channels: [], stages: [], process},
+      source: {kind: 'heap-snapshot', notes},
+      heapTasks: heap.tasks,
+      heapStats: heap.stats,
+    }
+  }
+
+  if (!agentSnapshot) {
+    await guardExit(session, 'injecting the agent', () => session.ensureAgent({inject: options.inject, budgetMs}))
+    agentSnapshot = await guardExit(session, 'reading the agent snapshot', () => session.readSnapshot({budgetMs}))
+    if (!agentSnapshot) {
+      throw new FerrydiagError(
+        'noAgent',
+        `The agent injected into ${session.address} returned no snapshot.`,
+        'Start the target with `node --import ferrydiag/register app.js`, or use --heap.',
+      )
+    }
+  }
+  return {input: agentSnapshot, source: describeAgentSource(agentSnapshot), heapTasks: [], heapStats: null}
+}
+
+export interface BuildDumpOptions {
+  minWaitMs?: number
+  ungrouped?: boolean
+  stuckAfterMs?: number
+  mapLocation?: (frame: StackFrame) => StackFrame
+}
+
+/**
+ * The dump of what collectStacks read: the shared analysis, plus (heap route) placeholder-channel
+ * findings that only heap object identities can show. Their evidence sites list every frame of the
+ * tasks involved, as the shared findings do, so the stage's own await site is named, not only the
+ * channel method it called.
+ */
+export function buildCollectedStacksDump(collected: CollectedStacks, options: BuildDumpOptions = {}): StacksDump {
+  const dump = buildStacksDump(collected.input, {source: collected.source, ...options})
+  if (collected.heapTasks.length === 0) return dump
+
+  const mapFrame = options.mapLocation ?? ((frame: StackFrame) => frame)
+  const mapped = collected.heapTasks.map((task) => ({...task, stack: task.stack.map((frame) => mapFrame({...frame}))}))
+  const byId = new Map(mapped.map((task) => [task.id, task]))
+  const heapFindings: Finding[] = findOrphanedHeapChannels(mapped).map((finding) => {
+    const involved = (finding.evidence.taskIds ?? []).flatMap((id) => byId.get(id) ?? [])
+    return {...finding, evidence: {...finding.evidence, sites: collectSites(involved)}}
+  })
+  if (heapFindings.length === 0) return dump
+  const errors = dump.findings.filter((finding) => finding.severity === 'error')
+  const rest = dump.findings.filter((finding) => finding.severity !== 'error')
+  return {...dump, findings: [...heapFindings, ...errors, ...rest]}
+}
+
+/** The agent route's name and blind spots, from how the agent got into the process. */
+function describeAgentSource(snapshot: AgentSnapshot): DumpSource {
+  if (snapshot.process.agentLoadedBy !== 'inject') return {kind: 'agent-preloaded', notes: []}
+  const sinceMs = Math.max(0, snapshot.takenAtMs - snapshot.process.agentStartedAtMs)
+  return {
+    kind: 'agent-injected',
+    notes: [
+      `The agent was injected ${sinceMs < 1000 ? 'just now' : `${Math.round(sinceMs / 1000)} s before this dump`}: it sees only waits that began after injection, and only on ferrydiag/runtime buffers (Channel, ChannelSlot, instrumentWritable).`,
+      'A task already stuck on a plain promise is invisible to it; run again with --heap to look for such tasks in a heap snapshot.',
+    ],
+  }
+}
+
+interface HeapRead {
+  tasks: HeapTaskRecord[]
+  stats: HeapRouteStats
+  takenAtMs: number
+}
+
+async function readHeapTasks(session: InspectorSession, options: CollectStacksOptions): Promise<HeapRead> {
+  const result = await guardExit(session, 'taking a heap snapshot', () =>
+    collectHeapTasks(session.cdp, {
+      onEstimate: async (estimate) => {
+        const confirmed = options.confirmHeap ? await options.confirmHeap(estimate) : false
+        if (!confirmed) {
+          throw new FerrydiagError(
+            'heapDeclined',
+            'The heap snapshot was declined; nothing was taken and the target was not touched.',
+            'Pass --yes to accept the estimated stall, or drop --heap to use the agent.',
+          )
+        }
+      },
+    }),
+  )
+  return {tasks: result.tasks, stats: result.stats, takenAtMs: result.takenAtMs}
+}
+
+/**
+ * Agent records plus heap tasks. A heap task is dropped when the agent already records it: its
+ * resolver sits in a ferrydiag runtime buffer the agent knows by name, any frame runs inside the
+ * runtime, or its innermost await is on the same line as an agent task's (the agent's record has the
+ * wait's age and buffer id, which the heap cannot give).
+ */
+function mergeAgentAndHeap(snapshot: AgentSnapshot, heap: HeapRead): CollectedStacks {
+  const agentChannelNames = new Set(snapshot.channels.map((channel) => channel.name))
+  const agentSites = new Set(snapshot.tasks.flatMap((task) => (task.stack[0] ? [siteKey(task.stack[0])] : [])))
+  const fresh = heap.tasks.filter((task) => {
+    const holder = task.holderInfo
+    if (holder.kind === 'channel-queue' && holder.channelName !== undefined && agentChannelNames.has(holder.channelName)) {
+      if (holder.objectClass === undefined || /^(Channel|ChannelSlot|Waiter|WaitQueue|StreamAdapter)$/.test(holder.objectClass)) {
+        return false
+      }
+    }
+    if (task.stack.some((frame) => isRuntimeFrame(frame))) return false
+    return !(task.stack[0] && agentSites.has(siteKey(task.stack[0])))
+  })
+  let nextId = snapshot.tasks.reduce((max, task) => Math.max(max, task.id), 0) + 1
+  const renumbered = fresh.map((task) => ({...task, id: nextId++}))
+  const source: DumpSource = describeAgentSource(snapshot)
+  const kind: DumpSourceKind = source.kind
+  return {
+    input: {...snapshot, tasks: [...snapshot.tasks, ...renumbered.map((task) => toTaskRecord(task, task.id))]},
+    source: {
+      kind,
+      notes: [
+        ...source.notes,
+        `Merged with a heap snapshot: ${renumbered.length} wait(s) outside ferrydiag buffers added (their age is unknown, shown as 0); ${heap.tasks.length - renumbered.length} already recorded by the agent were left out.`,
+        describeHeapCost(heap.stats),
+      ],
+    },
+    heapTasks: renumbered,
+    heapStats: heap.stats,
+  }
+}
+
+function siteKey(frame: StackFrame): string {
+  return `${frame.url}:${frame.line}`
+}
+
+function isRuntimeFrame(frame: StackFrame): boolean {
+  if (!frame.url.startsWith('file://')) return false
+  try {
+    const filePath = fileURLToPath(frame.url)
+    return filePath.startsWith(OWN_RUNTIME_DIR) || RUNTIME_PATH.test(filePath)
+  } catch {
+    return false
+  }
+}
+
+/** The shared TaskRecord of a heap task: the heap-only bookkeeping (heap ids, frame sources) left out. */
+function toTaskRecord(task: HeapTaskRecord, id: number): TaskRecord {
+  const record: TaskRecord = {
+    id,
+    kind: task.kind,
+    state: task.state,
+    sinceMs: task.sinceMs,
+    waitMs: task.waitMs,
+    stack: task.stack,
+    holder: task.holder,
+  }
+  if (task.channelName !== undefined) record.channelName = task.channelName
+  if (task.reason !== undefined) record.reason = task.reason
+  return record
+}
+
+function describeHeapCost(stats: HeapRouteStats): string {
+  const mb = (stats.heapBytes / (1024 * 1024)).toFixed(1)
+  return (
+    `Heap snapshot of a ${mb} MB heap took ${(stats.snapshotMs / 1000).toFixed(2)} s (the target's JavaScript was stopped for most of it); ` +
+    `${stats.generators} suspended async functions, ${stats.lookups} exact await lines looked up.`
+  )
+}
+
+/**
+ * Process facts for the header when there is no agent to report them. ProcessInfo's agent fields have
+ * no "no agent" value, so they say 'none' (the header then reads "agent none").
+ */
+async function readProcessInfo(session: InspectorSession, budgetMs: number | undefined): Promise<ProcessInfo> {
+  const facts = await session.evaluate<{pid: number; nodeVersion: string; uptimeSec: number; argv: string[]; title: string}>(
+    '({pid: process.pid, nodeVersion: process.version, uptimeSec: process.uptime(), argv: process.argv.slice(), title: process.title})',
+    {budgetMs, awaitPromise: false},
+  )
+  return {
+    ...facts,
+    agentMode: 'none' as ProcessInfo['agentMode'],
+    agentLoadedBy: 'none' as ProcessInfo['agentLoadedBy'],
+    agentVersion: 'none',
+    agentStartedAtMs: 0,
+  }
+}
+
+/**
+ * Runs one step against the target; if the connection drops meanwhile (the target exited or closed
+ * its inspector) the failure becomes FerrydiagError targetExited, whatever the raw CDP error said.
+ */
+async function guardExit<T>(session: InspectorSession, doing: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step()
+  } catch (error) {
+    if (isFerrydiagError(error) && error.code !== 'evaluateTimeout') throw error
+    if (!session.attached || isConnectionError(error)) {
+      const pid = session.target.pid
+      throw new FerrydiagError(
+        'targetExited',
+        `While ${doing}, the target${pid === null ? '' : ` (pid ${pid})`} went away: the inspector connection at ${session.address} closed.`,
+        'Check whether the pipeline is still running (its logs, `pgrep -af node`), then attach again.',
+        {cause: error},
+      )
+    }
+    throw error
+  }
+}
+
+function isConnectionError(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error)
+  return /WebSocket|ECONNRESET|EPIPE|socket hang up|Execution context was destroyed|not open/i.test(message)
+}
