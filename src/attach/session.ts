@@ -290,7 +290,8 @@ export class InspectorSession {
       }
     }
     try {
-      await Promise.race([this.client.close(), sleep(1000)])
+      // An unref'd timer: a close that answers at once must not keep the CLI alive for the full second.
+      await Promise.race([this.client.close(), sleep(1000, undefined, {ref: false})])
     } catch {
       // Already closed by the other side.
     }
