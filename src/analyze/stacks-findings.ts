@@ -2,7 +2,7 @@
 // precedence and assembles the dump that the text, JSON and pprof renderers share.
 
 import {DUMP_SCHEMA, DUMP_VERSION} from '../model/dump.js'
-import type {DumpSource, StacksDump, StacksInput} from '../model/dump.js'
+import type {DumpProcessInfo, DumpSource, StacksDump, StacksInput} from '../model/dump.js'
 import type {Finding} from '../model/findings.js'
 import type {AgentSnapshot, StackFrame, TaskRecord} from '../model/snapshot.js'
 import {findDeadlock} from './find-deadlock.js'
@@ -55,7 +55,7 @@ export interface BuildStacksDumpOptions extends StacksAnalysisOptions {
 
 /** Builds the dump for one snapshot. Pure: the snapshot is not modified. */
 export function buildStacksDump(
-  snapshot: StacksInput & Pick<AgentSnapshot, 'process'>,
+  snapshot: StacksInput & {process: DumpProcessInfo},
   options: BuildStacksDumpOptions,
 ): StacksDump {
   const mapLocation = options.mapLocation

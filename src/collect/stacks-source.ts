@@ -12,7 +12,8 @@ import type {InspectorSession} from '../attach/session.js'
 import {FerrydiagError, isFerrydiagError} from '../errors.js'
 import type {DumpSource, DumpSourceKind, StacksDump, StacksInput} from '../model/dump.js'
 import type {Finding} from '../model/findings.js'
-import type {AgentSnapshot, ProcessInfo, StackFrame, TaskRecord} from '../model/snapshot.js'
+import type {DumpProcessInfo} from '../model/dump.js'
+import type {AgentSnapshot, StackFrame, TaskRecord} from '../model/snapshot.js'
 
 /** What the heap route will cost the target, shown before it runs. */
 export type HeapEstimate = HeapRouteCost & {usedHeapBytes: number}
@@ -30,7 +31,7 @@ export interface CollectStacksOptions {
 
 /** Everything read from the target, before analysis. */
 export interface CollectedStacks {
-  input: StacksInput & {process: ProcessInfo}
+  input: StacksInput & {process: DumpProcessInfo}
   source: DumpSource
   /** Heap-route tasks as recovered (ids as in `input.tasks`), for the heap-only analyses. */
   heapTasks: HeapTaskRecord[]
@@ -227,19 +228,16 @@ function describeHeapCost(stats: HeapRouteStats): string {
   )
 }
 
-/**
- * Process facts for the header when there is no agent to report them. ProcessInfo's agent fields have
- * no "no agent" value, so they say 'none' (the header then reads "agent none").
- */
-async function readProcessInfo(session: InspectorSession, budgetMs: number | undefined): Promise<ProcessInfo> {
+/** Process facts for the header when there is no agent to report them (agent fields say 'none'). */
+async function readProcessInfo(session: InspectorSession, budgetMs: number | undefined): Promise<DumpProcessInfo> {
   const facts = await session.evaluate<{pid: number; nodeVersion: string; uptimeSec: number; argv: string[]; title: string}>(
     '({pid: process.pid, nodeVersion: process.version, uptimeSec: process.uptime(), argv: process.argv.slice(), title: process.title})',
     {budgetMs, awaitPromise: false},
   )
   return {
     ...facts,
-    agentMode: 'none' as ProcessInfo['agentMode'],
-    agentLoadedBy: 'none' as ProcessInfo['agentLoadedBy'],
+    agentMode: 'none',
+    agentLoadedBy: 'none',
     agentVersion: 'none',
     agentStartedAtMs: 0,
   }

@@ -12,6 +12,15 @@ import type {
   TaskState,
 } from './snapshot.js'
 
+/**
+ * The process as a dump reports it: the snapshot's ProcessInfo, except that a dump built without any
+ * agent (the heap route on an unprepared process) says 'none' for how the agent was loaded and its mode.
+ */
+export type DumpProcessInfo = Omit<ProcessInfo, 'agentMode' | 'agentLoadedBy'> & {
+  agentMode: ProcessInfo['agentMode'] | 'none'
+  agentLoadedBy: ProcessInfo['agentLoadedBy'] | 'none'
+}
+
 /** Schema tag and version of the dump; bumped only on a change that breaks existing readers. */
 export const DUMP_SCHEMA = 'ferrydiag.stacks'
 export const DUMP_VERSION = 1
@@ -93,7 +102,7 @@ export interface StacksDump {
   /** When the agent (or heap snapshot) captured the data; every waitMs is relative to this. */
   takenAtMs: number
   /** The inspected process and how the agent got into it (from the snapshot). */
-  process: ProcessInfo
+  process: DumpProcessInfo
   /** How the data was obtained, and that route's blind spots. */
   source: DumpSource
   /** False for `--debug=2`: one group per task. */

@@ -43,7 +43,9 @@ function renderHeader(dump: StacksDump): string[] {
   const shown = dump.groups.reduce((sum, group) => sum + group.count, 0)
   const lines = [
     `ferrydiag stacks: pid ${info.pid}, node ${info.nodeVersion}, up ${formatDurationMs(info.uptimeSec * 1000)}, ${info.title}`,
-    `data from ${dump.source.kind} (agent ${info.agentVersion}, ${info.agentMode} mode, loaded by ${info.agentLoadedBy})`,
+    info.agentLoadedBy === 'none'
+      ? `data from ${dump.source.kind} (no ferrydiag agent in the process)`
+      : `data from ${dump.source.kind} (agent ${info.agentVersion}, ${info.agentMode} mode, loaded by ${info.agentLoadedBy})`,
     `taken at ${new Date(dump.takenAtMs).toISOString()}: ${plural(dump.taskCount, 'task')} waiting` +
       (dump.grouped ? `, ${plural(dump.groups.length, 'group')}` : ''),
   ]
