@@ -4,7 +4,7 @@
 import {DUMP_SCHEMA, DUMP_VERSION} from '../model/dump.js'
 import type {DumpProcessInfo, DumpSource, StacksDump, StacksInput} from '../model/dump.js'
 import type {Finding} from '../model/findings.js'
-import type {AgentSnapshot, StackFrame, TaskRecord} from '../model/snapshot.js'
+import type {StackFrame, TaskRecord} from '../model/snapshot.js'
 import {findDeadlock} from './find-deadlock.js'
 import {findLongWaits, resolveLongWaitMs} from './find-long-waits.js'
 import {findNeverResumes, findOrphanChannels} from './find-orphan-channels.js'
