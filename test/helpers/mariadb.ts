@@ -12,7 +12,7 @@
 // reason, except with env CI set, where it fails with that reason.
 
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
-import {existsSync, mkdtempSync, rmSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, rmSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {delimiter, join} from 'node:path'
@@ -266,9 +266,14 @@ export async function startMariaDb(options: StartMariaDbOptions = {}): Promise<M
     const root = mkdtempSync(join(base, `ferrydiag-${name}-`))
     const datadir = join(root, 'data')
     const socket = join(root, 'sock')
+    // A private tmpdir: the server's temporary tables are named after its pid and a counter, and a shared
+    // /tmp cleaned by someone else (or reused by a concurrent bootstrap) once made mariadb-install-db abort.
+    const privateTmp = join(root, 'tmp')
+    mkdirSync(privateTmp)
+    const tmpArgs = [`--tmpdir=${privateTmp}`]
     const install = spawnSync(
       installDbBinary,
-      ['--no-defaults', ...userArgs, `--datadir=${datadir}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...sizeArgs],
+      ['--no-defaults', ...userArgs, `--datadir=${datadir}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...tmpArgs, ...sizeArgs],
       {encoding: 'utf8', timeout: startTimeoutMs, maxBuffer: 16 << 20},
     )
     if (install.status !== 0) {
@@ -294,6 +299,7 @@ export async function startMariaDb(options: StartMariaDbOptions = {}): Promise<M
       '--gtid-domain-id=0',
       '--log-slave-updates',
       '--skip-name-resolve',
+      ...tmpArgs,
       ...sizeArgs,
       ...(options.extraArgs ?? []),
     ]
