@@ -6,28 +6,11 @@ import {after, describe, it} from 'node:test'
 import assert from 'node:assert/strict'
 import type {AgentSnapshot, BatchSample} from '../src/model/snapshot.js'
 import {TABLES, checksumSql} from '../fixtures/pipeline/schema.js'
-import {createUser, openConnection, sharedDatabase, startMariaDb, startSourceAndTarget, databaseOrSkip, type MariaDbInstance} from './helpers/mariadb.js'
+import {createUser, openConnection, sharedDatabase, startMariaDb, startSourceAndTarget, databaseOrSkip, freshDatabase, withDatabase} from './helpers/mariadb.js'
 import {lagOf, pause, runPipelineToExit, startPipeline, waitForSnapshot, type RunningPipeline} from './helpers/pipeline-process.js'
 
 const db = sharedDatabase(() => startSourceAndTarget())
 after(() => db.stop())
-
-/** Creates `name` on both servers (each test copies into its own database) and returns the DSNs. */
-async function freshDatabase(source: MariaDbInstance, target: MariaDbInstance, name: string): Promise<{source: string; target: string}> {
-  for (const instance of [source, target]) {
-    const conn = await openConnection(instance.adminDsn)
-    await conn.query(`DROP DATABASE IF EXISTS \`${name}\``)
-    await conn.query(`CREATE DATABASE \`${name}\``)
-    await conn.end()
-  }
-  return {source: withDatabase(source.adminDsn, name), target: withDatabase(target.adminDsn, name)}
-}
-
-function withDatabase(dsn: string, name: string): string {
-  const url = new URL(dsn)
-  url.pathname = `/${name}`
-  return url.toString()
-}
 
 /** Row count and checksum per table, through the same SQL on either server. */
 async function tableChecksums(dsn: string): Promise<Record<string, string>> {

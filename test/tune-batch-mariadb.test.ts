@@ -9,7 +9,7 @@ import {after, describe, it} from 'node:test'
 import type {LagResult} from '../src/collect/lag-result.js'
 import type {TuneBatchResult} from '../src/analyze/tune-batch.js'
 import type {BufferRate, StageRate} from '../src/model/lag-report.js'
-import {openConnection, sharedDatabase, startSourceAndTarget, type MariaDbInstance} from './helpers/mariadb.js'
+import {freshDatabase, sharedDatabase, startSourceAndTarget} from './helpers/mariadb.js'
 import {pause, startPipeline, type RunningPipeline} from './helpers/pipeline-process.js'
 
 const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
@@ -26,26 +26,6 @@ const MAX_LAG_GROWTH_SEC_PER_SEC = 0.05
 
 const db = sharedDatabase(() => startSourceAndTarget())
 after(() => db.stop())
-
-/** Creates `name` on both servers (empty) and returns DSNs pointing at it. */
-async function freshDatabase(source: MariaDbInstance, target: MariaDbInstance, name: string): Promise<{source: string; target: string}> {
-  for (const instance of [source, target]) {
-    const conn = await openConnection(instance.adminDsn)
-    try {
-      await conn.query(`DROP DATABASE IF EXISTS \`${name}\``)
-      await conn.query(`CREATE DATABASE \`${name}\``)
-    } finally {
-      await conn.end()
-    }
-  }
-  return {source: withDatabase(source.adminDsn, name), target: withDatabase(target.adminDsn, name)}
-}
-
-function withDatabase(dsn: string, name: string): string {
-  const url = new URL(dsn)
-  url.pathname = `/${name}`
-  return url.toString()
-}
 
 /** The same account and database, reached through HOST:PORT (the pipeline's latency proxy). */
 function throughProxy(dsn: string, proxy: string): string {

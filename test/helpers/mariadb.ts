@@ -570,3 +570,27 @@ export async function createUser(instance: MariaDbInstance, user: string, passwo
   }
   return buildDsn(user, password, instance.host, instance.port, instance.database)
 }
+
+/** The same DSN pointed at another database. */
+export function withDatabase(dsn: string, name: string): string {
+  const url = new URL(dsn)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+/**
+ * Creates database `name`, empty, on both servers (each test copies into its own: the pipeline starts at
+ * the binlog's end and copies nothing that was there before) and returns admin DSNs pointing at it.
+ */
+export async function freshDatabase(source: MariaDbInstance, target: MariaDbInstance, name: string): Promise<{source: string; target: string}> {
+  for (const instance of [source, target]) {
+    const conn = await openConnection(instance.adminDsn)
+    try {
+      await conn.query(`DROP DATABASE IF EXISTS \`${name}\``)
+      await conn.query(`CREATE DATABASE \`${name}\``)
+    } finally {
+      await conn.end()
+    }
+  }
+  return {source: withDatabase(source.adminDsn, name), target: withDatabase(target.adminDsn, name)}
+}
