@@ -235,12 +235,28 @@ describe('never-resumes rules', () => {
   it('describes a heap-route promise with no resolver and what holds it', () => {
     const task = {
       ...makeTask({id: 4, kind: 'promise', state: 'never-resumes', reason: 'no-resolver', waitMs: 0, stack: [frameIn('batch-writer', 'BatchWriter.flush', 120, 11)]}),
+      waitKnown: false,
       holder: 'a closure in BatchWriter.run',
     }
     const findings = findNeverResumes(makeSnapshot({tasks: [task]}))
     assert.equal(findings.length, 1)
-    assert.equal(findings[0]!.summary, "BatchWriter.flush is awaiting a promise that nothing can settle (no reachable resolve or reject function; it is held only by a closure in BatchWriter.run)")
+    assert.equal(
+      findings[0]!.summary,
+      'BatchWriter.flush is awaiting a promise that nothing can settle: no resolve or reject function for it is reachable except through the waiting task itself',
+    )
     assert.deepEqual(findings[0]!.evidence.channels, [])
+    assert.equal(findings[0]!.evidence.resolver, 'a closure in BatchWriter.run')
+    assert.equal(findings[0]!.evidence.waitMs, undefined, 'an unknown age is not reported as 0 ms')
+  })
+
+  it('groups waits of unknown age apart from known ones and keeps them past --min-wait', () => {
+    const known = makeTask({id: 1, kind: 'promise', state: 'blocked', waitMs: 5000, stack: [frameIn('batch-writer', 'BatchWriter.flush', 120, 11)]})
+    const unknown = {...known, id: 2, waitMs: 0, waitKnown: false}
+    const [group] = groupStacks([known, unknown], {minWaitMs: 1000})
+    assert.equal(group!.count, 2)
+    assert.equal(group!.unknownWaitCount, 1)
+    assert.equal(group!.minWaitMs, 5000)
+    assert.equal(group!.maxWaitMs, 5000)
   })
 })
 

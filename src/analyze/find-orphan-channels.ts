@@ -94,7 +94,8 @@ export function findNeverResumes(input: StacksInput): Finding[] {
         ? 'a promise'
         : describeChannel(first.channelName ?? channel?.name, first.channelId)
     const oldestMs = maxWaitMs(tasks)
-    const waited = oldestMs > 0 ? ` (waiting ${formatDurationMs(oldestMs)})` : ''
+    const ageKnown = tasks.some((task) => task.waitKnown !== false)
+    const waited = ageKnown && oldestMs > 0 ? ` (waiting ${formatDurationMs(oldestMs)})` : ''
     let summary: string
     let suggestion: string
     if (first.reason === 'channel-collected' || channel?.collected === true) {
@@ -106,9 +107,7 @@ export function findNeverResumes(input: StacksInput): Finding[] {
         `Something dropped the last reference to ${what} while a stage still waited on it (typically a buffer replaced on restart or retry). ` +
         'Close a buffer before replacing it, so pending waits end (ChannelClosedError or {ok: false}), and hand every stage the same instance.'
     } else if (first.reason === 'no-resolver') {
-      const holder = readHolder(first)
-      const held = holder === undefined ? '' : `; it is held only by ${holder}`
-      summary = `${who} ${isPlural(tasks) ? 'are' : 'is'} awaiting a promise that nothing can settle (no reachable resolve or reject function${held})${waited}`
+      summary = `${who} ${isPlural(tasks) ? 'are' : 'is'} awaiting a promise that nothing can settle: no resolve or reject function for it is reachable except through the waiting task itself${waited}`
       suggestion =
         'Keep whatever should settle this promise reachable (the resolve function, or the emitter, buffer or timer holding it), ' +
         'or reject it on shutdown; with no resolver the await is a send into a nil channel.'
@@ -125,7 +124,8 @@ export function findNeverResumes(input: StacksInput): Finding[] {
         sites: collectSites(tasks),
         channels: first.kind === 'promise' ? [] : [formatChannelRef(first.channelName ?? channel?.name, first.channelId)],
         taskIds: sortedTaskIds(tasks),
-        waitMs: oldestMs,
+        ...(ageKnown ? {waitMs: oldestMs} : {}),
+        ...(readHolder(first) === undefined ? {} : {resolver: readHolder(first)}),
         reason: first.reason ?? null,
       },
       suggestion,

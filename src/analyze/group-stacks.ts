@@ -21,10 +21,11 @@ export function groupStacks(tasks: readonly TaskRecord[], options: GroupStacksOp
   if (!Number.isFinite(minWaitMs) || minWaitMs < 0) {
     throw new RangeError(`Expected \`minWaitMs\` to be a finite number >= 0, got \`${minWaitMs}\` (${typeof minWaitMs})`)
   }
-  const shown = tasks.filter((task) => task.waitMs >= minWaitMs)
+  // A wait of unknown age cannot be said to be shorter than --min-wait: keep it visible.
+  const shown = tasks.filter((task) => task.waitKnown === false || task.waitMs >= minWaitMs)
 
   if (options.ungrouped) {
-    return [...shown].sort((a, b) => a.id - b.id).map((task) => startGroup(task))
+    return [...shown].sort((a, b) => a.id - b.id).map((task) => finishGroup(startGroup(task)))
   }
 
   const byKey = new Map<string, TaskGroup>()
@@ -35,10 +36,7 @@ export function groupStacks(tasks: readonly TaskRecord[], options: GroupStacksOp
     else byKey.set(key, startGroup(task))
   }
   const groups = [...byKey.values()]
-  for (const group of groups) {
-    group.taskIds.sort((a, b) => a - b)
-    group.channelIds.sort((a, b) => a - b)
-  }
+  for (const group of groups) finishGroup(group)
   return groups.sort(
     (a, b) => b.count - a.count || b.maxWaitMs - a.maxWaitMs || a.taskIds[0]! - b.taskIds[0]!,
   )
@@ -89,11 +87,13 @@ function startGroup(task: TaskRecord): TaskGroup {
     state: task.state,
     channelIds: task.channelId === undefined ? [] : [task.channelId],
     stack: task.stack.map((frame) => ({...frame})),
-    minWaitMs: task.waitMs,
-    maxWaitMs: task.waitMs,
-    totalWaitMs: task.waitMs,
+    unknownWaitCount: 0,
+    minWaitMs: Infinity,
+    maxWaitMs: 0,
+    totalWaitMs: 0,
     taskIds: [task.id],
   }
+  countWait(group, task)
   if (task.reason !== undefined) group.reason = task.reason
   if (task.channelName !== undefined) group.channelName = task.channelName
   if (task.stageName !== undefined) group.stageName = task.stageName
@@ -107,6 +107,21 @@ function addToGroup(group: TaskGroup, task: TaskRecord): void {
   group.taskIds.push(task.id)
   if (task.channelId !== undefined && !group.channelIds.includes(task.channelId)) {
     group.channelIds.push(task.channelId)
+  }
+  countWait(group, task)
+}
+
+function finishGroup(group: TaskGroup): TaskGroup {
+  group.taskIds.sort((a, b) => a - b)
+  group.channelIds.sort((a, b) => a - b)
+  if (group.unknownWaitCount === group.count) group.minWaitMs = 0 // no known age at all
+  return group
+}
+
+function countWait(group: TaskGroup, task: TaskRecord): void {
+  if (task.waitKnown === false) {
+    group.unknownWaitCount += 1
+    return
   }
   group.minWaitMs = Math.min(group.minWaitMs, task.waitMs)
   group.maxWaitMs = Math.max(group.maxWaitMs, task.waitMs)

@@ -59,7 +59,7 @@ export async function collectStacks(session: InspectorSession, options: CollectS
     const process = await guardExit(session, 'reading process information', () => readProcessInfo(session, budgetMs))
     const tasks = heap.tasks.map((task) => toTaskRecord(task, task.id))
     const notes = [
-      'No agent in the target: waits were recovered from a V8 heap snapshot. Their age is unknown (shown as 0), and there are no buffer or stage records.',
+      'No agent in the target: waits were recovered from a V8 heap snapshot. There are no buffer or stage records, and the age of a wait is known only when the process runs the agent in await-times mode.',
       'An async function stuck on a promise that nothing references is garbage-collected with it and cannot appear; start the target with `node --import ferrydiag/register` to see every wait.',
       describeHeapCost(heap.stats),
     ]
@@ -181,7 +181,7 @@ function mergeAgentAndHeap(snapshot: AgentSnapshot, heap: HeapRead): CollectedSt
       kind,
       notes: [
         ...source.notes,
-        `Merged with a heap snapshot: ${renumbered.length} wait(s) outside ferrydiag buffers added (their age is unknown, shown as 0); ${heap.tasks.length - renumbered.length} already recorded by the agent were left out.`,
+        `Merged with a heap snapshot: ${renumbered.length} wait(s) outside ferrydiag buffers added (their age is known only in the agent's await-times mode); ${heap.tasks.length - renumbered.length} already recorded by the agent were left out.`,
         describeHeapCost(heap.stats),
       ],
     },

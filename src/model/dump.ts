@@ -70,6 +70,8 @@ export interface TaskGroup {
   holder?: string
   /** Await site, innermost first (source-mapped when the caller supplied a mapping). */
   stack: StackFrame[]
+  /** Tasks in the group whose wait age is unknown (heap route); the wait figures below leave them out. */
+  unknownWaitCount: number
   /** Shortest wait of the tasks in the group (ms). */
   minWaitMs: number
   /** Longest wait of the tasks in the group (ms). */

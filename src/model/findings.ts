@@ -17,7 +17,10 @@ export interface FindingEvidence {
   sites?: string[]
   channels?: string[]
   taskIds?: number[]
+  /** Longest wait among the tasks (ms); absent when their ages are unknown. */
   waitMs?: number
+  /** Heap route: what holds the awaited promise's resolver, in words. */
+  resolver?: string
   [key: string]: unknown
 }
 

@@ -44,6 +44,11 @@ export interface TaskRecord {
   sinceMs: number
   /** Age of the wait when the snapshot was taken. */
   waitMs: number
+  /**
+   * False when nothing recorded when the wait began (heap route on a process whose agent is not in
+   * await-times mode): sinceMs and waitMs are then placeholders and must not be read as ages.
+   */
+  waitKnown?: boolean
   /** Await site, innermost first; ferrydiag's own frames removed. Empty when not captured. */
   stack: StackFrame[]
   /** When state is never-resumes: why (e.g. 'channel-collected', 'no-resolver'). */

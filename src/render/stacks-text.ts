@@ -58,6 +58,13 @@ function renderHeader(dump: StacksDump): string[] {
   return lines
 }
 
+/** "waiting 4.3 s", "waiting 1–9 s", or "wait unknown" where nothing recorded when the waits began. */
+function describeWait(group: TaskGroup): string {
+  if (group.unknownWaitCount === group.count) return 'wait unknown'
+  const known = `waiting ${formatDurationRangeMs(group.minWaitMs, group.maxWaitMs)}`
+  return group.unknownWaitCount === 0 ? known : `${known}, ${group.unknownWaitCount} of unknown age`
+}
+
 function renderGroup(
   group: TaskGroup,
   grouped: boolean,
@@ -66,7 +73,7 @@ function renderGroup(
 ): string[] {
   const channel = group.channelIds.length > 0 ? channelsById.get(group.channelIds[0]!) : undefined
   const state = group.state === 'never-resumes' ? ', never resumes' : ''
-  const bracket = `[${labelKind(group, channel)}${state}, waiting ${formatDurationRangeMs(group.minWaitMs, group.maxWaitMs)}]`
+  const bracket = `[${labelKind(group, channel)}${state}, ${describeWait(group)}]`
   const who = grouped ? `${group.count} @ ` : `task ${group.taskIds[0]} `
   const stage = group.stageName === undefined ? '' : ` stage ${group.stageName}`
   const lines = [paint.bold(`${who}${bracket}${stage}`)]
@@ -77,7 +84,7 @@ function renderGroup(
   for (const id of group.channelIds) {
     lines.push(`${INDENT}waits on ${describeTarget(channelsById.get(id), group.channelName, id)}`)
   }
-  if (group.holder !== undefined) lines.push(`${INDENT}held by ${group.holder}`)
+  if (group.holder !== undefined) lines.push(`${INDENT}resolver: ${group.holder}`)
   if (group.state === 'never-resumes') lines.push(`${INDENT}never resumes: ${explainReason(group.reason)}`)
   if (grouped) lines.push(`${INDENT}${group.count === 1 ? 'task' : 'tasks'} ${listIds(group.taskIds)}`)
   return lines
@@ -200,6 +207,7 @@ function renderFindings(findings: readonly Finding[], widthColumns: number, pain
       for (const site of evidence.sites) lines.push(`${INDENT}${site}`)
     }
     if (evidence.channels && evidence.channels.length > 0) lines.push(`  buffers: ${evidence.channels.join(', ')}`)
+    if (typeof evidence.resolver === 'string') lines.push(...wrap(evidence.resolver, '  resolver: ', '            ', widthColumns))
     if (evidence.taskIds && evidence.taskIds.length > 0) {
       const waited = typeof evidence.waitMs === 'number' ? ` (waiting up to ${formatDurationMs(evidence.waitMs)})` : ''
       lines.push(`  tasks: ${listIds(evidence.taskIds)}${waited}`)
