@@ -1,6 +1,7 @@
 // The --heap route end to end on real Node targets started with --inspect and no preparation: an init
 // race onto a placeholder channel, a never-resolved deferred, a healthy pipeline that must show no
-// never-resumes, plus the snapshot parser and the cost estimate on their own.
+// never-resumes, wait ages read from the agent's await-times stamps (and their absence without it),
+// plus the snapshot parser, the stamp arithmetic and the cost estimate on their own.
 
 import assert from 'node:assert/strict'
 import {spawn, type ChildProcess} from 'node:child_process'
@@ -14,7 +15,7 @@ import {fileURLToPath} from 'node:url'
 import CDP from 'chrome-remote-interface'
 
 import {findOrphanedHeapChannels} from '../src/analyze/heap-orphan-channels.js'
-import {collectHeapTasks, type HeapTaskRecord, type HeapTasksResult} from '../src/attach/heap-tasks.js'
+import {ageFromStamp, collectHeapTasks, type HeapTaskRecord, type HeapTasksResult} from '../src/attach/heap-tasks.js'
 import {estimateHeapRouteCost, HeapSnapshotParser, readHeapUsage} from '../src/attach/heap-snapshot.js'
 
 const TEST_TIMEOUT_MS = 120_000
@@ -26,9 +27,18 @@ interface Target {
   stop(): Promise<void>
 }
 
+interface TargetOptions {
+  /** Node flags after --inspect, e.g. ['--import', registerPath]. */
+  nodeFlags?: string[]
+  env?: NodeJS.ProcessEnv
+}
+
 /** Starts `node --inspect=127.0.0.1:0 entry`, waits for the port and for the script's 'ready' line. */
-async function startTarget(entry: string, args: string[] = [], readyPattern = /^ready$/m): Promise<Target> {
-  const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', entry, ...args], {stdio: ['ignore', 'pipe', 'pipe']})
+async function startTarget(entry: string, args: string[] = [], readyPattern = /^ready$/m, options: TargetOptions = {}): Promise<Target> {
+  const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', ...(options.nodeFlags ?? []), entry, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: options.env ?? process.env,
+  })
   let stderr = ''
   let stdout = ''
   const port = await new Promise<number>((resolve, reject) => {
@@ -254,6 +264,41 @@ setTimeout(() => console.log('ready'), 300)
 await import('./tla.mjs')
 `
 
+// Wait ages: the deferred is created at load, the stuck await begins 1.5 s later and 'ready' comes 2 s
+// after that, so an age read from the deferred's own creation would be ~1.5 s too old. The consumer
+// waits on a channel fed every 200 ms: its current wait is always young.
+const AGES_SOURCE = `
+import {Channel} from './channel.mjs'
+class Deferred {
+  constructor() { this.promise = new Promise((resolve) => { this.resolve = resolve }) }
+}
+async function waitForSchema(ready) {
+  globalThis.awaitBeganAt = performance.now()
+  await ready.promise // AWAIT-SCHEMA
+}
+async function startStreamer() {
+  // The promise is published (so the tasks stay in the heap); the resolver only in the waiting
+  // tasks' locals: never-resumes once the timer is done.
+  const ready = new Deferred()
+  globalThis.schemaReady = ready.promise
+  globalThis.deferredCreatedAt = performance.now()
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  await waitForSchema(ready) // AWAIT-START
+}
+const events = new Channel('row-events', 1)
+async function consume() {
+  for (;;) globalThis.last = await events.receive() // AWAIT-ROWS
+}
+startStreamer()
+consume()
+// One item 2.5 s in: the consumer's current wait then starts ~1 s before 'ready', well after the stuck one.
+setTimeout(() => { globalThis.lastSendAt = performance.now(); events.send(1) }, 2500)
+setInterval(() => {}, 1000)
+setTimeout(() => console.log('ready'), 3500)
+`
+
+const REGISTER_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/agent/register.js')
+
 describe('heap route (--heap) on targets with no preparation', {timeout: TEST_TIMEOUT_MS * 4}, () => {
   let dir = ''
   before(async () => {
@@ -263,6 +308,7 @@ describe('heap route (--heap) on targets with no preparation', {timeout: TEST_TI
     await writeFile(path.join(dir, 'deferred.mjs'), DEFERRED_SOURCE)
     await writeFile(path.join(dir, 'tla.mjs'), TLA_SOURCE)
     await writeFile(path.join(dir, 'healthy.mjs'), HEALTHY_SOURCE)
+    await writeFile(path.join(dir, 'ages.mjs'), AGES_SOURCE)
   })
   after(async () => {
     if (dir) await rm(dir, {recursive: true, force: true})
@@ -303,6 +349,10 @@ describe('heap route (--heap) on targets with no preparation', {timeout: TEST_TI
       assert.equal(findings[0].evidence.receiveObjectHeapId, receiver.channelObjectHeapId)
       assert.ok(result.stats.generators >= 6 && result.stats.nodes > 1000, JSON.stringify(result.stats))
       assert.equal(result.tasks.filter((t) => t.state === 'never-resumes').length, 0, dump(result))
+      // No agent: no ages, and every task says so rather than passing 0 off as a measurement.
+      assert.equal(result.waitAges.awaitTimes, false)
+      assert.ok(result.tasks.every((t) => !t.waitKnown && t.waitMs === 0 && t.sinceMs === result.takenAtMs))
+      assert.equal(result.waitAges.stampedPromises, 0)
     } finally {
       await target.stop()
     }
@@ -356,6 +406,83 @@ describe('heap route (--heap) on targets with no preparation', {timeout: TEST_TI
     }
   })
 
+  it('reads wait ages from await-times stamps on a target preloaded with the agent', {timeout: TEST_TIMEOUT_MS}, async () => {
+    const target = await startTarget(path.join(dir, 'ages.mjs'), [], /^ready$/m, {
+      nodeFlags: ['--import', REGISTER_PATH],
+      env: {...process.env, FERRYDIAG_AGENT_MODE: 'await-times'},
+    })
+    try {
+      const result = await collectHeapTasks(target.client)
+      const after = (await target.client.send('Runtime.evaluate', {
+        expression:
+          '({awaitAgeMs: performance.now() - awaitBeganAt, deferredAgeMs: performance.now() - deferredCreatedAt, sendAgeMs: performance.now() - lastSendAt})',
+        returnByValue: true,
+      })).result.value as {awaitAgeMs: number; deferredAgeMs: number; sendAgeMs: number}
+      assert.equal(result.waitAges.awaitTimes, true, JSON.stringify(result.waitAges))
+      assert.equal(result.waitAges.error, undefined)
+      assert.ok(result.waitAges.stampedPromises > 0 && result.waitAges.tasksWithAge >= 2, JSON.stringify(result.waitAges))
+      const stuck = result.tasks.find((t) => innermost(t) === 'waitForSchema')
+      assert.ok(stuck, dump(result))
+      assert.deepEqual(stackNames(stuck), ['waitForSchema', 'startStreamer'])
+      assert.equal(stuck.stack[0].line, lineOf(AGES_SOURCE, 'AWAIT-SCHEMA'))
+      // The hook's objects and ferrydiag's own index must not change the verdict.
+      assert.equal(stuck.state, 'never-resumes', dump(result))
+      assert.equal(stuck.waitKnown, true)
+      assert.ok(stuck.awaitStartPromiseHeapId !== undefined)
+      assert.ok(stuck.waitMs >= 1500, `stuck waitMs ${stuck.waitMs}`)
+      // Since the await began, not since the (1.5 s older) deferred was created.
+      assert.ok(stuck.waitMs <= after.awaitAgeMs + 5, `waitMs ${stuck.waitMs} vs await age ${after.awaitAgeMs}`)
+      assert.ok(after.deferredAgeMs - after.awaitAgeMs >= 1400, JSON.stringify(after))
+      assert.ok(Math.abs(stuck.sinceMs + stuck.waitMs - result.takenAtMs) < 1000, `${stuck.sinceMs} + ${stuck.waitMs} vs ${result.takenAtMs}`)
+      const consumer = result.tasks.find((t) => t.kind === 'channel-receive' && t.channelName === 'row-events')
+      assert.ok(consumer, dump(result))
+      assert.equal(consumer.waitKnown, true)
+      assert.ok(consumer.waitMs < stuck.waitMs && consumer.waitMs <= after.sendAgeMs + 5, `consumer waitMs ${consumer.waitMs}; ${JSON.stringify(after)}`)
+      assert.equal(consumer.state, 'blocked')
+      // The index is gone from the target afterwards.
+      const left = (await target.client.send('Runtime.evaluate', {
+        expression: `Object.getOwnPropertySymbols(globalThis).map(String).filter((s) => s.includes('heapAgeIndex')).length`,
+        returnByValue: true,
+      })).result.value
+      assert.equal(left, 0)
+    } finally {
+      await target.stop()
+    }
+  })
+
+  it('leaves wait ages unknown when the agent runs without await-times', {timeout: TEST_TIMEOUT_MS}, async () => {
+    const target = await startTarget(path.join(dir, 'ages.mjs'), [], /^ready$/m, {
+      nodeFlags: ['--import', REGISTER_PATH],
+      env: {...process.env, FERRYDIAG_AGENT_MODE: 'channels'},
+    })
+    try {
+      const result = await collectHeapTasks(target.client)
+      assert.equal(result.waitAges.awaitTimes, false)
+      const stuck = result.tasks.find((t) => innermost(t) === 'waitForSchema')
+      assert.ok(stuck, dump(result))
+      assert.equal(stuck.state, 'never-resumes', dump(result))
+      assert.ok(result.tasks.length >= 2 && result.tasks.every((t) => !t.waitKnown && t.waitMs === 0), dump(result))
+    } finally {
+      await target.stop()
+    }
+  })
+
+  it('reports no never-resumes on the healthy pipeline with await-times on', {timeout: TEST_TIMEOUT_MS}, async () => {
+    const target = await startTarget(path.join(dir, 'healthy.mjs'), [], /^ready$/m, {
+      nodeFlags: ['--import', REGISTER_PATH],
+      env: {...process.env, FERRYDIAG_AGENT_MODE: 'await-times'},
+    })
+    try {
+      const result = await collectHeapTasks(target.client, {maxLookups: 30})
+      assert.deepEqual(result.tasks.filter((t) => t.state === 'never-resumes'), [], dump(result))
+      const consumer = result.tasks.find((t) => t.kind === 'channel-receive')
+      assert.ok(consumer?.waitKnown, dump(result))
+      assert.ok(result.waitAges.tasksWithAge >= 5, JSON.stringify(result.waitAges))
+    } finally {
+      await target.stop()
+    }
+  })
+
   it('reads the heap size cheaply and estimates the cost from it', {timeout: TEST_TIMEOUT_MS}, async () => {
     const target = await startTarget(path.join(dir, 'deferred.mjs'))
     try {
@@ -393,6 +520,24 @@ describe('heap route (--heap) on targets with no preparation', {timeout: TEST_TI
     } finally {
       await target.stop()
     }
+  })
+})
+
+describe('ageFromStamp', () => {
+  it('turns a stamp into a start time and an age on the agent clock', () => {
+    assert.deepEqual(ageFromStamp(1000, 3500.4, 1_700_000_000_000), {sinceMs: 1_700_000_000_000 + 1000, waitMs: 2500})
+    // Rounding may put "now" a fraction of a ms before a just-made stamp: no negative ages, no wrap.
+    assert.deepEqual(ageFromStamp(3500, 3499.6, 0), {sinceMs: 3500, waitMs: 0})
+  })
+
+  it('undoes the 30-bit wrap of stamps after ~12.4 days', () => {
+    const wrap = 2 ** 30
+    // Now is 1000 ms past the first wrap; the wait began 3000 ms earlier, before the wrap.
+    assert.deepEqual(ageFromStamp(wrap - 2000, wrap + 1000, 0), {sinceMs: wrap - 2000, waitMs: 3000})
+    // Two wraps in, a stamp taken after the second wrap.
+    assert.deepEqual(ageFromStamp(10, 2 * wrap + 60, 5), {sinceMs: 5 + 2 * wrap + 10, waitMs: 50})
+    assert.throws(() => ageFromStamp(wrap, 0, 0), RangeError)
+    assert.throws(() => ageFromStamp(1.5, 0, 0), RangeError)
   })
 })
 

@@ -21,6 +21,12 @@ export interface HeapGenerator {
   resultPromise: number
   /** The promise it is suspended on (ordinal), or -1 when the await machinery was not recognised. */
   awaitedPromise: number
+  /**
+   * The promise V8 created for this very await (ordinal), or -1. V8 allocates it (its "throwaway"
+   * promise, the await reaction's promise_or_capability) only while promise hooks or a debugger are on,
+   * so it exists in await-times mode, where the hook stamped it when the await began.
+   */
+  awaitStartPromise: number
   /** True when something alive can still settle what it awaits (see analyzeHeapWaits). */
   live: boolean
 }
@@ -61,6 +67,9 @@ export interface HeapTaskChain {
   frames: number[]
   awaitedPromise: number
   awaitedPromiseHeapId?: number
+  /** The innermost frame's awaitStartPromise (ordinal, -1 when absent) and its heap object id. */
+  awaitStartPromise: number
+  awaitStartPromiseHeapId?: number
   holder: HeapHolder
   state: 'blocked' | 'never-resumes'
   /** Why never-resumes was concluded ('no-resolver'), or why a doubt remains. */
@@ -96,7 +105,16 @@ const GENERIC_NAMES = new Set([
   'system / ArrayList',
 ])
 
-export function analyzeHeapWaits(graph: HeapGraph): HeapWaitAnalysis {
+export interface AnalyzeHeapWaitsOptions {
+  /**
+   * Nodes the reachability walk must not go through: objects ferrydiag itself put in the target for
+   * the snapshot (the await-times age index holds every stamped promise; walking it would make every
+   * promise look reachable and hide a task that can never resume).
+   */
+  opaqueNodes?: number[]
+}
+
+export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOptions = {}): HeapWaitAnalysis {
   const startMs = performance.now()
   const objectType = graph.nodeTypeCode('object')
   const closureType = graph.nodeTypeCode('closure')
@@ -160,6 +178,7 @@ export function analyzeHeapWaits(graph: HeapGraph): HeapWaitAnalysis {
       receiverNode: receiver,
       resultPromise,
       awaitedPromise: -1,
+      awaitStartPromise: -1,
       live: false,
     })
   }
@@ -207,7 +226,17 @@ export function analyzeHeapWaits(graph: HeapGraph): HeapWaitAnalysis {
           const reaction = graph.edgeSource(e3)
           if (!isReaction(reaction)) continue
           const promise = promiseOfReaction(reaction)
-          if (promise >= 0) g.awaitedPromise = promise
+          if (promise < 0) continue
+          g.awaitedPromise = promise
+          // A reaction's only promise-valued field is promise_or_capability (the others are closures,
+          // the next reaction and embedder data); for an await it is the throwaway promise, if any.
+          for (let e4 = graph.firstEdgeOf(reaction); e4 < graph.endEdgeOf(reaction); e4++) {
+            const target = graph.edgeTarget(e4)
+            if (target !== promise && isPromise(target)) {
+              g.awaitStartPromise = target
+              break
+            }
+          }
         }
       }
       if (g.awaitedPromise >= 0) break
@@ -238,6 +267,8 @@ export function analyzeHeapWaits(graph: HeapGraph): HeapWaitAnalysis {
       if (generatorIndex.has(source)) continue // its own result (handled through liveness) or registers
       if (edgeType === propertyEdge || edgeType === elementEdge) continue
       if (edgeType === internalEdge && graph.nodeType(source) === 'array') continue
+      // A global variable's (or globalThis property's) storage cell stores, it cannot settle.
+      if (graph.nodeName(source) === 'system / PropertyCell') continue
       if (edgeType === contextEdge) {
         // A variable holding the promise in a closure scope: storage, not a resolver. Counted as a
         // settler anyway when reached (conservative), but it never proves a resolver exists.
@@ -274,6 +305,7 @@ export function analyzeHeapWaits(graph: HeapGraph): HeapWaitAnalysis {
   const parentEdge = new Int32Array(graph.nodeCount).fill(-1)
   const isWall = new Uint8Array(graph.nodeCount)
   for (const g of generators) isWall[g.node] = 1
+  for (const node of options.opaqueNodes ?? []) if (node >= 0 && node < graph.nodeCount) isWall[node] = 1
   const queue = new Uint32Array(graph.nodeCount)
   let head = 0
   let tail = 0
@@ -376,6 +408,8 @@ export function analyzeHeapWaits(graph: HeapGraph): HeapWaitAnalysis {
       frames,
       awaitedPromise: g.awaitedPromise,
       awaitedPromiseHeapId: g.awaitedPromise >= 0 ? graph.nodeId(g.awaitedPromise) : undefined,
+      awaitStartPromise: g.awaitStartPromise,
+      awaitStartPromiseHeapId: g.awaitStartPromise >= 0 ? graph.nodeId(g.awaitStartPromise) : undefined,
       holder,
       state: never ? 'never-resumes' : 'blocked',
       reason: never ? 'no-resolver' : g.live ? undefined : 'unresolved-holder',

@@ -1,6 +1,7 @@
 // The zero-preparation heap route of `ferrydiag stacks --heap`: take a heap snapshot of a target that
 // runs no agent, walk it into TaskRecords (await sites, callers, holders, a conservative never-resumes
-// verdict), and pin exact await lines for a few representatives per group through CDP lookups.
+// verdict), and pin exact await lines for a few representatives per group through CDP lookups. When
+// the target's agent runs in await-times mode, also read how long each task has waited.
 
 import type CDP from 'chrome-remote-interface'
 
@@ -25,8 +26,14 @@ export interface HeapTaskRecord extends TaskRecord {
   /** Heap object id of the awaited promise (and of the channel-like object when there is one). */
   awaitedPromiseHeapId?: number
   channelObjectHeapId?: number
-  /** The heap route cannot know how long a task has waited: sinceMs/waitMs are 0 and this is false. */
-  waitKnown: false
+  /** Heap object id of the promise V8 created for the innermost await (present in await-times mode). */
+  awaitStartPromiseHeapId?: number
+  /**
+   * True when sinceMs/waitMs are measured: the agent's await-times stamp on the promise V8 created for
+   * the innermost await. False when no age could be read (no agent, another agent mode, or the wait
+   * began before await-times was on): sinceMs is then the snapshot time and waitMs 0, placeholders only.
+   */
+  waitKnown: boolean
   /** Number of other suspended functions also awaiting the outermost frame (fan-in). */
   otherCallerCount: number
 }
@@ -42,6 +49,11 @@ export interface CollectHeapTasksOptions {
   onEstimate?: (estimate: HeapRouteCost & {usedHeapBytes: number}) => void | Promise<void>
   /** Drop the frames of node's own internals (node:internal/…) from stacks; default true. */
   hideNodeInternals?: boolean
+  /**
+   * Read wait ages when the target's agent runs in await-times mode; default true. Costs one extra
+   * full GC and heap walk in the target before the snapshot (see queryLivePromises, buildAgeIndex).
+   */
+  readWaitAges?: boolean
 }
 
 export interface HeapRouteStats {
@@ -56,6 +68,20 @@ export interface HeapRouteStats {
   generators: number
   heapBytes: number
   snapshotChars: number
+  /** Time spent reading wait ages (mode check, queryObjects, index build and removal), ms; 0 when skipped. */
+  ageMs: number
+}
+
+/** How the wait ages went. */
+export interface HeapWaitAges {
+  /** The target's agent was in await-times mode (otherwise no ages are read and every waitKnown is false). */
+  awaitTimes: boolean
+  /** Live promises carrying an await-times stamp when the index was built. */
+  stampedPromises: number
+  /** Tasks that got a measured wait age. */
+  tasksWithAge: number
+  /** Why ages could not be read although the mode was on (the dump goes ahead without them). */
+  error?: string
 }
 
 export interface HeapTasksResult {
@@ -65,9 +91,20 @@ export interface HeapTasksResult {
   stats: HeapRouteStats
   estimate: HeapRouteCost
   takenAtMs: number
+  waitAges: HeapWaitAges
 }
 
 const OBJECT_GROUP = 'ferrydiag-heap'
+/** Object group of the age index's CDP handles; released before the snapshot (see buildAgeIndex). */
+const AGE_GROUP = 'ferrydiag-heap-ages'
+/** The agent's await-times stamp (src/agent/agent-core.cts, enableAwaitTimes). */
+const STAMP_KEY = 'ferrydiag.promiseStartMs'
+/** Global under which the temporary age index lives while the snapshot is taken. */
+const AGE_INDEX_KEY = 'ferrydiag.heapAgeIndex'
+/** Global holding the promises made between queryObjects and the index build, and the hook's stop. */
+const NEW_PROMISES_KEY = 'ferrydiag.heapAgeNewPromises'
+/** The agent masks stamps to 30 bits (a V8 Smi): they wrap every 2^30 ms, ~12.4 days. */
+const STAMP_WRAP_MS = 2 ** 30
 
 export async function collectHeapTasks(client: CDP.Client, options: CollectHeapTasksOptions = {}): Promise<HeapTasksResult> {
   const maxLookups = options.maxLookups ?? 12
@@ -78,13 +115,52 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
   const estimate = estimateHeapRouteCost(usage.usedBytes)
   await options.onEstimate?.({...estimate, usedHeapBytes: usage.usedBytes})
 
+  // Wait ages (await-times mode only): note promises made from now on, fetch every live promise, then
+  // send the index build, the release of those handles and the snapshot back to back, so that no wait
+  // can begin unindexed before the snapshot (see buildAgeIndex).
+  const ageStart = performance.now()
+  const waitAges: HeapWaitAges = {awaitTimes: false, stampedPromises: 0, tasksWithAge: 0}
+  const agent = options.readWaitAges === false ? null : await readAwaitTimesAgent(client)
+  let promisesArrayId: string | null = null
+  if (agent) {
+    waitAges.awaitTimes = true
+    try {
+      await noteNewPromises(client)
+      promisesArrayId = await queryLivePromises(client)
+    } catch (error) {
+      waitAges.error = `could not list promises: ${errorText(error)}`
+      await client.send('Runtime.releaseObjectGroup', {objectGroup: AGE_GROUP}).catch(() => undefined)
+      await dropAgeIndex(client)
+    }
+  }
+  let ageMs = performance.now() - ageStart
+
   const takenAtMs = Date.now()
-  const snapshot = await takeHeapSnapshot(client, {timeoutMs: options.snapshotTimeoutMs})
+  const indexBuilt = agent && promisesArrayId ? buildAgeIndex(client, promisesArrayId, agent.startedAtMs) : null
+  let snapshot: Awaited<ReturnType<typeof takeHeapSnapshot>>
+  let ageIndex: AgeIndexBuilt | null = null
+  try {
+    snapshot = await takeHeapSnapshot(client, {timeoutMs: options.snapshotTimeoutMs})
+  } finally {
+    if (indexBuilt) {
+      const settleStart = performance.now()
+      try {
+        ageIndex = await indexBuilt
+        waitAges.stampedPromises = ageIndex.stampedPromises
+      } catch (error) {
+        waitAges.error = `could not index promise stamps: ${errorText(error)}`
+      }
+      await dropAgeIndex(client)
+      ageMs += performance.now() - settleStart
+    }
+  }
   const graphStart = performance.now()
   const graph = new HeapGraph(snapshot.data)
   const graphMs = performance.now() - graphStart
-  const analysis = analyzeHeapWaits(graph)
+  const indexNodes = indexBuilt ? graph.propertyTargets(`<symbol ${AGE_INDEX_KEY}>`) : []
+  const analysis = analyzeHeapWaits(graph, {opaqueNodes: indexNodes})
   const {generators} = analysis
+  const stampOf = readStampIndex(graph, indexNodes)
 
   // Exact await sites: one CDP lookup per generator, for a few representatives per group of chains
   // running the same functions. Stuck and channel tasks first, then the rest.
@@ -144,14 +220,17 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
       const holder = task.holder
       if (holder.objectHeapId !== undefined) holders.set(holder.objectHeapId, holder)
       const channel = holder.kind === 'channel-queue'
+      const stamp = task.awaitStartPromise >= 0 ? stampOf.get(task.awaitStartPromise) : undefined
+      const age = stamp !== undefined && agent && ageIndex ? ageFromStamp(stamp, ageIndex.agentNowMs, agent.startedAtMs) : undefined
+      if (age) waitAges.tasksWithAge++
       tasks.push({
         id: tasks.length + 1,
         kind: task.kind,
         state: task.state,
         channelName: channel ? holder.channelName : undefined,
         channelId: undefined,
-        sinceMs: takenAtMs,
-        waitMs: 0,
+        sinceMs: age?.sinceMs ?? takenAtMs,
+        waitMs: age?.waitMs ?? 0,
         stack,
         reason: task.state === 'never-resumes' ? task.reason : undefined,
         holder: holder.description,
@@ -159,7 +238,8 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
         frames,
         awaitedPromiseHeapId: task.awaitedPromiseHeapId,
         channelObjectHeapId: channel ? holder.objectHeapId : undefined,
-        waitKnown: false,
+        awaitStartPromiseHeapId: task.awaitStartPromiseHeapId,
+        waitKnown: age !== undefined,
         otherCallerCount: task.otherCallers.length,
       })
     }
@@ -170,6 +250,7 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
     holders: [...holders.values()],
     estimate,
     takenAtMs,
+    waitAges,
     stats: {
       snapshotMs: snapshot.snapshotMs,
       parseMs: snapshot.parseMs,
@@ -182,6 +263,7 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
       generators: generators.length,
       heapBytes: usage.usedBytes,
       snapshotChars: snapshot.data.textLength,
+      ageMs,
     },
   }
 }
@@ -242,4 +324,157 @@ async function lookupGeneratorSite(
     line: location.lineNumber + 1,
     column: location.columnNumber + 1,
   }
+}
+
+/** Start of one wait, from its stamp: epoch ms (the target's clock, as the agent's own sinceMs) and age, ms. */
+export interface WaitAge {
+  sinceMs: number
+  waitMs: number
+}
+
+/**
+ * Turns an await-times stamp into a wait age. The stamp is floor(performance.now() - agentStart) masked
+ * to 30 bits; agentStartedAtMs is round(performance.timeOrigin + agentStart), epoch ms; agentNowMs is
+ * performance.timeOrigin + performance.now() - agentStartedAtMs read in the target at the snapshot.
+ * The wrap count is the one that puts the start at or before now (5 ms slack for the two roundings).
+ * Ages come from the target's monotonic clock, so a wall-clock step on either machine does not skew them.
+ */
+export function ageFromStamp(stamp: number, agentNowMs: number, agentStartedAtMs: number): WaitAge {
+  if (!Number.isInteger(stamp) || stamp < 0 || stamp >= STAMP_WRAP_MS) {
+    throw new RangeError(`Expected stamp to be an integer in [0, 2^30), got ${String(stamp)}`)
+  }
+  const wraps = Math.max(0, Math.floor((agentNowMs + 5 - stamp) / STAMP_WRAP_MS))
+  const startMs = stamp + wraps * STAMP_WRAP_MS
+  return {sinceMs: agentStartedAtMs + startMs, waitMs: Math.max(0, Math.round(agentNowMs - startMs))}
+}
+
+/** The agent's await-times facts, or null when there is no agent or it runs in another mode. */
+async function readAwaitTimesAgent(client: CDP.Client): Promise<{startedAtMs: number} | null> {
+  try {
+    const {result} = await client.send('Runtime.evaluate', {
+      expression: `(() => { const a = globalThis[Symbol.for('ferrydiag.agent')]; return a ? {mode: a.mode, startedAtMs: a.startedAtMs} : null })()`,
+      returnByValue: true,
+      silent: true,
+    })
+    const value = result.value as {mode?: unknown; startedAtMs?: unknown} | null
+    if (!value || value.mode !== 'await-times' || typeof value.startedAtMs !== 'number') return null
+    return {startedAtMs: value.startedAtMs}
+  } catch {
+    return null
+  }
+}
+
+interface AgeIndexBuilt {
+  stampedPromises: number
+  /** The target's agent-relative clock when the index was built (just before the snapshot), ms. */
+  agentNowMs: number
+}
+
+/**
+ * queryObjects stops the target for its GC (~50 ms at 10 MB, ~0.8 s at 100 MB); timers that came due
+ * meanwhile run as soon as it returns, before the next command arrives, and a wait they start would be
+ * missing from the index. So, from just before queryObjects until the index build, a temporary
+ * promiseHooks.onInit hook (await-times has promise hooks on already) keeps the promises made.
+ */
+async function noteNewPromises(client: CDP.Client): Promise<void> {
+  const {result, exceptionDetails} = await client.send('Runtime.evaluate', {
+    expression: `(() => {
+      const hooks = process.getBuiltinModule?.('v8')?.promiseHooks
+      if (!hooks || typeof hooks.onInit !== 'function') return false
+      const made = []
+      const stop = hooks.onInit((promise) => { made.push(promise) })
+      Object.defineProperty(globalThis, Symbol.for('${NEW_PROMISES_KEY}'), {value: {made, stop}, configurable: true, enumerable: false, writable: true})
+      return true
+    })()`,
+    returnByValue: true,
+    silent: true,
+  })
+  if (exceptionDetails) throw new Error(exceptionDetails.exception?.description ?? exceptionDetails.text)
+  if (result.value !== true) throw new Error('v8.promiseHooks is not available in the target')
+}
+
+/**
+ * Every live promise of the target, as a remote array in AGE_GROUP (Runtime.queryObjects: one full GC
+ * and heap walk in the target, ~0.1-0.2 s at 10 MB). Reading one stamp per task instead would cost a
+ * getObjectByHeapObjectId each (a whole-heap walk, ~0.1-0.3 s), and on Node 20 a snapshot shows a Smi
+ * property without its value, so the stamps cannot be read from the snapshot directly.
+ */
+async function queryLivePromises(client: CDP.Client): Promise<string> {
+  const prototype = await client.send('Runtime.evaluate', {expression: 'Promise.prototype', objectGroup: AGE_GROUP, silent: true})
+  const prototypeObjectId = prototype.result.objectId
+  if (!prototypeObjectId) throw new Error('Promise.prototype has no remote object id')
+  const {objects} = await client.send('Runtime.queryObjects', {prototypeObjectId, objectGroup: AGE_GROUP})
+  if (!objects.objectId) throw new Error('queryObjects returned no array')
+  return objects.objectId
+}
+
+/**
+ * One call inside the target turns the promise array into [promise, "stamp", promise, "stamp", …] on
+ * the global: strings carry their text into the snapshot, so every task's stamp is then read from the
+ * graph at no further cost. Sends, without waiting in between, the build and the release of AGE_GROUP
+ * (an inspector handle is a GC root: left in place it would make every promise look reachable); the
+ * caller sends the snapshot right after, so all three run in one batch of inspector messages. The
+ * index is passed to the walk as opaque, and deleted after the snapshot (dropAgeIndex): it keeps the
+ * stamped promises alive for the snapshot's duration only.
+ */
+function buildAgeIndex(client: CDP.Client, promisesArrayId: string, agentStartedAtMs: number): Promise<AgeIndexBuilt> {
+  const built = client.send('Runtime.callFunctionOn', {
+    objectId: promisesArrayId,
+    functionDeclaration: `function (stampKey, indexKey, newKey, startedAtMs) {
+      const key = Symbol.for(stampKey)
+      const noted = globalThis[Symbol.for(newKey)]
+      delete globalThis[Symbol.for(newKey)]
+      if (noted) noted.stop()
+      const seen = new Set()
+      const index = []
+      for (const list of [this, noted ? noted.made : []]) {
+        for (const promise of list) {
+          const stamp = promise[key]
+          if (typeof stamp !== 'number' || seen.has(promise)) continue
+          seen.add(promise)
+          index.push(promise, String(stamp))
+        }
+      }
+      Object.defineProperty(globalThis, Symbol.for(indexKey), {value: index, configurable: true, enumerable: false, writable: true})
+      return {stampedPromises: index.length / 2, agentNowMs: performance.timeOrigin + performance.now() - startedAtMs}
+    }`,
+    arguments: [{value: STAMP_KEY}, {value: AGE_INDEX_KEY}, {value: NEW_PROMISES_KEY}, {value: agentStartedAtMs}],
+    returnByValue: true,
+    silent: true,
+  })
+  const released = client.send('Runtime.releaseObjectGroup', {objectGroup: AGE_GROUP})
+  return Promise.all([built, released]).then(([answer]) => {
+    if (answer.exceptionDetails) throw new Error(answer.exceptionDetails.exception?.description ?? answer.exceptionDetails.text)
+    return answer.result.value as AgeIndexBuilt
+  })
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
+/** Removes the index and, if a failure left it on, the new-promise hook. */
+async function dropAgeIndex(client: CDP.Client): Promise<void> {
+  const expression = `(() => {
+    const noted = globalThis[Symbol.for('${NEW_PROMISES_KEY}')]
+    if (noted) { noted.stop(); delete globalThis[Symbol.for('${NEW_PROMISES_KEY}')] }
+    delete globalThis[Symbol.for('${AGE_INDEX_KEY}')]
+  })()`
+  await client.send('Runtime.evaluate', {expression, returnByValue: true, silent: true}).catch(() => undefined)
+}
+
+/** Promise ordinal → stamp, from the age index arrays found in the snapshot. */
+function readStampIndex(graph: HeapGraph, indexNodes: number[]): Map<number, number> {
+  const stampOf = new Map<number, number>()
+  for (const node of indexNodes) {
+    const elements = graph.elements(node)
+    for (const [slot, promise] of elements) {
+      if (slot % 2 !== 0) continue
+      const text = elements.get(slot + 1)
+      if (text === undefined || graph.nodeType(text) !== 'string') continue
+      const stamp = Number(graph.nodeName(text))
+      if (Number.isInteger(stamp) && stamp >= 0 && stamp < STAMP_WRAP_MS) stampOf.set(promise, stamp)
+    }
+  }
+  return stampOf
 }

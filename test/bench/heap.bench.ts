@@ -1,11 +1,14 @@
 // Benchmark of `stacks --heap` end to end against targets holding ~10 MB and ~100 MB of live heap:
 // total time, the target's longest event-loop stall (measured inside the target), its RSS growth,
 // and the estimate printed beforehand. Figures are printed, never asserted. Target: ≤ 3 s at 100 MB.
+// One more row: the extra cost of reading wait ages from the agent's await-times stamps (10 MB heap),
+// next to what one per-promise CDP lookup (the alternative) costs on the same heap.
 
 import {spawn} from 'node:child_process'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
+import {fileURLToPath} from 'node:url'
 
 import CDP from 'chrome-remote-interface'
 
@@ -44,6 +47,8 @@ setInterval(() => {
 }, 5)
 setTimeout(() => console.log('ready'), 500)
 `
+
+const REGISTER_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/agent/register.js')
 
 async function measure(file: string, megabytes: number, shape: 'dense' | 'sparse'): Promise<void> {
   const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', '--max-old-space-size=4096', file, String(megabytes), shape], {
@@ -98,6 +103,89 @@ async function measure(file: string, megabytes: number, shape: 'dense' | 'sparse
   }
 }
 
+/**
+ * Same target preloaded with the agent in await-times mode: the dump without ages, then with them, then
+ * one getObjectByHeapObjectId + callFunctionOn on a single promise (the per-task alternative).
+ */
+async function measureAges(file: string, megabytes: number): Promise<void> {
+  const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', '--import', REGISTER_PATH, file, String(megabytes), 'sparse'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {...process.env, FERRYDIAG_AGENT_MODE: 'await-times'},
+  })
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      let text = ''
+      child.stderr!.on('data', (d: Buffer) => {
+        text += d
+        const match = /ws:\/\/127\.0\.0\.1:(\d+)\//.exec(text)
+        if (match) resolve(Number(match[1]))
+      })
+      child.on('exit', (code) => reject(new Error(`target exited ${code}: ${text}`)))
+    })
+    await new Promise<void>((resolve) => {
+      child.stdout!.on('data', (d: Buffer) => {
+        if (String(d).includes('ready')) resolve()
+      })
+    })
+    const client = await CDP({host: '127.0.0.1', port})
+    const evaluate = async (expression: string): Promise<number> =>
+      (await client.send('Runtime.evaluate', {expression, returnByValue: true})).result.value as number
+    const run = async (readWaitAges: boolean) => {
+      await evaluate('globalThis.maxGapMs = 0')
+      const started = performance.now()
+      const result = await collectHeapTasks(client, {readWaitAges})
+      const totalMs = performance.now() - started
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      return {result, totalMs, stallMs: await evaluate('globalThis.maxGapMs')}
+    }
+    // Alternate, three rounds each, and report medians: single runs on a shared 2-core machine vary.
+    const without: number[] = []
+    const withAges: number[] = []
+    const stallWithout: number[] = []
+    const stallWith: number[] = []
+    const ageMs: number[] = []
+    let last: Awaited<ReturnType<typeof run>> | undefined
+    for (let round = 0; round < 3; round++) {
+      const a = await run(false)
+      without.push(a.totalMs)
+      stallWithout.push(a.stallMs)
+      last = await run(true)
+      withAges.push(last.totalMs)
+      ageMs.push(last.result.stats.ageMs)
+      stallWith.push(last.stallMs)
+    }
+    const median = (values: number[]): number => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]
+    const task = last!.result.tasks.find((t) => t.awaitStartPromiseHeapId !== undefined)
+    let lookupMs = Number.NaN
+    if (task?.awaitStartPromiseHeapId !== undefined) {
+      const started = performance.now()
+      const {result} = await client.send('HeapProfiler.getObjectByHeapObjectId', {objectId: String(task.awaitStartPromiseHeapId), objectGroup: 'bench'})
+      await client.send('Runtime.callFunctionOn', {
+        objectId: result.objectId!,
+        functionDeclaration: `function () { return this[Symbol.for('ferrydiag.promiseStartMs')] }`,
+        returnByValue: true,
+      })
+      lookupMs = performance.now() - started
+      await client.send('Runtime.releaseObjectGroup', {objectGroup: 'bench'})
+    }
+    const r = last!.result
+    process.stdout.write(
+      [
+        `await-times ages, sparse heap ${megabytes} MB requested, ${(r.stats.heapBytes / 2 ** 20).toFixed(0)} MB used; median of 3:`,
+        `  time spent reading ages (mode check, queryObjects GC, index build, removal) ${median(ageMs).toFixed(0)} ms; ` +
+          `end to end without ages ${median(without).toFixed(0)} ms, with ${median(withAges).toFixed(0)} ms (noisy on a shared machine)`,
+        `  target longest stall without ${median(stallWithout).toFixed(0)} ms, with ${median(stallWith).toFixed(0)} ms; ` +
+          `${r.waitAges.stampedPromises} stamped promises indexed, ${r.waitAges.tasksWithAge}/${r.tasks.length} tasks with an age`,
+        `  for comparison, one per-promise lookup (getObjectByHeapObjectId + callFunctionOn): ${lookupMs.toFixed(0)} ms`,
+        '',
+      ].join('\n'),
+    )
+    await client.close()
+  } finally {
+    child.kill('SIGKILL')
+  }
+}
+
 const dir = await mkdtemp(path.join(tmpdir(), 'ferrydiag-heap-bench-'))
 try {
   const file = path.join(dir, 'target.mjs')
@@ -108,6 +196,7 @@ try {
   if (process.env.FERRYDIAG_BENCH_DENSE === '1') runs.push(['dense', 100])
   else console.log('(dense 100 MB heap skipped: set FERRYDIAG_BENCH_DENSE=1 to include it)')
   for (const [shape, megabytes] of runs) await measure(file, megabytes, shape)
+  await measureAges(file, 10)
 } finally {
   await rm(dir, {recursive: true, force: true})
 }
