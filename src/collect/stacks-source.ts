@@ -6,7 +6,7 @@ import {fileURLToPath} from 'node:url'
 import {findOrphanedHeapChannels} from '../analyze/heap-orphan-channels.js'
 import {collectSites} from '../analyze/group-stacks.js'
 import {buildStacksDump} from '../analyze/stacks-findings.js'
-import {collectHeapTasks, type HeapTaskRecord, type HeapRouteStats} from '../attach/heap-tasks.js'
+import {collectHeapTasks, type HeapTaskRecord, type HeapRouteStats, type HeapWaitAges} from '../attach/heap-tasks.js'
 import type {HeapRouteCost} from '../attach/heap-snapshot.js'
 import type {InspectorSession} from '../attach/session.js'
 import {FerrydiagError, isFerrydiagError} from '../errors.js'
@@ -59,7 +59,7 @@ export async function collectStacks(session: InspectorSession, options: CollectS
     const process = await guardExit(session, 'reading process information', () => readProcessInfo(session, budgetMs))
     const tasks = heap.tasks.map((task) => toTaskRecord(task, task.id))
     const notes = [
-      'No agent in the target: waits were recovered from a V8 heap snapshot. There are no buffer or stage records, and the age of a wait is known only when the process runs the agent in await-times mode.',
+      'No agent in the target: waits were recovered from a V8 heap snapshot, with no buffer or stage records and no wait ages (those need the agent in await-times mode).',
       'An async function stuck on a promise that nothing references is garbage-collected with it and cannot appear; start the target with `node --import ferrydiag/register` to see every wait.',
       describeHeapCost(heap.stats),
     ]
@@ -132,6 +132,7 @@ interface HeapRead {
   tasks: HeapTaskRecord[]
   stats: HeapRouteStats
   takenAtMs: number
+  waitAges: HeapWaitAges
 }
 
 async function readHeapTasks(session: InspectorSession, options: CollectStacksOptions): Promise<HeapRead> {
@@ -149,7 +150,7 @@ async function readHeapTasks(session: InspectorSession, options: CollectStacksOp
       },
     }),
   )
-  return {tasks: result.tasks, stats: result.stats, takenAtMs: result.takenAtMs}
+  return {tasks: result.tasks, stats: result.stats, takenAtMs: result.takenAtMs, waitAges: result.waitAges}
 }
 
 /**
@@ -181,7 +182,8 @@ function mergeAgentAndHeap(snapshot: AgentSnapshot, heap: HeapRead): CollectedSt
       kind,
       notes: [
         ...source.notes,
-        `Merged with a heap snapshot: ${renumbered.length} wait(s) outside ferrydiag buffers added (their age is known only in the agent's await-times mode); ${heap.tasks.length - renumbered.length} already recorded by the agent were left out.`,
+        `Merged with a heap snapshot: ${renumbered.length} wait(s) outside ferrydiag buffers added; ${heap.tasks.length - renumbered.length} already recorded by the agent were left out.`,
+        describeWaitAges(heap.waitAges),
         describeHeapCost(heap.stats),
       ],
     },
@@ -212,12 +214,19 @@ function toTaskRecord(task: HeapTaskRecord, id: number): TaskRecord {
     state: task.state,
     sinceMs: task.sinceMs,
     waitMs: task.waitMs,
+    waitKnown: task.waitKnown,
     stack: task.stack,
     holder: task.holder,
   }
   if (task.channelName !== undefined) record.channelName = task.channelName
   if (task.reason !== undefined) record.reason = task.reason
   return record
+}
+
+function describeWaitAges(ages: HeapWaitAges): string {
+  if (ages.error !== undefined) return `Wait ages of heap-snapshot tasks could not be read: ${ages.error}.`
+  if (!ages.awaitTimes) return "Heap-snapshot tasks have no wait age: the agent is not in await-times mode (FERRYDIAG_AGENT_MODE=await-times)."
+  return `Wait ages of heap-snapshot tasks come from the agent's await-times stamps (${ages.tasksWithAge} task(s) with an age).`
 }
 
 function describeHeapCost(stats: HeapRouteStats): string {
