@@ -5,14 +5,17 @@ import {execFile} from 'node:child_process'
 import {mkdtempSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {describe, test} from 'node:test'
+import {after as afterAll, describe, test} from 'node:test'
 import {setTimeout as sleep, setImmediate as nextTurn} from 'node:timers/promises'
 import {fileURLToPath} from 'node:url'
 import {promisify} from 'node:util'
-import {installAgent, type AgentApi} from '../src/agent/agent-core.cjs'
+import {expandWireSnapshot, installAgent, SNAPSHOT_WIRE_FORMAT, type AgentApi, type WireSnapshot} from '../src/agent/agent-core.cjs'
 import {agentInjectionExpression} from '../src/agent/inject-source.js'
+import {attachTarget} from '../src/attach/index.js'
+import {FerrydiagError} from '../src/errors.js'
 import {AGENT_GLOBAL_KEY, SNAPSHOT_SCHEMA, SNAPSHOT_VERSION, type AgentSnapshot} from '../src/model/snapshot.js'
 import {Channel, ChannelSlot, Stage, counter, registerSetting, registerSource} from '../src/runtime/index.js'
+import {killAllTargets, spawnTarget} from './helpers/child-process.js'
 import {collectGarbage} from './helpers/gc.js'
 
 const run = promisify(execFile)
@@ -52,6 +55,27 @@ function assertShape(value: unknown, required: Record<string, Kind>, optional: R
 }
 
 const FRAME = {functionName: 'string', url: 'string', line: 'number', column: 'number'} as const
+
+/**
+ * A wire document's own shape: `wire` 2, each task a stackRef (last key, no stack) into a table whose
+ * entries are distinct, all referenced, and numbered in order of first use.
+ */
+function assertWireTables(wire: WireSnapshot): void {
+  assert.equal(wire.wire, SNAPSHOT_WIRE_FORMAT)
+  assert.deepEqual(Object.keys(wire).slice(0, 3), ['schema', 'version', 'wire'])
+  assert.ok(Array.isArray(wire.stacks), 'a stacks table')
+  let nextRef = 0
+  for (const t of wire.tasks) {
+    assert.equal('stack' in t, false, `task ${t.id} has no stack of its own`)
+    assert.equal(Object.keys(t).at(-1), 'stackRef', `task ${t.id}: stackRef is the last key`)
+    assert.ok(Number.isInteger(t.stackRef) && t.stackRef >= 0 && t.stackRef <= nextRef, `task ${t.id} stackRef ${t.stackRef} (next new one ${nextRef})`)
+    if (t.stackRef === nextRef) nextRef++
+  }
+  assert.equal(wire.stacks.length, nextRef, 'every table entry is referenced')
+  const distinct = new Set(wire.stacks.map((stack) => JSON.stringify(stack)))
+  assert.equal(distinct.size, wire.stacks.length, 'each stack is listed once')
+  for (const stack of wire.stacks) for (const f of stack) assertShape(f, FRAME, {}, 'frame')
+}
 const SAMPLE = {stageName: 'string', atMs: 'number', events: 'number', ms: 'number', ok: 'boolean'} as const
 
 describe('snapshot shape', () => {
@@ -69,7 +93,9 @@ describe('snapshot shape', () => {
     counter('shape-counter').add(2)
     await nextTurn()
 
-    const snap = JSON.parse(agent().snapshotJson()) as AgentSnapshot
+    const wire = JSON.parse(agent().snapshotJson()) as WireSnapshot
+    assertWireTables(wire)
+    const snap = expandWireSnapshot(wire)
     assertShape(snap, {
       schema: 'string', version: 'number', takenAtMs: 'number', monotonicMs: 'number', process: 'object',
       channels: 'array', tasks: 'array', stages: 'array', samples: 'object', sources: 'array',
@@ -362,6 +388,60 @@ describe('sources, settings, counters', () => {
   })
 })
 
+describe('wire format', () => {
+  async function parkedAtSiteA(ch: Channel<number>): Promise<unknown> {
+    return ch.receive()
+  }
+  async function parkedAtSiteB(ch: Channel<number>): Promise<unknown> {
+    return ch.receive()
+  }
+
+  test('the wire document lists each stack once and expands to what snapshot() returns', async () => {
+    // One channel per site: stack sampling is per channel side, so the sites stay apart.
+    const a = new Channel<number>('wire-a', 0)
+    const b = new Channel<number>('wire-b', 0)
+    const pending: Array<Promise<unknown>> = []
+    for (let i = 0; i < 200; i++) pending.push(parkedAtSiteA(a), parkedAtSiteB(b))
+    await nextTurn()
+    const ag = agent()
+    const model = ag.snapshot()
+    const text = ag.snapshotJson()
+    const wire = JSON.parse(text) as WireSnapshot
+    assertWireTables(wire)
+    const ours = (name: string) => wire.tasks.filter((t) => t.channelName === name)
+    assert.equal(new Set(ours('wire-a').map((t) => t.stackRef)).size, 1, 'one site, one table entry')
+    assert.notEqual(ours('wire-a')[0].stackRef, ours('wire-b')[0].stackRef)
+    assert.ok(text.length * 2 < JSON.stringify(model).length, `wire ${text.length} chars vs model ${JSON.stringify(model).length}`)
+
+    const expanded = expandWireSnapshot(wire)
+    assert.equal('wire' in expanded || 'stacks' in expanded, false, 'no wire-only keys left')
+    assert.equal(expanded.tasks.length, model.tasks.length)
+    for (let i = 0; i < model.tasks.length; i++) {
+      const {waitMs: modelWait, ...modelRest} = model.tasks[i]
+      const {waitMs: wireWait, ...wireRest} = expanded.tasks[i]
+      assert.deepEqual(wireRest, modelRest, `task ${i}`)
+      assert.ok(wireWait >= modelWait, `task ${i} waitMs`)
+      assert.equal('stackRef' in expanded.tasks[i], false)
+    }
+    const expandedA = expanded.tasks.filter((t) => t.channelName === 'wire-a')
+    assert.ok(expandedA[0].stack.some((frame) => frame.functionName.includes('parkedAtSiteA')), JSON.stringify(expandedA[0].stack))
+    assert.ok(expandedA.every((t) => t.stack === expandedA[0].stack), 'tasks at one site share one stack array')
+    a.close()
+    b.close()
+    await Promise.all(pending)
+  })
+
+  test('expandWireSnapshot refuses references the table does not hold', () => {
+    const base = {...agent().snapshot(), wire: SNAPSHOT_WIRE_FORMAT, stacks: [[]]}
+    const task = {id: 1, kind: 'promise', state: 'blocked', sinceMs: 0, waitMs: 0} as const
+    assert.throws(() => expandWireSnapshot({...base, tasks: [{...task, stackRef: 1}]} as WireSnapshot), TypeError)
+    assert.throws(() => expandWireSnapshot({...base, tasks: [{...task, stackRef: 0.5}]} as WireSnapshot), TypeError)
+    assert.throws(() => expandWireSnapshot({...base, tasks: [task]} as unknown as WireSnapshot), TypeError)
+    assert.throws(() => expandWireSnapshot({...base, stacks: undefined, tasks: []} as unknown as WireSnapshot), TypeError)
+    assert.deepEqual(expandWireSnapshot({...base, tasks: [{...task, stackRef: 0}]} as WireSnapshot).tasks, [{...task, stack: []}])
+  })
+})
+
 describe('installation', () => {
   test('a second copy of the agent returns the installed one', () => {
     const installed = agent()
@@ -512,6 +592,49 @@ describe('sliced snapshots', () => {
     ch.close()
     await Promise.all(pending)
   })
+
+  test('a streamed snapshot is handed over piece by piece while it is still being written', async () => {
+    const ch = new Channel<number>('stream-chan', 0)
+    const pending: Array<Promise<unknown>> = []
+    for (let i = 0; i < 3000; i++) pending.push(ch.receive())
+    let turns = 0
+    let counting = true
+    const countTurns = (): void => {
+      turns++
+      if (counting) setImmediate(countTurns)
+    }
+    setImmediate(countTurns)
+    const ag = agent()
+    const whole = await ag.snapshotJsonAsync()
+    const {id} = ag.streamSnapshot({sliceMs: 0.01, pieceChars: 4096})
+    const turnsAtStart = turns
+    const pieces: string[] = []
+    let turnsAtFirstPiece = -1
+    // Two calls in flight, as readSnapshot keeps them: answered in call order.
+    for (;;) {
+      const [first, second] = await Promise.all([ag.nextSnapshotPiece(id), ag.nextSnapshotPiece(id)])
+      if (turnsAtFirstPiece < 0) turnsAtFirstPiece = turns
+      if (first !== null) pieces.push(first)
+      if (second !== null) pieces.push(second)
+      if (first === null || second === null) break
+    }
+    const turnsAtEnd = turns
+    counting = false
+    assert.ok(pieces.length > 10, `${pieces.length} pieces`)
+    assert.ok(turnsAtFirstPiece < turnsAtEnd - 5, `first piece after ${turnsAtFirstPiece - turnsAtStart} turns, last after ${turnsAtEnd - turnsAtStart}`)
+    assert.equal(await ag.nextSnapshotPiece(id), null, 'dropped after the end')
+    assert.equal(ag.takeSnapshotPiece(id), null)
+    assert.equal(await ag.nextSnapshotPiece(987654), null, 'unknown id')
+    const wire = JSON.parse(pieces.join('')) as WireSnapshot
+    assertWireTables(wire)
+    const before = JSON.parse(whole) as WireSnapshot
+    assert.deepEqual(
+      wire.tasks.filter((t) => t.channelName === 'stream-chan').map((t) => t.id),
+      before.tasks.filter((t) => t.channelName === 'stream-chan').map((t) => t.id),
+    )
+    ch.close()
+    await Promise.all(pending)
+  })
 })
 
 describe('loaders and injection (child processes)', () => {
@@ -577,5 +700,77 @@ describe('loaders and injection (child processes)', () => {
     assert.equal(second.loadedBy, 'import')
     assert.equal(second.mode, 'channels')
     assert.throws(() => agentInjectionExpression({mode: 'everything' as never}), RangeError)
+  })
+})
+
+describe('readSnapshot over the inspector (child processes)', () => {
+  afterAll(killAllTargets)
+
+  /** Attaches to a fresh target running `script` and returns what readSnapshot makes of its agent. */
+  async function readFrom(script: string): Promise<AgentSnapshot | null> {
+    const target = await spawnTarget({script: `${script}\nsetInterval(() => {}, 1000)\nconsole.log('ready')`, execArgv: ['--inspect=127.0.0.1:0']})
+    try {
+      const session = await attachTarget({inspect: `127.0.0.1:${target.inspectPort}`})
+      try {
+        return await session.readSnapshot()
+      } finally {
+        await session.detach()
+      }
+    } finally {
+      await target.kill()
+    }
+  }
+
+  test('a wire-2 agent is streamed and expanded: tasks at one site share one stack', async () => {
+    const snap = await readFrom(`const {Channel} = await import(${JSON.stringify(runtimeUrl)})
+      const ch = new Channel('over-inspector', 0)
+      async function parkedOverInspector() { return ch.receive() }
+      for (let i = 0; i < 5000; i++) parkedOverInspector()`)
+    assert.ok(snap)
+    assert.equal('wire' in snap || 'stacks' in snap, false)
+    const tasks = snap.tasks.filter((t) => t.channelName === 'over-inspector')
+    assert.equal(tasks.length, 5000)
+    assert.ok(tasks.every((t) => !('stackRef' in t) && Array.isArray(t.stack)))
+    assert.ok(tasks[0].stack.some((frame) => frame.functionName.includes('parkedOverInspector')), JSON.stringify(tasks[0].stack))
+    assert.ok(tasks.every((t) => t.stack === tasks[0].stack))
+  })
+
+  // What an agent from before wire format 2, still loaded in a long-running target, answers.
+  const legacyDocument = {
+    schema: SNAPSHOT_SCHEMA, version: SNAPSHOT_VERSION, takenAtMs: 1, monotonicMs: 1,
+    process: {pid: 1, nodeVersion: 'v20', uptimeSec: 1, argv: [], title: 'node', agentMode: 'channels', agentLoadedBy: 'preload', agentVersion: '0.1.0', agentStartedAtMs: 1},
+    channels: [],
+    tasks: [{channelId: 3, channelName: 'old', id: 7, kind: 'channel-receive', state: 'blocked', sinceMs: 1, waitMs: 2.5, stack: [{functionName: 'oldSite', url: 'file:///old.js', line: 4, column: 9}]}],
+    stages: [], samples: {recent: [], reservoir: [], totalCount: 0, totalFailed: 0}, sources: [], settings: [], counters: {}, buildMs: 0.1,
+  }
+
+  test('an older agent (stack in every task, held pieces) is read as it is', async () => {
+    const text = JSON.stringify(legacyDocument)
+    const snap = await readFrom(`const text = ${JSON.stringify(text)}
+      const pieces = [text.slice(0, 100), text.slice(100)]
+      let next = 0
+      globalThis[Symbol.for('ferrydiag.agent')] = {
+        snapshotJson: () => text,
+        holdSnapshot: async () => ({id: 1, pieces: pieces.length}),
+        takeSnapshotPiece: () => (next < pieces.length ? pieces[next++] : null),
+      }`)
+    assert.deepEqual(snap, legacyDocument)
+  })
+
+  test('an unknown wire format or a broken stack table is unknownSnapshot', async () => {
+    for (const [doc, pattern] of [
+      [{...legacyDocument, wire: 3}, /wire format 3/],
+      [{...legacyDocument, wire: 2, stacks: [], tasks: [{id: 7, kind: 'promise', state: 'blocked', sinceMs: 1, waitMs: 1, stackRef: 0}]}, /stack table/],
+    ] as const) {
+      let caught: unknown
+      try {
+        await readFrom(`globalThis[Symbol.for('ferrydiag.agent')] = {snapshotJson: () => ${JSON.stringify(JSON.stringify(doc))}}`)
+      } catch (error) {
+        caught = error
+      }
+      assert.ok(caught instanceof FerrydiagError, String(caught))
+      assert.equal(caught.code, 'unknownSnapshot')
+      assert.match(caught.message, pattern)
+    }
   })
 })

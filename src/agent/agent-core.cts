@@ -1,7 +1,8 @@
 // The ferrydiag agent: the registry of channels, waits, stages, sources, settings and counters that lives
 // inside the inspected process and answers snapshot(). installAgent is ONE self-contained function (no
 // imports, no module-scope references) so its source text can also be evaluated in a target over the
-// inspector. It is CommonJS so that `node --require` and ESM importers share this one file.
+// inspector. It is CommonJS so that `node --require` and ESM importers share this one file. Beside it,
+// the reader's half of the agent's JSON wire format (expandWireSnapshot), so both halves change together.
 
 import type {
   AgentMode,
@@ -11,8 +12,10 @@ import type {
   ChannelKind,
   ChannelRecord,
   SourceStatus,
+  StackFrame,
   StageState,
   TaskKind,
+  TaskRecord,
 } from '../model/snapshot.js'
 
 export type AgentLoadedBy = 'preload' | 'import' | 'inject'
@@ -115,6 +118,26 @@ export interface AgentTask {
   reason: string | undefined
 }
 
+/** A snapshot document kept in the agent for a reader that fetches it piece by piece. */
+export interface HeldSnapshot {
+  /** Pieces not yet handed over start at next (taken ones are blanked). */
+  pieces: string[]
+  next: number
+  /** True once the writer finished (or failed). */
+  done: boolean
+  error: unknown
+  /** Readers waiting for a piece not written yet (streamed snapshots only). */
+  waiters: Array<{resolve: (piece: string | null) => void; reject: (error: unknown) => void}>
+  timer: unknown
+}
+
+/** The stack table of one wire document being written: ref per distinct raw stack, and the table's JSON. */
+export interface WireStackTable {
+  refs: Map<string, number>
+  /** The entries written so far, comma-separated, without the enclosing brackets. */
+  json: string
+}
+
 export interface AgentStageToken {
   state: StageState
 }
@@ -142,6 +165,54 @@ export interface AgentSourceRead {
   error?: string
 }
 
+/**
+ * The shape of the agent's JSON documents (snapshotJson, snapshotJsonAsync, snapshotJsonPieces and held
+ * snapshots). Waiters parked at one await site share one stack, and at 100k tasks repeating it in every
+ * task made the document ~40 MB; so the document lists each distinct stack once and tasks point into
+ * that list. Agents from before this format write no `wire` field and a `stack` in every task.
+ */
+export const SNAPSHOT_WIRE_FORMAT = 2
+
+/** A task as written in a wire-2 document: its stack is stacks[stackRef] of the document. */
+export type WireTaskRecord = Omit<TaskRecord, 'stack'> & {stackRef: number}
+
+/** A wire-2 document: AgentSnapshot with tasks' stacks moved into one table of distinct stacks. */
+export type WireSnapshot = Omit<AgentSnapshot, 'tasks'> & {
+  wire: typeof SNAPSHOT_WIRE_FORMAT
+  tasks: WireTaskRecord[]
+  /** Each distinct await-site stack once, innermost frame first; indexed by WireTaskRecord.stackRef. */
+  stacks: StackFrame[][]
+}
+
+/**
+ * Turns a parsed wire-2 document into the AgentSnapshot model, in place: each task gets `stack` from the
+ * table (tasks at one site share one array: treat stacks as read-only) and loses stackRef; `wire` and
+ * `stacks` go. Throws TypeError when the tables do not fit (a reference outside the table, no table).
+ */
+export function expandWireSnapshot(doc: WireSnapshot): AgentSnapshot {
+  const stacks = doc.stacks
+  const tasks = doc.tasks
+  if (!Array.isArray(stacks) || !Array.isArray(tasks)) {
+    throw new TypeError(`Expected a wire ${SNAPSHOT_WIRE_FORMAT} snapshot with \`tasks\` and \`stacks\` arrays, got ${typeof tasks} and ${typeof stacks}`)
+  }
+  for (let i = 0; i < tasks.length; i++) {
+    const task = tasks[i] as WireTaskRecord & {stack?: StackFrame[]}
+    const ref = task.stackRef
+    const stack = stacks[ref]
+    if (!Number.isInteger(ref) || !Array.isArray(stack)) {
+      throw new TypeError(`Expected task ${String(task.id)}'s stackRef to index the ${stacks.length} stacks, got \`${String(ref)}\``)
+    }
+    // The agent writes stackRef last: deleting an object's newest property keeps the tasks' V8 shape
+    // shared, where deleting any other turns each task into a slow dictionary object.
+    delete (task as Partial<WireTaskRecord>).stackRef
+    task.stack = stack
+  }
+  const model = doc as Partial<WireSnapshot>
+  delete model.wire
+  delete model.stacks
+  return model as unknown as AgentSnapshot
+}
+
 /** The object installed at globalThis[Symbol.for('ferrydiag.agent')]. */
 export interface AgentApi {
   readonly apiVersion: number
@@ -149,14 +220,20 @@ export interface AgentApi {
   readonly mode: AgentMode
   readonly loadedBy: AgentLoadedBy
   readonly startedAtMs: number
+  /** The snapshot as the model, in this process: every task carries its stack (shared arrays; read-only). */
   snapshot(): AgentSnapshot
+  /**
+   * snapshot() as a wire document (WireSnapshot: `wire: 2`, a `stacks` table, `stackRef` in each task),
+   * written in one synchronous turn. expandWireSnapshot(JSON.parse(text)) is the model again.
+   */
   snapshotJson(): string
   /**
    * The same document as snapshotJson(), written across event-loop turns so that no turn blocks for
    * much more than sliceMs (default 8). Everything is captured synchronously at the call (clock,
-   * counters, channel and stage records, the list of blocked tasks); only the tasks' JSON is written
-   * later, in slices between setImmediate turns. A task that ends while the slices run is still
-   * reported as it was at capture time (state, waitMs); waits that begin later are not included.
+   * counters, channel and stage records, the list of blocked tasks); only the tasks' JSON (and the stack
+   * table, as it grows) is written later, in slices between setImmediate turns. A task that ends while
+   * the slices run is still reported as it was at capture time (state, waitMs); waits that begin later
+   * are not included.
    * buildMs is the time spent in the capture and the slices, not the wall time they spanned.
    */
   snapshotJsonAsync(options?: {sliceMs?: number}): Promise<string>
@@ -173,6 +250,18 @@ export interface AgentApi {
   holdSnapshot(options?: {sliceMs?: number; pieceChars?: number}): Promise<{id: number; pieces: number}>
   /** The next piece of a held snapshot, or null when none is left (the snapshot is then dropped). */
   takeSnapshotPiece(id: number): string | null
+  /**
+   * Like holdSnapshot, but answers at once (after the synchronous capture) and writes the pieces in the
+   * background, so that a reader fetches each piece with nextSnapshotPiece while the next is written.
+   * Kept for HELD_SNAPSHOT_MS at most.
+   */
+  streamSnapshot(options?: {sliceMs?: number; pieceChars?: number}): {id: number}
+  /**
+   * The next piece of a streamed (or held) snapshot as soon as it is written; null after the last one
+   * (the snapshot is then dropped) or for an unknown id. Rejects when writing the snapshot failed.
+   * Calls are answered in call order, so a reader may keep several calls in flight.
+   */
+  nextSnapshotPiece(id: number): Promise<string | null>
   /** Switch on await-times mode (promise start stamps); false when v8.promiseHooks is unavailable. */
   enableAwaitTimes(): boolean
   /** Frames whose URL starts with one of these prefixes are removed from await sites. */
@@ -221,6 +310,8 @@ export function installAgent(options: InstallOptions): AgentApi {
   const perf: {now(): number; timeOrigin: number} = g.performance
   const AGENT_VERSION = '0.1.0'
   const API_VERSION = 1
+  // Shape of the JSON documents (snapshotJson and its sliced forms); see WireSnapshot.
+  const WIRE_FORMAT = 2
   // Stack sampling: an unkeyed blocking wait captures its await site while the side's token bucket has
   // tokens (burst STACK_BURST; once empty, one token per STACK_REFILL_MS elapsed); otherwise it reuses
   // the side's latest capture. Capturing costs ~5-15 µs, so a consumer blocking on every item at 50k
@@ -864,51 +955,58 @@ export function installAgent(options: InstallOptions): AgentApi {
     return snap
   }
 
-  // Writes one task's JSON. head is the channel's shared prefix; stackJson caches each distinct raw
-  // stack's JSON, so 10k waiters parked at one site cost one parse. state is the task's state at capture.
-  function taskJson(task: AgentTask, state: AgentTask['state'], t0: number, head: string, stackJson: Map<string, string>): string {
-    let stack = stackJson.get(task.raw)
-    if (stack === undefined) {
-      stack = task.raw === '' ? '[]' : JSON.stringify(parseStack(task.raw))
-      stackJson.set(task.raw, stack)
+  // Writes one task's wire JSON (see WIRE_FORMAT). head is the channel's shared prefix; the table numbers
+  // each distinct raw stack in order of first use and writes its JSON then (inside the slice that met
+  // it), so 10k waiters parked at one site cost one parse and one table entry. state is the task's state
+  // at capture. stackRef is the last key, so a reader can drop it cheaply (deleting an object's newest
+  // property keeps its V8 shape shared).
+  function taskJson(task: AgentTask, state: AgentTask['state'], t0: number, head: string, table: WireStackTable): string {
+    let ref = table.refs.get(task.raw)
+    if (ref === undefined) {
+      ref = table.refs.size
+      table.refs.set(task.raw, ref)
+      const stack = task.raw === '' ? '[]' : JSON.stringify(parseStack(task.raw))
+      table.json += ref === 0 ? stack : ',' + stack
     }
-    let part = `${head}${task.id},"kind":"${task.kind}","state":"${state}","sinceMs":${toEpochMs(task.sinceMono)},"waitMs":${round3(t0 - task.sinceMono)},"stack":${stack}`
+    let part = `${head}${task.id},"kind":"${task.kind}","state":"${state}","sinceMs":${toEpochMs(task.sinceMono)},"waitMs":${round3(t0 - task.sinceMono)}`
     if (task.stageName !== undefined) part += `,"stageName":${JSON.stringify(task.stageName)}`
     // The reason comes with the never-resumes state (markCollected sets both, once).
     if (state !== 'blocked' && task.reason !== undefined) part += `,"reason":${JSON.stringify(task.reason)}`
-    return part + '}'
+    return `${part},"stackRef":${ref}}`
   }
 
   function channelHead(rec: AgentChannelRec): string {
     return `{"channelId":${rec.id},"channelName":${JSON.stringify(rec.name)},"id":`
   }
 
-  /** Everything but the tasks, as JSON without its closing brace (tasks and buildMs follow). */
+  /** Everything but the tasks, as wire JSON without its closing brace (tasks, stacks and buildMs follow). */
   function snapshotJsonPrefix(t0: number, ordered: AgentChannelRec[]): string {
-    const snap = buildSnapshot(t0, ordered) as Partial<AgentSnapshot>
+    const snap = buildSnapshot(t0, ordered) as Partial<AgentSnapshot> & {wire?: number}
     delete snap.tasks
     delete snap.buildMs
-    return JSON.stringify(snap).slice(0, -1)
+    // Right after schema and version, so a reader sees which shape follows before the bulk.
+    const {schema, version, ...rest} = snap
+    return JSON.stringify({schema, version, wire: WIRE_FORMAT, ...rest}).slice(0, -1)
   }
 
-  // The same document as JSON.stringify(snapshot()), but each task is written from cached pieces.
+  // The wire form of snapshot(): each task is written from cached pieces, its stack as a table reference.
   function snapshotJson(): string {
     const t0 = perf.now()
     const ordered = orderedChannels()
     const prefix = snapshotJsonPrefix(t0, ordered)
     // One growing string (a rope in V8) is cheaper than an array of parts joined at the end.
     let tasksJson = ''
-    const stackJson = new Map<string, string>()
+    const stackTable: WireStackTable = {refs: new Map(), json: ''}
     for (const rec of ordered) {
       const head = channelHead(rec)
       for (const list of [rec.sendTasks, rec.receiveTasks]) {
         for (let task = list.head; task !== null; task = task.next) {
-          const part = taskJson(task, task.state, t0, head, stackJson)
+          const part = taskJson(task, task.state, t0, head, stackTable)
           tasksJson += tasksJson === '' ? part : ',' + part
         }
       }
     }
-    return `${prefix},"tasks":[${tasksJson}],"buildMs":${round3(perf.now() - t0)}}`
+    return `${prefix},"tasks":[${tasksJson}],"stacks":[${stackTable.json}],"buildMs":${round3(perf.now() - t0)}}`
   }
 
   const SLICE_MS_DEFAULT = 8
@@ -922,54 +1020,52 @@ export function installAgent(options: InstallOptions): AgentApi {
     return typeof value === 'number' && value > 0 && Number.isFinite(value) ? value : fallback
   }
 
-  function snapshotJsonPieces(options?: {sliceMs?: number; pieceChars?: number}): Promise<string[]> {
+  // Writes the wire document in slices, handing each piece of about pieceChars characters to emit as it
+  // is completed; the promise settles once the last piece was emitted. The capture happens in the call
+  // (a capture error throws there). emit returns true when the piece went straight to a waiting reader:
+  // the slice then ends, so that the inspector's serialisation of that answer gets a turn of its own.
+  function writeSnapshotPieces(options: {sliceMs?: number; pieceChars?: number} | undefined, emit: (piece: string) => boolean): Promise<void> {
     const sliceMs = positiveOr(options?.sliceMs, SLICE_MS_DEFAULT)
     const pieceChars = positiveOr(options?.pieceChars, PIECE_CHARS_DEFAULT)
     const t0 = perf.now()
-    let prefix: string
     // The capture: references to the blocked tasks (one preallocated array; this loop is the only
     // per-task work in the first turn), and per channel its JSON head and whether it was already
     // collected. A task's own fields never change, except its state: blocked -> never-resumes when its
     // channel is collected, so a task of a channel not yet collected at capture is written as blocked.
-    let tasks: AgentTask[]
     const captured = new Map<AgentChannelRec, {head: string; collected: boolean}>()
-    try {
-      const ordered = orderedChannels()
-      prefix = snapshotJsonPrefix(t0, ordered)
-      let total = 0
-      for (const rec of ordered) total += rec.sendTasks.size + rec.receiveTasks.size
-      tasks = new Array<AgentTask>(total)
-      let i = 0
-      for (const rec of ordered) {
-        if (rec.sendTasks.size + rec.receiveTasks.size === 0) continue
-        captured.set(rec, {head: channelHead(rec), collected: rec.collected})
-        for (let task = rec.sendTasks.head; task !== null; task = task.next) tasks[i++] = task
-        for (let task = rec.receiveTasks.head; task !== null; task = task.next) tasks[i++] = task
-      }
-    } catch (error) {
-      return Promise.reject(error)
+    const ordered = orderedChannels()
+    const prefix = snapshotJsonPrefix(t0, ordered)
+    let total = 0
+    for (const rec of ordered) total += rec.sendTasks.size + rec.receiveTasks.size
+    const tasks = new Array<AgentTask>(total)
+    let filled = 0
+    for (const rec of ordered) {
+      if (rec.sendTasks.size + rec.receiveTasks.size === 0) continue
+      captured.set(rec, {head: channelHead(rec), collected: rec.collected})
+      for (let task = rec.sendTasks.head; task !== null; task = task.next) tasks[filled++] = task
+      for (let task = rec.receiveTasks.head; task !== null; task = task.next) tasks[filled++] = task
     }
     const later: (callback: () => void) => void = typeof g.setImmediate === 'function' ? g.setImmediate : (callback) => g.setTimeout(callback, 0)
-    const stackJson = new Map<string, string>()
-    const pieces: string[] = []
+    const stackTable: WireStackTable = {refs: new Map(), json: ''}
     let piece = prefix + ',"tasks":['
     let spentMs = perf.now() - t0
     let next = 0
-    return new Promise<string[]>((resolve, reject) => {
+    return new Promise<void>((resolve, reject) => {
       const slice = (sliceStart: number, budgetMs: number): void => {
         try {
           let sinceCheck = 0
           while (next < tasks.length) {
             const task = tasks[next]
             const at = captured.get(task.rec) as {head: string; collected: boolean}
-            const part = taskJson(task, at.collected ? task.state : 'blocked', t0, at.head, stackJson)
+            const part = taskJson(task, at.collected ? task.state : 'blocked', t0, at.head, stackTable)
             piece += next === 0 ? part : ',' + part
-            if (piece.length >= pieceChars) {
-              pieces.push(piece)
-              piece = ''
-            }
             tasks[next] = undefined as unknown as AgentTask // let ended tasks go once written
             next++
+            if (piece.length >= pieceChars) {
+              const handedOver = emit(piece)
+              piece = ''
+              if (handedOver) break
+            }
             if (++sinceCheck === SLICE_CHECK_EVERY) {
               sinceCheck = 0
               if (perf.now() - sliceStart >= budgetMs) break
@@ -980,8 +1076,10 @@ export function installAgent(options: InstallOptions): AgentApi {
             later(() => slice(perf.now(), sliceMs))
             return
           }
-          pieces.push(`${piece}],"buildMs":${round3(spentMs)}}`)
-          resolve(pieces)
+          // The table is complete only once every task is written; it is small (one entry per distinct
+          // await site), so it goes whole into the last piece.
+          emit(`${piece}],"stacks":[${stackTable.json}],"buildMs":${round3(spentMs)}}`)
+          resolve()
         } catch (error) {
           reject(error)
         }
@@ -989,6 +1087,18 @@ export function installAgent(options: InstallOptions): AgentApi {
       // The first slice shares the capture's turn and budget.
       slice(perf.now(), Math.max(0, sliceMs - spentMs))
     })
+  }
+
+  function snapshotJsonPieces(options?: {sliceMs?: number; pieceChars?: number}): Promise<string[]> {
+    const pieces: string[] = []
+    try {
+      return writeSnapshotPieces(options, (piece) => {
+        pieces.push(piece)
+        return false
+      }).then(() => pieces)
+    } catch (error) {
+      return Promise.reject(error)
+    }
   }
 
   function snapshotJsonAsync(options?: {sliceMs?: number}): Promise<string> {
@@ -1001,34 +1111,91 @@ export function installAgent(options: InstallOptions): AgentApi {
   }
 
   let heldSeq = 0
-  const held = new Map<number, {pieces: string[]; next: number; timer: unknown}>()
+  const held = new Map<number, HeldSnapshot>()
+
+  // A reader that went away must not leave megabytes behind: every held or streamed snapshot is dropped
+  // HELD_SNAPSHOT_MS after it was started, whether or not it was read.
+  function newHeld(): {id: number; entry: HeldSnapshot} {
+    const id = ++heldSeq
+    const timer = g.setTimeout(() => dropHeld(id), HELD_SNAPSHOT_MS)
+    if (typeof timer?.unref === 'function') timer.unref()
+    const entry: HeldSnapshot = {pieces: [], next: 0, done: false, error: undefined, waiters: [], timer}
+    held.set(id, entry)
+    return {id, entry}
+  }
 
   function dropHeld(id: number): void {
     const entry = held.get(id)
     if (entry === undefined) return
     held.delete(id)
     g.clearTimeout(entry.timer)
+    entry.pieces.length = 0
+    for (const waiter of entry.waiters.splice(0)) waiter.resolve(null)
   }
 
   function holdSnapshot(options?: {sliceMs?: number; pieceChars?: number}): Promise<{id: number; pieces: number}> {
     return snapshotJsonPieces(options).then((pieces) => {
-      const id = ++heldSeq
-      // A reader that went away must not leave megabytes behind.
-      const timer = g.setTimeout(() => dropHeld(id), HELD_SNAPSHOT_MS)
-      if (typeof timer?.unref === 'function') timer.unref()
-      held.set(id, {pieces, next: 0, timer})
+      const {id, entry} = newHeld()
+      entry.pieces = pieces
+      entry.done = true
       return {id, pieces: pieces.length}
     })
   }
 
   function takeSnapshotPiece(id: number): string | null {
     const entry = held.get(id)
-    if (entry === undefined) return null
+    if (entry === undefined || entry.next >= entry.pieces.length) return null
     const piece = entry.pieces[entry.next]
     entry.pieces[entry.next] = ''
     entry.next++
-    if (entry.next >= entry.pieces.length) dropHeld(id)
+    if (entry.done && entry.next >= entry.pieces.length) dropHeld(id)
     return piece
+  }
+
+  function streamSnapshot(options?: {sliceMs?: number; pieceChars?: number}): {id: number} {
+    const {id, entry} = newHeld()
+    let written: Promise<void>
+    try {
+      written = writeSnapshotPieces(options, (piece) => {
+        if (!held.has(id)) return false // dropped: nobody reads it any more
+        const waiter = entry.waiters.shift()
+        if (waiter === undefined) {
+          entry.pieces.push(piece)
+          return false
+        }
+        waiter.resolve(piece)
+        return true
+      })
+    } catch (error) {
+      dropHeld(id)
+      throw error
+    }
+    written.then(
+      () => {
+        entry.done = true
+        // Waiting now means every piece was handed over: they get the end.
+        if (entry.waiters.length > 0) dropHeld(id)
+      },
+      (error: unknown) => {
+        entry.done = true
+        entry.error = error
+        entry.pieces.length = 0
+        for (const waiter of entry.waiters.splice(0)) waiter.reject(error)
+      },
+    )
+    return {id}
+  }
+
+  function nextSnapshotPiece(id: number): Promise<string | null> {
+    const entry = held.get(id)
+    if (entry === undefined) return Promise.resolve(null)
+    if (entry.next < entry.pieces.length) return Promise.resolve(takeSnapshotPiece(id))
+    if (entry.error !== undefined) return Promise.reject(entry.error)
+    if (entry.done) {
+      dropHeld(id)
+      return Promise.resolve(null)
+    }
+    return new Promise((resolve, reject) => entry.waiters.push({resolve, reject}))
   }
 
   // In await-times mode every new promise carries its creation time as a small integer (ms since the
@@ -1064,6 +1231,8 @@ export function installAgent(options: InstallOptions): AgentApi {
     snapshotJsonPieces,
     holdSnapshot,
     takeSnapshotPiece,
+    streamSnapshot,
+    nextSnapshotPiece,
     enableAwaitTimes,
     addOwnFrames(prefix: string) {
       if (prefix !== '' && !ownPrefixes.includes(prefix)) ownPrefixes.push(prefix)

@@ -4,6 +4,7 @@
 import type CDP from 'chrome-remote-interface'
 import {setTimeout as sleep} from 'node:timers/promises'
 
+import {expandWireSnapshot, SNAPSHOT_WIRE_FORMAT, type WireSnapshot} from '../agent/agent-core.cjs'
 import {FerrydiagError} from '../errors.js'
 import {
   AGENT_GLOBAL_KEY,
@@ -175,29 +176,27 @@ export class InspectorSession {
    * unknownSnapshot when the agent writes a schema or version this CLI does not know.
    */
   async readSnapshot(options: {budgetMs?: number} = {}): Promise<AgentSnapshot | null> {
-    // Preferred: the agent writes the snapshot in slices across event-loop turns (each <= ~8 ms) and
-    // holds it; we fetch it in pieces of 256k characters, because returning the whole document in one
-    // answer makes the inspector serialise it in one turn (~0.8 s at 100k tasks, 34 MB). Older agents:
+    // Preferred: the agent writes the snapshot in slices across event-loop turns (each <= ~8 ms) and we
+    // fetch it in pieces of 256k characters as they are written (streamSnapshot), because returning the
+    // whole document in one answer makes the inspector serialise it in one turn (~0.8 s for a 34 MB
+    // document). Agents without streaming: holdSnapshot (all slices first, then the pieces), then
     // snapshotJsonAsync (sliced, one answer), then snapshotJson (one synchronous turn). The budget
-    // applies to each evaluation.
+    // applies to each evaluation. Whichever wire format the agent writes, the result is the model.
     const agentExpr = `globalThis[Symbol.for(${JSON.stringify(AGENT_GLOBAL_KEY)})]`
-    const first = await this.evaluate<string | {id: number; pieces: number} | null>(
+    const first = await this.evaluate<string | {id: number; pieces?: number; streamed?: boolean} | null>(
       `(() => { const agent = ${agentExpr};
         if (!agent) return null;
-        if (typeof agent.holdSnapshot === 'function' && typeof agent.takeSnapshotPiece === 'function') return agent.holdSnapshot({sliceMs: 8, pieceChars: 262144});
+        const options = {sliceMs: 8, pieceChars: 262144};
+        if (typeof agent.streamSnapshot === 'function' && typeof agent.nextSnapshotPiece === 'function') return {id: agent.streamSnapshot(options).id, streamed: true};
+        if (typeof agent.holdSnapshot === 'function' && typeof agent.takeSnapshotPiece === 'function') return agent.holdSnapshot(options);
         if (typeof agent.snapshotJsonAsync === 'function') return agent.snapshotJsonAsync({sliceMs: 8});
         return typeof agent.snapshotJson === 'function' ? agent.snapshotJson() : null })()`,
       {budgetMs: options.budgetMs, awaitPromise: true},
     )
     let text: unknown = first
-    if (first !== null && typeof first === 'object' && typeof first.id === 'number' && typeof first.pieces === 'number') {
-      const pieces: string[] = []
-      for (let i = 0; i < first.pieces; i++) {
-        const piece = await this.evaluate<string | null>(`${agentExpr}.takeSnapshotPiece(${first.id})`, {budgetMs: options.budgetMs, awaitPromise: false})
-        if (typeof piece !== 'string') throw unknownSnapshotError('a held snapshot that ended early')
-        pieces.push(piece)
-      }
-      text = pieces.join('')
+    if (first !== null && typeof first === 'object' && typeof first.id === 'number') {
+      if (first.streamed === true) text = await this.readStreamedSnapshot(agentExpr, first.id, options.budgetMs)
+      else if (typeof first.pieces === 'number') text = await this.readHeldSnapshot(agentExpr, first.id, first.pieces, options.budgetMs)
     }
     if (text === null || text === undefined) return null
     let parsed: unknown
@@ -206,14 +205,54 @@ export class InspectorSession {
     } catch {
       throw unknownSnapshotError('text that is not JSON')
     }
-    const record = (parsed ?? {}) as {schema?: unknown; version?: unknown}
+    const record = (parsed ?? {}) as {schema?: unknown; version?: unknown; wire?: unknown}
     if (record.schema !== SNAPSHOT_SCHEMA) {
       throw unknownSnapshotError(`schema ${JSON.stringify(record.schema ?? null)}`)
     }
     if (record.version !== SNAPSHOT_VERSION) {
       throw unknownSnapshotError(`version ${JSON.stringify(record.version ?? null)}`)
     }
-    return parsed as AgentSnapshot
+    return modelOfSnapshotDocument(parsed as AgentSnapshot | WireSnapshot)
+  }
+
+  // Two requests in flight: while one piece travels and is parsed here, the target already answers the
+  // next one. The agent answers nextSnapshotPiece calls in call order. More in flight would not help:
+  // answers queued together in the target are serialised back to back, in one longer turn.
+  private async readStreamedSnapshot(agentExpr: string, id: number, budgetMs: number | undefined): Promise<string> {
+    const pieces: string[] = []
+    let requested = 0
+    let ended = false
+    const fetchPieces = async (): Promise<void> => {
+      try {
+        while (!ended) {
+          const index = requested++
+          const piece = await this.evaluate<string | null>(`${agentExpr}.nextSnapshotPiece(${id})`, {budgetMs, awaitPromise: true})
+          if (piece === null) {
+            ended = true
+            return
+          }
+          if (typeof piece !== 'string') throw unknownSnapshotError('a snapshot piece that is not text')
+          pieces[index] = piece
+        }
+      } catch (error) {
+        ended = true // the other request loop stops too
+        throw error
+      }
+    }
+    await Promise.all([fetchPieces(), fetchPieces()])
+    // The null that ends the stream comes after every piece: a gap means pieces were lost.
+    for (let i = 0; i < pieces.length; i++) if (typeof pieces[i] !== 'string') throw unknownSnapshotError('a streamed snapshot that ended early')
+    return pieces.join('')
+  }
+
+  private async readHeldSnapshot(agentExpr: string, id: number, count: number, budgetMs: number | undefined): Promise<string> {
+    const pieces: string[] = []
+    for (let i = 0; i < count; i++) {
+      const piece = await this.evaluate<string | null>(`${agentExpr}.takeSnapshotPiece(${id})`, {budgetMs, awaitPromise: false})
+      if (typeof piece !== 'string') throw unknownSnapshotError('a held snapshot that ended early')
+      pieces.push(piece)
+    }
+    return pieces.join('')
   }
 
   /** Whether the target has a usable agent (one with snapshotJson). */
@@ -398,6 +437,22 @@ export class InspectorSession {
       `While ${doing}, ${what} (inspector ${this.address}).`,
       'Check whether the pipeline is still running (its logs, `pgrep -af node`), then attach again.',
     )
+  }
+}
+
+/**
+ * The model form of a parsed snapshot document. An agent from before wire format 2 (no `wire` field:
+ * e.g. one already loaded in a long-running target) writes the model itself; a wire-2 agent writes each
+ * distinct stack once, and its tasks' stackRefs are expanded (tasks at one site share one stack array).
+ */
+function modelOfSnapshotDocument(doc: AgentSnapshot | WireSnapshot): AgentSnapshot {
+  if (!('wire' in doc) || doc.wire === undefined) return doc as AgentSnapshot
+  if (doc.wire !== SNAPSHOT_WIRE_FORMAT) throw unknownSnapshotError(`wire format ${JSON.stringify(doc.wire)}`)
+  try {
+    return expandWireSnapshot(doc)
+  } catch (error) {
+    if (error instanceof TypeError) throw unknownSnapshotError(`a malformed stack table (${error.message})`)
+    throw error
   }
 }
 

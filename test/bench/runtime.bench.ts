@@ -285,7 +285,8 @@ async function benchSnapshots(): Promise<void> {
   }
   console.log('(c) Snapshot cost, in-process (median of 5; longest block = longest gap between event-loop turns while it ran)')
   console.log(table.toString())
-  console.log('    the CLI reads the sliced snapshot piece by piece (holdSnapshot / takeSnapshotPiece), so the inspector never serialises it in one turn')
+  console.log('    JSON = the wire document (each distinct stack once, tasks refer to it); the CLI streams it piece by piece')
+  console.log('    (streamSnapshot / nextSnapshotPiece), so the inspector never serialises it in one turn')
 }
 
 const childArg = process.argv.find((a) => a.startsWith('--await-child='))
