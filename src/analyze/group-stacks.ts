@@ -67,17 +67,24 @@ export function readHolder(task: TaskRecord): string | undefined {
   return task.holder === '' ? undefined : task.holder
 }
 
+/**
+ * The stack part of a group key, once per stack array: tasks at one await site share their frames
+ * array (the agent and the wire expansion do so), so 100k tasks cost a few distinct stringifications.
+ */
+const stackKeys = new WeakMap<readonly StackFrame[], string>()
+
+function stackKey(stack: readonly StackFrame[]): string {
+  let key = stackKeys.get(stack)
+  if (key === undefined) {
+    key = JSON.stringify(stack.map((frame) => [frame.functionName, frame.url, frame.line, frame.column]))
+    stackKeys.set(stack, key)
+  }
+  return key
+}
+
 function groupKey(task: TaskRecord): string {
   // JSON of an array keeps field boundaries unambiguous whatever the names contain.
-  return JSON.stringify([
-    task.kind,
-    task.state,
-    task.reason ?? null,
-    task.channelName ?? null,
-    task.stageName ?? null,
-    readHolder(task) ?? null,
-    task.stack.map((frame) => [frame.functionName, frame.url, frame.line, frame.column]),
-  ])
+  return `${JSON.stringify([task.kind, task.state, task.reason ?? null, task.channelName ?? null, task.stageName ?? null, readHolder(task) ?? null])}${stackKey(task.stack)}`
 }
 
 function startGroup(task: TaskRecord): TaskGroup {

@@ -59,8 +59,18 @@ export function buildStacksDump(
   options: BuildStacksDumpOptions,
 ): StacksDump {
   const mapLocation = options.mapLocation
+  // Map each distinct stack array once (tasks at one site share theirs); mapped arrays are shared too.
+  const mappedStacks = new Map<readonly StackFrame[], StackFrame[]>()
+  const mapStack = (stack: StackFrame[]): StackFrame[] => {
+    let mapped = mappedStacks.get(stack)
+    if (mapped === undefined) {
+      mapped = stack.map((frame) => mapLocation!({...frame}))
+      mappedStacks.set(stack, mapped)
+    }
+    return mapped
+  }
   const tasks: TaskRecord[] = mapLocation
-    ? snapshot.tasks.map((task) => ({...task, stack: task.stack.map((frame) => mapLocation({...frame}))}))
+    ? snapshot.tasks.map((task) => ({...task, stack: mapStack(task.stack)}))
     : [...snapshot.tasks]
   const input: StacksInput = {
     takenAtMs: snapshot.takenAtMs,
