@@ -1200,8 +1200,9 @@ export function installAgent(options: InstallOptions): AgentApi {
 
   // In await-times mode every new promise carries its creation time as a small integer (ms since the
   // agent started, masked to 30 bits so it stays a V8 Smi and wraps after ~12.4 days) under
-  // Symbol.for('ferrydiag.promiseStartMs'): a heap snapshot shows Smi values, so wait ages become
-  // readable. It is not the default: in test/bench/runtime.bench.ts it cut await-heavy code (1 op = 4 async
+  // Symbol.for('ferrydiag.promiseStartMs'). A Node 20 heap snapshot does not show Smi values, so the
+  // heap route reads the stamps over the inspector just before its snapshot (src/attach/heap-tasks.ts)
+  // and takes each wait's age from the promise V8 creates for the await itself. It is not the default: in test/bench/runtime.bench.ts it cut await-heavy code (1 op = 4 async
   // calls + 5 awaits) to 0.29-0.44x the ops/s of no agent, while 'channels' costs nothing per promise;
   // real I/O-bound pipelines lose less, but a diagnostic agent must be safe to leave on by default.
   function enableAwaitTimes(): boolean {
