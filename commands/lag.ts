@@ -7,7 +7,7 @@ import {attachTarget, type InspectorSession} from '../src/attach/index.js'
 import {FerrydiagCommand} from '../src/cli/base-command.js'
 import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
 import {assessWindow, type LagResult, type LagResultContext} from '../src/collect/lag-result.js'
-import {sampleWindow, type SampledWindow, type WindowSample} from '../src/collect/sample-window.js'
+import {chooseAgentIntervalMs, sampleWindow, type SampledWindow, type SourceRowCount, type WindowSample} from '../src/collect/sample-window.js'
 import {EXIT, FerrydiagError} from '../src/errors.js'
 import {parseDsn} from '../src/mysql/dsn.js'
 import {renderLagJsonLine} from '../src/render/lag-json.js'
@@ -16,15 +16,18 @@ import {createProgressLine} from '../src/render/progress.js'
 
 /** Exit status after Ctrl-C ended the window early (128 + SIGINT, as shells report it). */
 export const EXIT_INTERRUPTED = 130
-/** --watch redraws this often, ms. */
-const WATCH_REDRAW_MS = 1000
+/**
+ * --watch samples the agent (and redraws) this often, ms: each snapshot costs the target CPU, and a
+ * faster pace than the redraw would add cost without changing what is shown.
+ */
+const WATCH_INTERVAL_MS = 1000
 /** --watch runs until Ctrl-C; this only bounds the sampler's own schedule (7 days). */
 const WATCH_MAX_MS = 7 * 24 * 3_600_000
 
 export default class Lag extends FerrydiagCommand {
   static summary = 'Measure binlog lag over a window and say whether the pipeline is stuck, falling behind, healthy or idle.'
 
-  static description = `Samples the agent inside the pipeline (every 250 ms) and, with --source, the source's binlog end (every 1 s) for --duration, then reports: streamer lag (liveness and transaction) and how fast it grows, binlog bytes behind, events/s through each buffer and its fill, each stage's busy / idle / back-pressured ms per second, events at risk, a catch-up estimate, and a verdict with its evidence.
+  static description = `Samples the agent inside the pipeline (about ten times per --duration, every 250–500 ms; every 1 s with --watch) and, with --source, the source's binlog end (every 1 s) and its row events (a binlog stream under a random high server id) for --duration, then reports: streamer lag (liveness and transaction) and how fast it grows, binlog bytes behind, events/s through each buffer and its fill, each stage's busy / idle / back-pressured ms per second, events at risk, a catch-up estimate, and a verdict with its evidence.
 
 Without the agent (the pipeline does not use ferrydiag/runtime) only --source figures are reported; with --source alone (no --inspect/--pid) nothing is attached. A source the pipeline registers itself (e.g. the simulator's binlog) is used when --source is not given.
 
@@ -45,7 +48,7 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
     source: Flags.string({
       summary: 'DSN of the source MySQL/MariaDB, to measure its binlog end and bytes behind.',
       description:
-        'mysql://user:password@host:3306 (or Go\'s user:password@tcp(host:3306)/). The account needs REPLICATION CLIENT (BINLOG MONITOR on MariaDB 10.5+).',
+        'mysql://user:password@host:3306 (or Go\'s user:password@tcp(host:3306)/). The account needs REPLICATION CLIENT (BINLOG MONITOR on MariaDB 10.5+); with REPLICATION SLAVE too, the source\'s rows/s are counted from its binlog (otherwise reported as not measured).',
       helpValue: 'DSN',
     }),
     duration: durationFlag({
@@ -92,6 +95,7 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
         session,
         sourceDsn: flags.source,
         durationMs: flags.duration,
+        intervalMs: chooseAgentIntervalMs(flags.duration),
         signal: controller.signal,
         onProgress: (elapsedMs, totalMs) => progress.update(elapsedMs, totalMs),
       })
@@ -108,7 +112,7 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
     }
   }
 
-  /** --watch: samples until Ctrl-C (or the target/source goes away), redrawing every second. */
+  /** --watch: samples until Ctrl-C (or the target/source goes away), redrawing after each sample (every second). */
   private async watch(
     session: InspectorSession | undefined,
     sourceDsn: string | undefined,
@@ -120,13 +124,14 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
     const recent: WindowSample[] = []
     const tty = process.stdout.isTTY === true && !json
     let agentAbsent = false
+    let rowCount: SourceRowCount | undefined
     let frames = 0
     const draw = (endedBy: SampledWindow['endedBy'] = 'duration', problems: string[] = []): void => {
       if (recent.length === 0) return
       let result: LagResult
       try {
         result = assessWindow(
-          {samples: recent, startedAtMs: recent[0]!.atMs, endedAtMs: Date.now(), endedBy, problems, agentAbsent},
+          {samples: recent, startedAtMs: recent[0]!.atMs, endedAtMs: Date.now(), endedBy, problems, agentAbsent, ...(rowCount ? {rowCount} : {})},
           {...context, lastMs: windowMs},
         )
       } catch {
@@ -137,29 +142,32 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
       else if (tty) process.stdout.write(`\x1b[H\x1b[2J${renderLagWatch(result)}(Ctrl-C to stop)\n`)
       else process.stdout.write(`${frames > 1 ? '\n' : ''}${renderLagWatch(result)}`)
     }
-    const timer = setInterval(() => draw(), WATCH_REDRAW_MS)
-    try {
-      const window = await sampleWindow({
-        session,
-        sourceDsn,
-        durationMs: WATCH_MAX_MS,
-        retainMs: windowMs,
-        signal,
-        onSample: (sample) => {
-          if (session !== undefined && sample.snapshot === null && recent.length === 0 && sourceDsn === undefined) agentAbsent = true
-          recent.push(sample)
-          const keepFrom = recent.findIndex((s) => s.atMs >= sample.atMs - windowMs)
-          if (keepFrom > 0) recent.splice(0, keepFrom)
-        },
-      })
-      agentAbsent = window.agentAbsent
-      if (window.agentAbsent && sourceDsn === undefined) throw noAgentError(session!)
-      // A last frame when the window ended on its own (target or source gone), saying why.
-      if (window.endedBy !== 'interrupted') draw(window.endedBy, window.problems)
-      return window
-    } finally {
-      clearInterval(timer)
-    }
+    const window = await sampleWindow({
+      session,
+      sourceDsn,
+      durationMs: WATCH_MAX_MS,
+      intervalMs: WATCH_INTERVAL_MS,
+      sourceIntervalMs: WATCH_INTERVAL_MS,
+      retainMs: windowMs,
+      signal,
+      onRowCount: (state) => {
+        rowCount = state
+      },
+      onSample: (sample) => {
+        if (session !== undefined && sample.snapshot === null && recent.length === 0 && sourceDsn === undefined) agentAbsent = true
+        recent.push(sample)
+        const keepFrom = recent.findIndex((s) => s.atMs >= sample.atMs - windowMs)
+        if (keepFrom > 0) recent.splice(0, keepFrom)
+        // One sample is no window yet: the first frame comes with the second sample, a second in.
+        if (recent.length >= 2) draw()
+      },
+    })
+    agentAbsent = window.agentAbsent
+    rowCount = window.rowCount
+    if (window.agentAbsent && sourceDsn === undefined) throw noAgentError(session!)
+    // A last frame when the window ended on its own (target or source gone), saying why.
+    if (window.endedBy !== 'interrupted') draw(window.endedBy, window.problems)
+    return window
   }
 
   /** Exit status for a window that ended early; the report was already printed. */

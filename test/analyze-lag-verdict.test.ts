@@ -252,3 +252,133 @@ test('one snapshot: lag figures without rates; input validation', () => {
   assert.throws(() => assessLag({snapshots: one, streamerStage: 'nope'}), /stage named "nope"/)
   assert.throws(() => assessLag({snapshots: one, stallThresholdMs: 0}), RangeError)
 })
+
+// ---- MariaDB mode: --source readings (no event count) plus binlog rows counted over the window --------
+
+/** SHOW MASTER STATUS readings once a second (no eventsProduced, as on MySQL/MariaDB) and the rows counted by then. */
+function mariadbSource(count: number, rowsPerSec: number, bytesPerSec: number) {
+  const sourceStatuses = Array.from({length: count}, (_, i) => ({
+    atMs: START + i * 1000,
+    status: {name: '--source', kind: 'mysql' as const, end: {file: 'binlog.000003', offset: 4 + i * bytesPerSec}},
+  }))
+  const sourceRowCounts = sourceStatuses.map((r, i) => ({atMs: r.atMs, rows: 7 + i * rowsPerSec}))
+  return {sourceStatuses, sourceRowCounts}
+}
+
+test('MariaDB mode: counted binlog rows are the source rate, so catch-up is decided (never / estimate)', () => {
+  const behind = makePipelineSeries({
+    startMs: START,
+    count: 6,
+    stepMs: 1000,
+    stages: [
+      {name: 'binlog-streamer', busyShare: 0.01, idleShare: 0.01, backPressuredShare: 0.98, itemsPerSec: 160, transactionLagMs: (e) => 3000 + 0.6 * e},
+      {name: 'binlog-writer', busyShare: 0.99, idleShare: 0.01, backPressuredShare: 0, itemsPerSec: 160, transactionLagMs: (e) => 3000 + 0.6 * e},
+    ],
+    buffers: [{id: 2, name: 'binlog-events', capacity: 10, inPerSec: 160, outPerSec: 160, length: 10, fullShare: 0.99}],
+  })
+  const withoutCounts = assessLag({snapshots: behind, sourceStatuses: mariadbSource(6, 400, 130_000).sourceStatuses})
+  assert.equal(withoutCounts.source?.eventsPerSec, null)
+  assert.equal(withoutCounts.source?.eventsPerSecFrom, null)
+  assert.equal(withoutCounts.catchUp.state, 'unknown')
+
+  const report = assessLag({snapshots: behind, ...mariadbSource(6, 400, 130_000)})
+  assert.equal(report.verdict, 'falling-behind', report.summary)
+  assert.equal(report.bottleneck?.stageName, 'binlog-writer')
+  assert.equal(report.source?.eventsPerSec, 400)
+  assert.equal(report.source?.eventsPerSecFrom, 'binlog-rows')
+  assert.match(report.summary, /source 400 rows\/s > streamer 160 items\/s/)
+  // Capacity 160 / 0.99 ≈ 162 rows/s ≤ 400 rows/s at the source.
+  assert.equal(report.catchUp.state, 'never')
+  assert.equal(report.catchUp.sourceEventsPerSec, 400)
+  assert.match(report.catchUp.note, /source rate \(binlog rows\) 400/)
+
+  const catchingUp = makePipelineSeries({
+    startMs: START,
+    count: 6,
+    stepMs: 1000,
+    stages: [
+      {name: 'binlog-streamer', busyShare: 0.1, idleShare: 0.2, backPressuredShare: 0.7, itemsPerSec: 600, transactionLagMs: (e) => 8000 - 0.5 * e},
+      {name: 'binlog-writer', busyShare: 0.75, idleShare: 0.25, backPressuredShare: 0, itemsPerSec: 600, transactionLagMs: (e) => 8000 - 0.5 * e},
+    ],
+  })
+  const estimate = assessLag({snapshots: catchingUp, ...mariadbSource(6, 300, 100_000)})
+  assert.equal(estimate.verdict, 'healthy', estimate.summary)
+  // C = 600 / 0.75 = 800 rows/s, R = 300: t = L·R/(C − R) = 5.5 s · 300 / 500 = 3.3 s
+  assert.equal(estimate.catchUp.state, 'estimate')
+  assert.ok(Math.abs(estimate.catchUp.seconds! - 3.3) < 1e-6, `${estimate.catchUp.seconds}`)
+})
+
+test('MariaDB mode: no rows counted is idle even when the binlog end moved; counted rows make the same picture stuck', () => {
+  const quiet = makePipelineSeries({
+    startMs: START,
+    count: 5,
+    stepMs: 1000,
+    stages: [
+      {name: 'binlog-streamer', busyShare: 0, idleShare: 1, backPressuredShare: 0, itemsPerSec: 0, progressing: false, state: 'idle'},
+      {name: 'binlog-writer', busyShare: 0, idleShare: 1, backPressuredShare: 0, itemsPerSec: 0, progressing: false, state: 'idle'},
+    ],
+  })
+  // The end moves 200 B/s (e.g. DDL on another schema) but no row events are written.
+  const idle = assessLag({snapshots: quiet, ...mariadbSource(5, 0, 200)})
+  assert.equal(idle.verdict, 'idle', idle.summary)
+  assert.equal(idle.source?.advanced, true)
+  assert.equal(idle.source?.eventsPerSec, 0)
+  assert.ok(idle.notes.some((n) => /no row events/.test(n)), idle.notes.join(' | '))
+  assert.equal(idle.catchUp.state, 'caught-up')
+  // Without the count, a moving end with nothing handled reads as stuck.
+  assert.equal(assessLag({snapshots: quiet, sourceStatuses: mariadbSource(5, 0, 200).sourceStatuses}).verdict, 'stuck')
+  // With rows counted, nothing handled while the source writes rows: stuck.
+  const stuck = assessLag({snapshots: quiet, ...mariadbSource(5, 250, 80_000)})
+  assert.equal(stuck.verdict, 'stuck', stuck.summary)
+  assert.match(stuck.summary, /source advanced/)
+})
+
+test('MariaDB mode: counted rows above the streamer rate are no growth while the streamer mostly waits for the source', () => {
+  // A pipeline copying one schema of a source that also writes others: the streamer keeps up with its share.
+  const keepingUp = makePipelineSeries({
+    startMs: START,
+    count: 5,
+    stepMs: 1000,
+    stages: [
+      {name: 'binlog-streamer', busyShare: 0.05, idleShare: 0.95, backPressuredShare: 0, itemsPerSec: 300, transactionLagMs: () => 400},
+      {name: 'binlog-writer', busyShare: 0.4, idleShare: 0.6, backPressuredShare: 0, itemsPerSec: 300, transactionLagMs: () => 500},
+    ],
+  })
+  const report = assessLag({snapshots: keepingUp, ...mariadbSource(5, 900, 300_000)})
+  assert.equal(report.verdict, 'healthy', report.summary)
+  assert.equal(report.source?.eventsPerSec, 900)
+})
+
+test('buffer use: a collected or never-used empty buffer without traffic is unused; one with a blocked waiter never is', () => {
+  const series = makePipelineSeries({
+    startMs: START,
+    count: 4,
+    stepMs: 500,
+    stages: [{name: 'binlog-streamer', busyShare: 0.1, idleShare: 0.9, backPressuredShare: 0, itemsPerSec: 100}],
+    buffers: [
+      {id: 1, name: 'binlog-events', capacity: 100, inPerSec: 0, outPerSec: 0, length: 0},
+      {id: 2, name: 'binlog-events', capacity: 100, inPerSec: 100, outPerSec: 100, length: 1},
+      {id: 3, name: 'spare', capacity: 10, inPerSec: 0, outPerSec: 0, length: 0},
+      {id: 4, name: 'orphan', capacity: 10, inPerSec: 0, outPerSec: 0, length: 0},
+    ],
+    tasksAtEnd: [makeTask({id: 5, kind: 'channel-send', stageName: 'binlog-streamer', channelId: 4, channelName: 'orphan', waitMs: 9000})],
+  })
+  for (const s of series) {
+    for (const c of s.channels) {
+      // #1: a replaced placeholder that once carried items, now garbage-collected.
+      if (c.id === 1) Object.assign(c, {collected: true, itemsIn: 40, itemsOut: 40, sendersEver: 1, receiversEver: 1})
+      // #3: created, never sent to or received from.
+      if (c.id === 3) Object.assign(c, {sendersEver: 0, receiversEver: 0})
+      // #4: nothing ever went through, but a sender waits on it.
+      if (c.id === 4) Object.assign(c, {sendersEver: 1, receiversEver: 0})
+    }
+  }
+  const report = assessLag({snapshots: series})
+  const byId = new Map(report.buffers.map((b) => [b.id, b]))
+  assert.equal(byId.get(1)?.unused, true)
+  assert.equal(byId.get(1)?.itemsInEver, 40)
+  assert.equal(byId.get(2)?.unused, false)
+  assert.equal(byId.get(3)?.unused, true) // never sent to or received from
+  assert.equal(byId.get(4)?.unused, false)
+  assert.equal(byId.get(4)?.blockedWaitersAtEnd, 1)
+})

@@ -6,8 +6,8 @@ import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 
 import type {InspectorSession} from '../src/attach/session.js'
 import {buildLagInput, pipelinePosition} from '../src/collect/lag-input.js'
-import {assessWindow, recentSamples, type LagResultContext} from '../src/collect/lag-result.js'
-import {sampleWindow, type SampledWindow, type WindowSample} from '../src/collect/sample-window.js'
+import {SOURCE_RATE_NO_GRANT, assessWindow, recentSamples, type LagResultContext} from '../src/collect/lag-result.js'
+import {chooseAgentIntervalMs, sampleWindow, type SampledWindow, type WindowSample} from '../src/collect/sample-window.js'
 import {FerrydiagError} from '../src/errors.js'
 import type {AgentSnapshot} from '../src/model/snapshot.js'
 import type {SourceStatusReading} from '../src/mysql/source-status.js'
@@ -142,6 +142,64 @@ test('buildLagInput: a registered source in another file is skipped with a note;
   assert.equal(input.sourceStatuses, undefined)
   assert.equal(notes.length, 2, notes.join(' | '))
   assert.equal(pipelinePosition(samples[1]!.snapshot!)?.offset, 100)
+})
+
+test('chooseAgentIntervalMs: about ten snapshots per window, 250..500 ms', () => {
+  assert.equal(chooseAgentIntervalMs(5000), 500)
+  assert.equal(chooseAgentIntervalMs(60_000), 500)
+  assert.equal(chooseAgentIntervalMs(3000), 300)
+  assert.equal(chooseAgentIntervalMs(2000), 250)
+  assert.equal(chooseAgentIntervalMs(1000), 250)
+  assert.ok(5000 / chooseAgentIntervalMs(5000) + 1 >= 10)
+  assert.throws(() => chooseAgentIntervalMs(0), RangeError)
+})
+
+test('buildLagInput / assessWindow: rows counted at --source readings become the source rate (MariaDB mode)', () => {
+  const at = START
+  const logs: Array<[string, number]> = [['binlog.000001', 10_000_000]]
+  const stage = (i: number) =>
+    makeStage({name: 'binlog-streamer', position: {file: 'binlog.000001', offset: 1000 + i * 4000}, itemsHandled: i * 100, lastProgressAtMs: at + i * 500,
+      busyMs: 20 * i, idleMs: 480 * i, lastItemTimestampMs: at + i * 500 - 300})
+  const samples: WindowSample[] = [0, 1, 2, 3, 4].map((i) => {
+    const sample: WindowSample = {atMs: at + i * 500, snapshot: makeSnapshot({takenAtMs: at + i * 500, stages: [stage(i)]})}
+    // The source is read every other tick; the row count is taken with each reading.
+    if (i % 2 === 0) sample.source = {atMs: at + i * 500, status: reading(at + i * 500, 'binlog.000001', 5000 + i * 4000, logs), rowsCounted: 12 + i * 100}
+    return sample
+  })
+  const {input} = buildLagInput(samples)
+  assert.deepEqual(input.sourceRowCounts, [{atMs: at, rows: 12}, {atMs: at + 1000, rows: 212}, {atMs: at + 2000, rows: 412}])
+  const window: SampledWindow = {samples, startedAtMs: at, endedAtMs: at + 2000, endedBy: 'duration', problems: [], agentAbsent: false,
+    rowCount: {state: 'counting', serverId: 3_000_000_123, rows: 415}}
+  const result = assessWindow(window, CONTEXT)
+  assert.equal(result.source?.eventsPerSec, 200)
+  assert.equal(result.source?.eventsPerSecFrom, 'binlog-rows')
+  assert.equal(result.window.sourceFrom, 'flag')
+  assert.deepEqual(result.window.sourceRowCount, {state: 'counting', serverId: 3_000_000_123, rows: 415})
+  assert.ok(!result.notMeasured.includes(SOURCE_RATE_NO_GRANT))
+  const text = renderLagText(result)
+  assert.match(text, /^Source \(--source\): advancing, 200 events\/s \(binlog rows\), 8000 B\/s of binlog$/m)
+  assert.doesNotMatch(text, /needs source rate/)
+})
+
+test('assessWindow: a --source account without REPLICATION SLAVE is "not measured: source event rate", not a failure', () => {
+  const at = START
+  const logs: Array<[string, number]> = [['binlog.000001', 10_000_000]]
+  const samples: WindowSample[] = [0, 1, 2].map((i) => ({
+    atMs: at + i * 1000,
+    snapshot: null,
+    source: {atMs: at + i * 1000, status: reading(at + i * 1000, 'binlog.000001', 5000 + i * 4000, logs)},
+  }))
+  const noGrant: SampledWindow = {samples, startedAtMs: at, endedAtMs: at + 2000, endedBy: 'duration', problems: [], agentAbsent: false,
+    rowCount: {state: 'no-grant', serverId: 3_000_000_123, rows: 0, error: 'The source refused to stream its binlog: the account lacks REPLICATION SLAVE'}}
+  const result = assessWindow(noGrant, {...CONTEXT, attached: false})
+  assert.ok(result.notMeasured.includes(SOURCE_RATE_NO_GRANT), result.notMeasured.join(' | '))
+  assert.equal(result.source?.eventsPerSec, null)
+  assert.equal(result.window.sourceRowCount?.state, 'no-grant')
+  assert.match(renderLagText(result), /^not measured: source event rate \(needs REPLICATION SLAVE\)$/m)
+  const failed = assessWindow({...noGrant, rowCount: {state: 'failed', serverId: null, rows: 0, error: 'not ready within 10000 ms'}}, {...CONTEXT, attached: false})
+  assert.ok(failed.notMeasured.some((l) => /^not measured: source event rate \(the binlog row count failed: not ready/.test(l)), failed.notMeasured.join(' | '))
+  // Without --source there is no row count to speak of.
+  assert.equal(assessWindow({...noGrant, rowCount: undefined}, CONTEXT).window.sourceRowCount, null)
 })
 
 test('recentSamples keeps the last N ms by tick time', () => {
@@ -296,6 +354,32 @@ test('golden text: --source only, no agent', () => {
   assert.equal(result.process.agent, 'absent')
   assert.equal(result.notMeasured[0], 'not measured: agent (the pipeline does not use ferrydiag/runtime)')
   checkGolden('lag-source-only.txt', renderLagText(result))
+})
+
+test('golden text: healthy with a replaced, collected placeholder buffer folded into one line', () => {
+  const window = GOLDEN_SERIES.healthy!()
+  // Buffer #1: the placeholder the pipeline replaced at start; it carried nothing in the window and was collected.
+  for (const sample of window.samples) {
+    const s = sample.snapshot!
+    sample.snapshot = {...s, channels: [{...s.channels[0]!, id: 1, itemsIn: 0, itemsOut: 0, fillItemMs: 0, length: 0, collected: true}, ...s.channels]}
+  }
+  const result = assessWindow(window, CONTEXT)
+  assert.equal(result.verdict, 'healthy')
+  assert.deepEqual(result.buffers.map((b) => [b.id, b.unused]), [[1, true], [2, false]])
+  const text = renderLagText(result)
+  assert.match(text, /^\(1 unused buffer not shown: binlog-events #1\)$/m)
+  assert.doesNotMatch(text, /binlog-events #1 \[/)
+  assert.doesNotMatch(renderLagWatch(result), /binlog-events.*\n.*binlog-events/)
+  checkGolden('lag-healthy-unused-buffer.txt', text)
+})
+
+test('text: a buffer with a blocked waiter is shown even with no traffic (the init-race orphan)', () => {
+  const result = assessWindow(GOLDEN_SERIES.stuck!(), CONTEXT)
+  const orphan = result.buffers.find((b) => b.id === 1)!
+  assert.equal(orphan.unused, false)
+  assert.ok(orphan.blockedWaitersAtEnd >= 1)
+  assert.match(renderLagText(result), /│ binlog-events #1 +│/)
+  assert.doesNotMatch(renderLagText(result), /unused buffer/)
 })
 
 test('golden text: --watch frame (falling behind, sliding window of 2 s)', () => {

@@ -9,7 +9,7 @@ import {fileURLToPath} from 'node:url'
 import type {LagResult} from '../src/collect/lag-result.js'
 import {EXIT} from '../src/errors.js'
 import {killAllTargets, spawnTarget} from './helpers/child-process.js'
-import {createUser, databaseOrSkip, openConnection, sharedDatabase, startMariaDb, startSourceAndTarget, type MariaDbInstance} from './helpers/mariadb.js'
+import {REPLICATION_USER, createUser, databaseOrSkip, openConnection, sharedDatabase, startMariaDb, startSourceAndTarget, type MariaDbInstance} from './helpers/mariadb.js'
 import {lagOf, pause, startPipeline, waitForSnapshot, type RunningPipeline} from './helpers/pipeline-process.js'
 
 const RUN_JS = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
@@ -122,6 +122,29 @@ describe('lag against the simulated pipeline', () => {
     assert.match(result.stdout, /│ binlog-streamer +│ +\d+ │ +\d+ │ +9\d\d │/)
   })
 
+  it('healthy text: the replaced placeholder buffer is folded into one line; --json keeps it', async () => {
+    const p = await pipelineFor(['--scenario=healthy', '--simulate'], 1000)
+    const text = await runLag(['--inspect', p.fields.inspect, '--duration', '2s'])
+    assert.equal(text.code, 0, text.stderr)
+    assert.match(text.stdout, /^\(1 unused buffer not shown: binlog-events #1\)$/m)
+    assert.doesNotMatch(text.stdout, /│ binlog-events #1 /)
+    assert.match(text.stdout, /│ binlog-events #2 +│/)
+    const report = parseJson(await runLag(['--inspect', p.fields.inspect, '--duration', '2s', '--json']))
+    const placeholder = report.buffers.find((b) => b.id === 1)
+    assert.ok(placeholder, JSON.stringify(report.buffers))
+    assert.equal(placeholder.unused, true)
+    assert.equal(report.buffers.find((b) => b.id === 2)?.unused, false)
+    await p.stop('SIGKILL')
+  })
+
+  it('init-race text: the orphaned buffer the streamer is blocked on stays in the table', async () => {
+    const p = await pipelineFor(['--scenario=init-race', '--simulate'])
+    const result = await runLag(['--inspect', p.fields.inspect, '--duration', '1s'])
+    assert.match(result.stdout, /│ binlog-events #1 +│/)
+    assert.doesNotMatch(result.stdout, /binlog-events #1\)/)
+    await p.stop('SIGKILL')
+  })
+
   it('healthy: healthy, the pipeline keeps running and loses nothing while sampled', async () => {
     const p = await pipelineFor(['--scenario=healthy', '--simulate', '--stop-load-after=6', '--summary'], 1000)
     const before = await p.snapshot()
@@ -186,18 +209,21 @@ describe('lag against the simulated pipeline', () => {
       await pause(ms)
       process.kill(pid, 'SIGINT')
     }
-    const text = await runLag(['--inspect', p.fields.inspect, '--watch', '--duration', '2s'], {whileRunning: sigintAfter(3500)})
+    // --watch samples once a second and draws from the second sample on: allow for a slow start here.
+    const text = await runLag(['--inspect', p.fields.inspect, '--watch', '--duration', '2s'], {whileRunning: sigintAfter(4500)})
     assert.equal(text.code, 0, text.stderr)
     const frames = text.stdout.match(/^HEALTHY: /gm) ?? []
     assert.ok(frames.length >= 2, `frames: ${frames.length}\n${text.stdout}`)
     assert.match(text.stdout, /│ binlog-writer +│/)
-    const json = await runLag(['--inspect', p.fields.inspect, '--watch', '--json', '--duration', '2s'], {whileRunning: sigintAfter(3500)})
+    const json = await runLag(['--inspect', p.fields.inspect, '--watch', '--json', '--duration', '2s'], {whileRunning: sigintAfter(4500)})
     assert.equal(json.code, 0, json.stderr)
     const docs = json.stdout.trim().split('\n').map((line) => JSON.parse(line) as LagResult)
     assert.ok(docs.length >= 2)
     for (const doc of docs) {
       assert.equal(doc.schema, 'ferrydiag.lag')
       assert.ok(doc.window.durationMs <= 2100, `sliding window ${doc.window.durationMs} ms`)
+      // One agent snapshot a second: a 2 s window holds at most 3 (4 if a read ran late).
+      assert.ok(doc.window.snapshotCount >= 2 && doc.window.snapshotCount <= 4, `snapshots ${doc.window.snapshotCount}`)
     }
   })
 })
@@ -235,6 +261,44 @@ describe('lag with MariaDB (--source)', () => {
   const db = sharedDatabase(() => startSourceAndTarget())
   after(() => db.stop())
 
+  /** Binlog Dump threads on the source opened by the replication account (lag's row count; the pipelines use root). */
+  async function lagDumpThreads(source: MariaDbInstance): Promise<number> {
+    const conn = await openConnection(source.adminDsn)
+    try {
+      const [rows] = await conn.query('SHOW PROCESSLIST')
+      return (rows as Array<Record<string, unknown>>).filter((r) => String(r.Command).startsWith('Binlog Dump') && r.User === REPLICATION_USER).length
+    } finally {
+      await conn.end()
+    }
+  }
+
+  /** Waits (up to 5 s) for lag's dump thread to be gone; a dump nobody stopped stays while the source is quiet. */
+  async function assertNoLagDumpThread(source: MariaDbInstance): Promise<void> {
+    let threads = await lagDumpThreads(source)
+    for (let i = 0; i < 25 && threads > 0; i++) {
+      await pause(200)
+      threads = await lagDumpThreads(source)
+    }
+    assert.equal(threads, 0, 'lag left its binlog dump thread on the source')
+  }
+
+  /** Runs a pipeline on fresh databases for one test and stops it after, so the next test's source is quiet. */
+  async function withPipeline<T>(
+    pair: {source: MariaDbInstance; target: MariaDbInstance},
+    name: string,
+    args: string[],
+    warmMs: number,
+    body: (p: RunningPipeline) => Promise<T>,
+  ): Promise<T> {
+    const dsn = await freshDsns(pair.source, pair.target, name)
+    const p = await pipelineFor([...args, `--source=${dsn.source}`, `--target=${dsn.target}`], warmMs)
+    try {
+      return await body(p)
+    } finally {
+      await p.stop('SIGKILL').catch(() => undefined)
+    }
+  }
+
   async function freshDsns(source: MariaDbInstance, target: MariaDbInstance, name: string): Promise<{source: string; target: string}> {
     for (const instance of [source, target]) {
       const conn = await openConnection(instance.adminDsn)
@@ -246,32 +310,123 @@ describe('lag with MariaDB (--source)', () => {
     return {source: withDb(source.adminDsn), target: withDb(target.adminDsn)}
   }
 
-  it('healthy pipeline: healthy, with bytes behind from the binlog', async (t) => {
+  it('healthy pipeline: healthy, with bytes behind from the binlog and the source rate from counted rows', async (t) => {
     const pair = await db.get(t)
     if (!pair) return
-    const dsn = await freshDsns(pair.source, pair.target, 'lag_healthy')
-    const p = await pipelineFor(['--scenario=healthy', `--source=${dsn.source}`, `--target=${dsn.target}`], 2000)
-    const result = await runLag(['--inspect', p.fields.inspect, '--source', pair.source.replicationDsn, '--duration', '3s', '--json'])
-    const report = parseJson(result)
-    assert.equal(report.verdict, 'healthy', report.summary)
-    assert.equal(report.window.sourceFrom, 'flag')
-    assert.ok(report.window.sourceStatusCount >= 3)
-    assert.equal(report.source?.advanced, true)
-    assert.ok(report.source!.bytesPerSec! > 0)
-    assert.ok(report.lag?.bytesBehind !== null && report.lag!.bytesBehind! < 50_000, `bytes behind ${report.lag?.bytesBehind}`)
-    assert.ok(report.positions.sourceEnd && report.positions.pipeline)
+    await withPipeline(pair, 'lag_healthy', ['--scenario=healthy'], 2000, async (p) => {
+      const result = await runLag(['--inspect', p.fields.inspect, '--source', pair.source.replicationDsn, '--duration', '3s', '--json'])
+      const report = parseJson(result)
+      assert.equal(report.verdict, 'healthy', report.summary)
+      assert.equal(report.window.sourceFrom, 'flag')
+      assert.ok(report.window.sourceStatusCount >= 3)
+      assert.equal(report.source?.advanced, true)
+      assert.ok(report.source!.bytesPerSec! > 0)
+      assert.ok(report.lag?.bytesBehind !== null && report.lag!.bytesBehind! < 50_000, `bytes behind ${report.lag?.bytesBehind}`)
+      assert.ok(report.positions.sourceEnd && report.positions.pipeline)
+      // The load generator makes 300 row changes/s; counted on the binlog, not taken from the pipeline.
+      assert.equal(report.source?.eventsPerSecFrom, 'binlog-rows')
+      assert.ok(report.source!.eventsPerSec! > 150 && report.source!.eventsPerSec! < 450, `source ${report.source?.eventsPerSec} rows/s`)
+      assert.equal(report.catchUp.sourceEventsPerSec, report.source!.eventsPerSec)
+      assert.equal(report.window.sourceRowCount?.state, 'counting')
+      assert.ok(report.window.sourceRowCount!.serverId! >= 2_000_000_000, `server id ${report.window.sourceRowCount?.serverId}`)
+      assert.ok(report.window.snapshotCount >= 10, `snapshots ${report.window.snapshotCount}`)
+      await assertNoLagDumpThread(pair.source)
+    })
   })
 
-  it('init-race pipeline: stuck', async (t) => {
+  it('init-race pipeline: stuck, with the source rate counted', async (t) => {
     const pair = await db.get(t)
     if (!pair) return
-    const dsn = await freshDsns(pair.source, pair.target, 'lag_race')
-    const p = await pipelineFor(['--scenario=init-race', `--source=${dsn.source}`, `--target=${dsn.target}`], 2500)
-    const result = await runLag(['--inspect', p.fields.inspect, '--source', pair.source.replicationDsn, '--duration', '2s'])
+    await withPipeline(pair, 'lag_race', ['--scenario=init-race'], 2500, async (p) => {
+      const result = await runLag(['--inspect', p.fields.inspect, '--source', pair.source.replicationDsn, '--duration', '2s'])
+      assert.equal(result.code, 0, result.stderr)
+      assert.match(result.stdout, /^Verdict: STUCK/m)
+      assert.match(result.stdout, /binlog-streamer blocked in channel-send/)
+      assert.match(result.stdout, /Source \(--source\): advancing, \d+(\.\d)? events\/s \(binlog rows\)/)
+      assert.match(result.stdout, /│ binlog-events #1 +│/)
+      assert.match(result.stdout, /^Catch-up: never/m)
+    })
+  })
+
+  it('slow-target pipeline: falling behind, writer the bottleneck, streamer back-pressured, catch-up decided from the source rate', async (t) => {
+    const pair = await db.get(t)
+    if (!pair) return
+    await withPipeline(pair, 'lag_slow', ['--scenario=slow-target'], 2500, async (p) => {
+      const result = await runLag(['--inspect', p.fields.inspect, '--source', pair.source.replicationDsn, '--duration', '3s', '--json'])
+      assert.equal(result.code, 0, result.stderr)
+      const report = parseJson(result)
+      assert.equal(report.verdict, 'falling-behind', report.summary)
+      assert.equal(report.bottleneck?.stageName, 'binlog-writer')
+      const streamer = report.stages.find((s) => s.name === 'binlog-streamer')!
+      const writer = report.stages.find((s) => s.name === 'binlog-writer')!
+      assert.ok(streamer.backPressuredMsPerSec > 700, `streamer back-pressured ${streamer.backPressuredMsPerSec} ms/s`)
+      assert.ok(writer.busyMsPerSec > 800, `writer busy ${writer.busyMsPerSec} ms/s`)
+      assert.ok(report.lag!.transactionLagGrowthSecPerSec! > 0.1, `growth ${report.lag!.transactionLagGrowthSecPerSec}`)
+      // The source makes 400 rows/s; the writer manages well under that: catch-up is never, not unknown.
+      assert.equal(report.source?.eventsPerSecFrom, 'binlog-rows')
+      assert.ok(report.source!.eventsPerSec! > 250, `source ${report.source?.eventsPerSec} rows/s`)
+      assert.equal(report.catchUp.state, 'never', report.catchUp.note)
+      assert.ok(report.catchUp.capacityEventsPerSec! < report.source!.eventsPerSec!)
+      assert.ok(report.evidence.some((f) => /tune-batch/.test(f.suggestion)))
+    })
+  })
+
+  it('load generator off: idle (no rows counted at the source)', async (t) => {
+    const pair = await db.get(t)
+    if (!pair) return
+    await withPipeline(pair, 'lag_idle', ['--scenario=healthy', '--load=off'], 2000, async (p) => {
+      const report = parseJson(await runLag(['--inspect', p.fields.inspect, '--source', pair.source.replicationDsn, '--duration', '3s', '--json']))
+      assert.equal(report.verdict, 'idle', report.summary)
+      assert.equal(report.source?.eventsPerSecFrom, 'binlog-rows')
+      assert.equal(report.source?.eventsPerSec, 0)
+      assert.equal(report.catchUp.state, 'caught-up')
+    })
+  })
+
+  it('load generator stopped mid-run: idle once the pipeline drained', async (t) => {
+    const pair = await db.get(t)
+    if (!pair) return
+    await withPipeline(pair, 'lag_stopped', ['--scenario=healthy', '--stop-load-after=2'], 1000, async (p) => {
+      await waitForSnapshot(p, (s) => s.counters.rowsWritten! > 0 && lagOf(s).caughtUp && s.counters.rowsWritten === s.counters.eventsApplied, {
+        timeoutMs: 30_000,
+        what: 'the load to stop and the pipeline to drain',
+      })
+      await pause(2500) // past --stop-load-after, and longer than the 2 s stall threshold
+      const report = parseJson(await runLag(['--inspect', p.fields.inspect, '--source', pair.source.replicationDsn, '--duration', '3s', '--json']))
+      assert.equal(report.verdict, 'idle', report.summary)
+      assert.equal(report.source?.eventsPerSec, 0)
+      assert.ok(report.stages.every((s) => s.itemsPerSec === 0))
+    })
+  })
+
+  it('account without REPLICATION SLAVE: "not measured: source event rate", exit 0', async (t) => {
+    const pair = await db.get(t)
+    if (!pair) return
+    const dsn = await createUser(pair.source, 'lag_noslave', 'pw-lag', ['REPLICATION CLIENT ON *.*', 'SELECT ON *.*'])
+    const result = await runLag(['--source', dsn, '--duration', '2s'])
     assert.equal(result.code, 0, result.stderr)
-    assert.match(result.stdout, /^Verdict: STUCK/m)
-    assert.match(result.stdout, /binlog-streamer blocked in channel-send/)
-    assert.match(result.stdout, /Source \(--source\): advancing/)
+    assert.match(result.stdout, /^not measured: source event rate \(needs REPLICATION SLAVE\)$/m)
+    assert.match(result.stdout, /^Source \(--source\): .*n\/a events\/s/m)
+    const report = parseJson(await runLag(['--source', dsn, '--duration', '1s', '--json']))
+    assert.equal(report.window.sourceRowCount?.state, 'no-grant')
+    assert.equal(report.source?.eventsPerSec, null)
+  })
+
+  it('Ctrl-C with --source: exit 130 and the row count\'s dump thread is gone from the source', async (t) => {
+    const pair = await db.get(t)
+    if (!pair) return
+    const result = await runLag(['--source', pair.source.replicationDsn, '--duration', '30s'], {
+      whileRunning: async (pid) => {
+        // Wait until the count streams (its dump thread shows), then interrupt.
+        for (let i = 0; i < 50 && (await lagDumpThreads(pair.source)) === 0; i++) await pause(200)
+        assert.equal(await lagDumpThreads(pair.source), 1)
+        await pause(1000)
+        process.kill(pid, 'SIGINT')
+      },
+    })
+    assert.equal(result.code, 130, result.stderr)
+    assert.match(result.stdout, /window ended early: interrupted/)
+    await assertNoLagDumpThread(pair.source)
   })
 
   it('--source alone: reduced report listing what was not measured', async (t) => {

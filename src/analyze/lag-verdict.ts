@@ -5,13 +5,14 @@ import type {
   Bottleneck,
   BufferRate,
   CatchUpEstimate,
+  LagBufferRate,
   LagFigures,
   LagReport,
   LagVerdict,
   SourceFigures,
   StageRate,
 } from '../model/lag-report.js'
-import type {AgentSnapshot, SourceStatus, StageRecord, TaskRecord} from '../model/snapshot.js'
+import type {AgentSnapshot, ChannelRecord, SourceStatus, StageRecord, TaskRecord} from '../model/snapshot.js'
 import {formatSite as formatStackSite} from './group-stacks.js'
 import {computeStageRates, measureWindowMs} from './stage-rates.js'
 import {leastSquaresSlope} from './stats.js'
@@ -20,6 +21,16 @@ import {leastSquaresSlope} from './stats.js'
 export interface SourceObservation {
   atMs: number
   status: SourceStatus
+}
+
+/**
+ * Rows counted on the source's binlog stream since the count started (cumulative), at a time. MySQL's
+ * SHOW MASTER STATUS has no event count; a binlog stream counting row events gives the source's rate in
+ * rows, the unit a row-based pipeline's events are in.
+ */
+export interface SourceRowCountObservation {
+  atMs: number
+  rows: number
 }
 
 /** Binlog bytes between the source end and the pipeline's position, computed by the caller. */
@@ -32,6 +43,8 @@ export interface AssessLagInput {
   /** Agent snapshots in time order (may be empty when only --source is available). */
   snapshots?: readonly AgentSnapshot[]
   sourceStatuses?: readonly SourceObservation[]
+  /** Binlog rows counted over the window (with --source); used for the source's events/s when given. */
+  sourceRowCounts?: readonly SourceRowCountObservation[]
   bytesBehind?: readonly BytesBehindObservation[]
   /** Time of the verdict (epoch ms). Default: the last snapshot or reading. */
   nowMs?: number
@@ -51,6 +64,8 @@ const TRANSACTION_LAG_RESOLUTION_MS = 1000
 /** Flink-style thresholds, in ms per second of wall time. */
 const BUSY_MS_PER_SEC = 500
 const BACK_PRESSURED_MS_PER_SEC = 100
+/** A streamer idle (waiting for the source) at least this many ms per second keeps up with the source. */
+const KEEPING_UP_IDLE_MS_PER_SEC = 500
 
 export function assessLag(input: AssessLagInput): LagReport {
   const snapshots = input.snapshots ?? []
@@ -80,12 +95,12 @@ export function assessLag(input: AssessLagInput): LagReport {
 
   // ---- stages and buffers ----
   let stages: StageRate[] = []
-  let buffers: BufferRate[] = []
+  let buffers: LagBufferRate[] = []
   let windowMs = toMs - fromMs
   if (snapshots.length >= 2) {
     const rates = computeStageRates(snapshots)
     stages = rates.stages
-    buffers = rates.buffers
+    buffers = describeBufferUse(rates.buffers, last)
     windowMs = measureWindowMs(first, last)
     notes.push(...rates.notes)
     if (rates.vanished.length > 0) notes.push(`gone during the window: ${rates.vanished.join(', ')}`)
@@ -131,8 +146,13 @@ export function assessLag(input: AssessLagInput): LagReport {
   }
 
   // ---- source ----
-  const source = describeSource(sourceReadings)
+  const rowCounts = [...(input.sourceRowCounts ?? [])].sort((a, b) => a.atMs - b.atMs)
+  const source = describeSource(sourceReadings, rowCounts)
   if (!source) notMeasured.push('not measured: source end position and rate (no --source, no registered source)')
+  if (source?.eventsPerSecFrom === 'binlog-rows' && source.eventsPerSec === 0 && source.advanced === true) {
+    notes.push('the source\'s binlog end moved but no row events were written (DDL or other non-row events only)')
+  }
+  const producing = sourceProducing(source)
 
   // ---- progress and work ----
   const streamerRecord = streamerName && last ? last.stages.find((s) => s.name === streamerName) ?? null : null
@@ -146,7 +166,7 @@ export function assessLag(input: AssessLagInput): LagReport {
     (t) => (t.kind === 'channel-send' || t.kind === 'slot-wait' || t.kind === 'stream-write') && t.stageName === streamerName,
   )
   const hopeless = longWaits.filter((t) => t.state === 'never-resumes' || t.kind === 'slot-wait')
-  const workWaiting = source?.advanced === true || bufferedEvents > 0 || handOffWaits.length > 0
+  const workWaiting = producing === true || bufferedEvents > 0 || handOffWaits.length > 0
 
   // ---- verdict ----
   let verdict: LagVerdict = 'undetermined'
@@ -165,7 +185,7 @@ export function assessLag(input: AssessLagInput): LagReport {
     const stalledNames = [streamerStalled ? streamerName : null, writerStalled ? writerName : null].filter(
       (n): n is string => n !== null,
     )
-    const waitedFor = describeWork(source, bufferedEvents, handOffWaits.length)
+    const waitedFor = describeWork(producing, bufferedEvents, handOffWaits.length)
     summary = onlySourceStuck
       ? 'the pipeline\'s binlog position has not moved while the source advanced'
       : `no progress by ${stalledNames.join(' or ') || 'the pipeline'} for ${formatSeconds(lag?.livenessLagMs ?? windowMs)} while ${waitedFor}`
@@ -179,7 +199,7 @@ export function assessLag(input: AssessLagInput): LagReport {
         suggestion: 'run `ferrydiag stacks` (heap route) to see where the stage awaits',
       })
     }
-  } else if (isIdle(source, bufferedEvents + (latestBytesBehind ?? 0), handOffWaits.length, streamerStalled, writerStalled, stages, snapshots.length)) {
+  } else if (isIdle(source, producing, bufferedEvents + (latestBytesBehind ?? 0), handOffWaits.length, streamerStalled, writerStalled, stages, snapshots.length)) {
     verdict = 'idle'
     summary = source ? 'the source produced no events and nothing is buffered' : 'no stage made progress and nothing is buffered'
     if (!source) notes.push('idle assumed from an empty pipeline; with --source a stuck read could be told apart from a quiet source')
@@ -226,6 +246,39 @@ export function assessLag(input: AssessLagInput): LagReport {
     notMeasured,
     notes,
   }
+}
+
+// ---- buffer use --------------------------------------------------------------------------------
+
+/** Adds waiters at the end, items ever sent and the unused flag to each buffer's rates. */
+function describeBufferUse(buffers: readonly BufferRate[], last: AgentSnapshot): LagBufferRate[] {
+  const records = new Map<number, ChannelRecord>(last.channels.map((c) => [c.id, c]))
+  const waitingTasks = new Map<number, number>()
+  for (const task of last.tasks) {
+    if (task.channelId !== undefined) waitingTasks.set(task.channelId, (waitingTasks.get(task.channelId) ?? 0) + 1)
+  }
+  return buffers.map((b) => {
+    const record = records.get(b.id)
+    // Recorded tasks and the buffer's own counts may disagree (e.g. a slot-wait); take the larger.
+    const blockedWaitersAtEnd = Math.max((record?.blockedSenders ?? 0) + (record?.blockedReceivers ?? 0), waitingTasks.get(b.id) ?? 0)
+    const itemsInEver = record?.itemsIn ?? 0
+    // Never used: no call site ever sent to or received from it, nothing passed through, not a filled slot
+    // (an idle pipeline's real buffer has its writer's receive, so it stays in the table).
+    const neverUsed =
+      itemsInEver === 0 &&
+      (record?.itemsOut ?? 0) === 0 &&
+      (record?.sendersEver ?? 0) === 0 &&
+      (record?.receiversEver ?? 0) === 0 &&
+      record?.filled !== true
+    const quiet =
+      b.eventsInPerSec === 0 &&
+      b.eventsOutPerSec === 0 &&
+      b.sendBlockedMsPerSec === 0 &&
+      b.receiveBlockedMsPerSec === 0 &&
+      blockedWaitersAtEnd === 0 &&
+      b.eventsAtRisk === 0
+    return {...b, blockedWaitersAtEnd, itemsInEver, unused: quiet && (b.collected || neverUsed)}
+  })
 }
 
 // ---- pipeline order ----------------------------------------------------------------------------
@@ -352,7 +405,7 @@ function collectSourceReadings(input: AssessLagInput, snapshots: readonly AgentS
   return readings
 }
 
-function describeSource(readings: readonly SourceObservation[]): SourceFigures | null {
+function describeSource(readings: readonly SourceObservation[], rowCounts: readonly SourceRowCountObservation[]): SourceFigures | null {
   if (readings.length === 0) return null
   const a = readings[0]
   const b = readings[readings.length - 1]
@@ -362,14 +415,33 @@ function describeSource(readings: readonly SourceObservation[]): SourceFigures |
     a.status.end.offset !== b.status.end.offset ||
     (a.status.eventsProduced !== undefined && b.status.eventsProduced !== undefined && b.status.eventsProduced > a.status.eventsProduced)
   let eventsPerSec: number | null = null
-  if (seconds > 0 && a.status.eventsProduced !== undefined && b.status.eventsProduced !== undefined) {
+  let eventsPerSecFrom: SourceFigures['eventsPerSecFrom'] = null
+  // Rows counted on the binlog: first to last count (a count that stopped early covers less of the window).
+  const firstCount = rowCounts[0]
+  const lastCount = rowCounts[rowCounts.length - 1]
+  if (firstCount && lastCount && lastCount.atMs > firstCount.atMs) {
+    eventsPerSec = (Math.max(0, lastCount.rows - firstCount.rows) * 1000) / (lastCount.atMs - firstCount.atMs)
+    eventsPerSecFrom = 'binlog-rows'
+  } else if (seconds > 0 && a.status.eventsProduced !== undefined && b.status.eventsProduced !== undefined) {
     eventsPerSec = Math.max(0, b.status.eventsProduced - a.status.eventsProduced) / seconds
+    eventsPerSecFrom = 'source-status'
   }
   let bytesPerSec: number | null = null
   if (seconds > 0 && a.status.end.file === b.status.end.file) {
     bytesPerSec = Math.max(0, b.status.end.offset - a.status.end.offset) / seconds
   }
-  return {name: b.status.name, advanced: readings.length >= 2 ? moved : null, eventsPerSec, bytesPerSec}
+  return {name: b.status.name, advanced: readings.length >= 2 ? moved : null, eventsPerSec, eventsPerSecFrom, bytesPerSec}
+}
+
+/**
+ * Whether the source produced work for the pipeline in the window. Counted binlog rows decide it when
+ * there are any (a binlog end that moves without row events, e.g. DDL, gives a row pipeline nothing to
+ * do); otherwise whether the binlog end moved. null when unknown (one reading, no source).
+ */
+function sourceProducing(source: SourceFigures | null): boolean | null {
+  if (!source) return null
+  if (source.eventsPerSecFrom === 'binlog-rows') return source.eventsPerSec! > 0
+  return source.advanced
 }
 
 /** Only --source: the pipeline position is frozen when bytes behind grew as fast as the source wrote. */
@@ -387,9 +459,9 @@ function isPositionFrozen(
   return readings.length >= 2 && grownPerSec >= 0.95 * source.bytesPerSec
 }
 
-function describeWork(source: SourceFigures | null, bufferedEvents: number, handOffWaits: number): string {
+function describeWork(producing: boolean | null, bufferedEvents: number, handOffWaits: number): string {
   const parts: string[] = []
-  if (source?.advanced) parts.push('the source advanced')
+  if (producing === true) parts.push('the source advanced')
   if (bufferedEvents > 0) parts.push(`${bufferedEvents} event(s) wait in buffers`)
   if (handOffWaits > 0) parts.push('the streamer holds an event it cannot hand off')
   return parts.join(' and ') || 'work was waiting'
@@ -398,6 +470,7 @@ function describeWork(source: SourceFigures | null, bufferedEvents: number, hand
 /** Idle: nothing produced, nothing buffered or behind, and no stage handled anything in the window. */
 function isIdle(
   source: SourceFigures | null,
+  producing: boolean | null,
   backlog: number,
   handOffWaits: number,
   streamerStalled: boolean | null,
@@ -407,6 +480,7 @@ function isIdle(
 ): boolean {
   if (backlog > 0 || handOffWaits > 0) return false
   if (stages.some((s) => s.itemsHandled > 0)) return false
+  if (source?.eventsPerSecFrom === 'binlog-rows') return producing === false
   if (source) return source.advanced === false && (source.eventsPerSec ?? 0) === 0
   // Without a source: nothing moved anywhere.
   if (snapshotCount < 2) return false
@@ -434,8 +508,13 @@ function detectGrowth(
     const relative = source?.bytesPerSec ? bytesBehindGrowthPerSec / source.bytesPerSec : null
     if (relative === null || relative > threshold) reasons.push(`bytes behind +${Math.round(bytesBehindGrowthPerSec)} B/s`)
   }
-  if (source?.eventsPerSec != null && streamer && source.eventsPerSec > streamer.itemsPerSec * (1 + threshold) && source.eventsPerSec > 0) {
-    reasons.push(`source ${Math.round(source.eventsPerSec)} events/s > streamer ${Math.round(streamer.itemsPerSec)} items/s`)
+  // Binlog rows are counted on arrival and over every schema (a pipeline may copy only some): they show
+  // the streamer falling short only while it is not mostly waiting for the source.
+  const comparable =
+    source?.eventsPerSecFrom !== 'binlog-rows' || (streamer !== null && streamer.idleMsPerSec < KEEPING_UP_IDLE_MS_PER_SEC)
+  if (comparable && source?.eventsPerSec != null && streamer && source.eventsPerSec > streamer.itemsPerSec * (1 + threshold) && source.eventsPerSec > 0) {
+    const unit = source.eventsPerSecFrom === 'binlog-rows' ? 'rows/s' : 'events/s'
+    reasons.push(`source ${Math.round(source.eventsPerSec)} ${unit} > streamer ${Math.round(streamer.itemsPerSec)} items/s`)
   }
   return reasons
 }
@@ -554,7 +633,7 @@ function estimateCatchUp(
     }
   }
   let rate: number | null = source?.eventsPerSec ?? null
-  let rateNote = 'source rate'
+  let rateNote = source?.eventsPerSecFrom === 'binlog-rows' ? 'source rate (binlog rows)' : 'source rate'
   if (rate === null && streamer && streamer.backPressuredMsPerSec < 200) {
     rate = streamer.itemsPerSec
     rateNote = 'streamer rate (not back-pressured, so it follows the source)'

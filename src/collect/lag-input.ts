@@ -1,7 +1,8 @@
 // Turns a sampled window into assessLag's input: the agent snapshots of one process lifetime, the
-// source's binlog end as SourceStatus readings, and binlog bytes behind at each tick with both ends.
+// source's binlog end as SourceStatus readings, the binlog rows counted at those readings, and binlog
+// bytes behind at each tick with both ends.
 
-import type {AssessLagInput, BytesBehindObservation, SourceObservation} from '../analyze/lag-verdict.js'
+import type {AssessLagInput, BytesBehindObservation, SourceObservation, SourceRowCountObservation} from '../analyze/lag-verdict.js'
 import type {AgentSnapshot, BinlogPosition, SourceStatus} from '../model/snapshot.js'
 import {binlogBytesBehind, type BinaryLogFile} from '../mysql/source-status.js'
 import type {WindowSample} from './sample-window.js'
@@ -24,6 +25,7 @@ export function buildLagInput(samples: readonly WindowSample[]): LagInputFromWin
   const snapshots = lastLifetime(samples.map((s) => s.snapshot).filter((s): s is AgentSnapshot => s !== null), notes)
   const inLifetime = new Set(snapshots)
   const sourceStatuses: SourceObservation[] = []
+  const sourceRowCounts: SourceRowCountObservation[] = []
   const bytesBehind: BytesBehindObservation[] = []
   let skippedRotations = 0
   let noPosition = false
@@ -33,6 +35,8 @@ export function buildLagInput(samples: readonly WindowSample[]): LagInputFromWin
     const reading = sample.source?.status
     if (reading) {
       sourceStatuses.push({atMs: reading.readAtMs, status: {name: SOURCE_FLAG_NAME, kind: 'mysql', end: reading.end}})
+      const rows = sample.source?.rowsCounted
+      if (rows !== undefined) sourceRowCounts.push({atMs: reading.readAtMs, rows})
     }
     const snapshot = sample.snapshot
     if (snapshot === null || !inLifetime.has(snapshot)) continue
@@ -72,6 +76,7 @@ export function buildLagInput(samples: readonly WindowSample[]): LagInputFromWin
 
   const input: AssessLagInput = {snapshots}
   if (sourceStatuses.length > 0) input.sourceStatuses = sourceStatuses
+  if (sourceRowCounts.length > 0) input.sourceRowCounts = sourceRowCounts
   if (bytesBehind.length > 0) input.bytesBehind = bytesBehind
   return {input, notes}
 }

@@ -5,13 +5,15 @@ import {assessLag} from '../analyze/lag-verdict.js'
 import type {LagReport} from '../model/lag-report.js'
 import type {AgentSnapshot, BinlogPosition} from '../model/snapshot.js'
 import {buildLagInput, pipelinePosition, registeredSource} from './lag-input.js'
-import type {SampledWindow, WindowEnd, WindowSample} from './sample-window.js'
+import type {SampledWindow, SourceRowCount, WindowEnd, WindowSample} from './sample-window.js'
 
 export const LAG_SCHEMA = 'ferrydiag.lag'
 export const LAG_VERSION = 1
 
 /** The "not measured" line for a target without the agent. */
 export const AGENT_NOT_MEASURED = 'not measured: agent (the pipeline does not use ferrydiag/runtime)'
+/** The "not measured" line for a --source account that may not stream the binlog. */
+export const SOURCE_RATE_NO_GRANT = 'not measured: source event rate (needs REPLICATION SLAVE)'
 
 /** The process the agent snapshots came from; all null (agent 'not-attached') with --source alone. */
 export interface LagProcess {
@@ -44,6 +46,11 @@ export interface LagWindow {
   problems: string[]
   /** Where the source end came from: the --source DSN, a source the pipeline registers, or nowhere. */
   sourceFrom: 'flag' | 'registered' | 'none'
+  /**
+   * With --source: the binlog row count behind source.eventsPerSec (state, replication server id used,
+   * rows counted over the whole run, and why it is missing); null without --source.
+   */
+  sourceRowCount: SourceRowCount | null
 }
 
 /** Binlog positions at the end of the window. */
@@ -91,6 +98,11 @@ export function assessWindow(window: SampledWindow, context: LagResultContext): 
   const sourceFrom: LagWindow['sourceFrom'] = flagReadings.length > 0 ? 'flag' : registered ? 'registered' : 'none'
 
   const notMeasured = [...report.notMeasured]
+  const rowCount = window.rowCount ?? null
+  if (rowCount?.state === 'no-grant') notMeasured.push(SOURCE_RATE_NO_GRANT)
+  else if (rowCount?.state === 'failed' && report.source?.eventsPerSec == null) {
+    notMeasured.push(`not measured: source event rate (the binlog row count failed: ${rowCount.error})`)
+  }
   if (context.attached && window.agentAbsent) notMeasured.unshift(AGENT_NOT_MEASURED)
   if (!context.attached) notMeasured.unshift('not measured: agent (no --inspect or --pid given: source only)')
 
@@ -114,6 +126,7 @@ export function assessWindow(window: SampledWindow, context: LagResultContext): 
       endedBy: window.endedBy,
       problems: [...window.problems],
       sourceFrom,
+      sourceRowCount: rowCount === null ? null : {...rowCount},
     },
     positions: {
       sourceEnd: lastFlagReading?.end ?? registered?.end ?? null,

@@ -1,11 +1,13 @@
 // Samples a running pipeline over a time window: agent snapshots over the inspector (every 250 ms by
-// default) and the source's binlog end over mysql2 (every 1000 ms), until the window ends, Ctrl-C, the
-// target exits or the source is lost. Failures after the first reading end the window, they never throw.
+// default) and the source's binlog end over mysql2 (every 1000 ms), plus a binlog row count (zongji) for
+// the source's rows/s, until the window ends, Ctrl-C, the target exits or the source is lost. Failures
+// after the first reading end the window (or, for the row count, are noted), they never throw.
 
 import type {Connection} from 'mysql2/promise'
 import type {InspectorSession} from '../attach/session.js'
 import {FerrydiagError, isFerrydiagError} from '../errors.js'
 import type {AgentSnapshot} from '../model/snapshot.js'
+import {BinlogCounter} from '../mysql/binlog-counter.js'
 import {connectMysql, mapConnectError} from '../mysql/connect.js'
 import {parseDsn} from '../mysql/dsn.js'
 import {checkSourceGrants, readSourceStatus, type SourceStatusReading} from '../mysql/source-status.js'
@@ -15,6 +17,29 @@ export interface SourceReading {
   /** Epoch ms when the reading was taken. */
   atMs: number
   status?: SourceStatusReading
+  error?: string
+  /**
+   * Rows counted on the source's binlog since the row count started (cumulative), taken right after
+   * `status`; absent when no count runs (not permitted, failed, or turned off).
+   */
+  rowsCounted?: number
+}
+
+/**
+ * The binlog row count that gives the source's rows/s (SHOW MASTER STATUS has no event count). It streams
+ * the binlog from its end under a random high replication server id, so it never displaces the pipeline.
+ */
+export interface SourceRowCount {
+  /**
+   * counting: rows were counted to the end of the window; no-grant: the account lacks REPLICATION SLAVE;
+   * failed: the stream did not start or stopped early (see error).
+   */
+  state: 'counting' | 'no-grant' | 'failed'
+  /** Replication server id the count streamed under; null when it never started. */
+  serverId: number | null
+  /** Rows counted in all (every schema), from the start of the stream to its stop. */
+  rows: number
+  /** One line: why the count is missing or stopped early. */
   error?: string
 }
 
@@ -35,6 +60,11 @@ export interface SampleWindowOptions {
   session?: InspectorSession
   /** Binlog side, read with SHOW MASTER STATUS / SHOW BINARY LOGS (optional). */
   sourceDsn?: string
+  /**
+   * With sourceDsn: also count the source's binlog rows over the window (needs REPLICATION SLAVE; without
+   * it the window goes on and rowCount says no-grant). Default true.
+   */
+  countSourceRows?: boolean
   /** Length of the window, ms (> 0). */
   durationMs: number
   /** Time between agent snapshots, ms (default 250). */
@@ -54,6 +84,8 @@ export interface SampleWindowOptions {
   onProgress?: (elapsedMs: number, totalMs: number) => void
   /** Called with every sample as it arrives (for --watch). */
   onSample?: (sample: WindowSample) => void
+  /** Called when the row count starts, is refused or stops early (for --watch, which reports as it goes). */
+  onRowCount?: (rowCount: SourceRowCount) => void
 }
 
 export type WindowEnd = 'duration' | 'interrupted' | 'target-exited' | 'source-lost'
@@ -69,11 +101,28 @@ export interface SampledWindow {
   problems: string[]
   /** True when a session was given but the target has no ferrydiag agent (snapshots are all null). */
   agentAbsent: boolean
+  /** The source's binlog row count, when sourceDsn was given and counting was on. */
+  rowCount?: SourceRowCount
 }
 
 export const DEFAULT_AGENT_INTERVAL_MS = 250
 export const DEFAULT_SOURCE_INTERVAL_MS = 1000
 const DEFAULT_READ_BUDGET_MS = 3000
+/** Time allowed for the row count's binlog stream to reach the binlog end, ms. */
+const ROW_COUNT_START_MS = 10_000
+
+/**
+ * Agent snapshot interval for a window of durationMs: about ten intervals per window, between 250 ms
+ * (the old fixed pace) and 500 ms. Each snapshot costs the target CPU; stage and buffer rates come from
+ * cumulative counters, so fewer snapshots only coarsen the sampled figures (max fill, lag slopes).
+ * 5 s -> 500 ms (11 snapshots), 3 s -> 300 ms (11), 2 s -> 250 ms (9).
+ */
+export function chooseAgentIntervalMs(durationMs: number): number {
+  if (!Number.isFinite(durationMs) || durationMs <= 0) {
+    throw new RangeError(`Expected durationMs to be a finite number > 0, got \`${durationMs}\``)
+  }
+  return Math.min(500, Math.max(250, Math.round(durationMs / 10)))
+}
 
 /** Thrown inside the loop to stop the window with a reason; never escapes sampleWindow. */
 class WindowStop extends Error {
@@ -105,13 +154,32 @@ export async function sampleWindow(options: SampleWindowOptions): Promise<Sample
   const tickMs = session ? agentIntervalMs : sourceIntervalMs
 
   let connection: Connection | undefined
+  let counter: BinlogCounter | undefined
+  let rowCount: SourceRowCount | undefined
   const problems: string[] = []
   const samples: WindowSample[] = []
   try {
     if (sourceDsn !== undefined) {
       connection = await connectMysql(parseDsn(sourceDsn), {role: 'source'})
       await checkSourceGrants(connection)
+      if (options.countSourceRows !== false) {
+        // Started before the first reading, so every row after that reading is counted.
+        const started = await startRowCount(sourceDsn, (error) => {
+          // A failure while starting is startRowCount's to report.
+          if (rowCount?.state !== 'counting') return
+          // The stream ended on its own mid-window: readings so far keep their counts; note why.
+          rowCount = describeCountFailure(error, counter?.serverId ?? null, counter?.rows ?? 0)
+          if (rowCount.state === 'failed') problems.push(`the binlog row count stopped: ${rowCount.error}`)
+          options.onRowCount?.(rowCount)
+        })
+        counter = started.counter
+        rowCount = started.rowCount
+        if (rowCount.state === 'failed') problems.push(`the binlog row count did not start: ${rowCount.error}`)
+        options.onRowCount?.(rowCount)
+      }
     }
+    /** Rows counted so far; undefined once the count is not running. */
+    const rowsNow = (): number | undefined => (counter !== undefined && rowCount?.state === 'counting' ? counter.rows : undefined)
     const startedAtMs = Date.now()
     const startedMono = performance.now()
 
@@ -126,7 +194,7 @@ export async function sampleWindow(options: SampleWindowOptions): Promise<Sample
       problems.push('the target has no ferrydiag agent (the pipeline does not use ferrydiag/runtime)')
     }
     const first: WindowSample = {atMs: startedAtMs, snapshot: firstSnapshot}
-    if (firstSource) first.source = {atMs: firstSource.readAtMs, status: firstSource}
+    if (firstSource) first.source = sourceReading(firstSource, rowsNow())
     record(first)
     // Nothing to sample over time: no agent and no source.
     if (agentAbsent && connection === undefined) {
@@ -158,7 +226,7 @@ export async function sampleWindow(options: SampleWindowOptions): Promise<Sample
         )
         const sample: WindowSample = {atMs, snapshot}
         if (status !== undefined) {
-          sample.source = {atMs: status.readAtMs, status}
+          sample.source = sourceReading(status, rowsNow())
           lastSourceMono = nowMono
         }
         record(sample)
@@ -186,9 +254,15 @@ export async function sampleWindow(options: SampleWindowOptions): Promise<Sample
     for (const [line, count] of problemCounts) {
       if (count > 1) problems[problems.indexOf(line)] = `${line} (${count} times)`
     }
-    return {samples, startedAtMs, endedAtMs: Date.now(), endedBy, problems, agentAbsent}
+    const endedAtMs = Date.now()
+    if (counter !== undefined && rowCount?.state === 'counting') rowCount = {...rowCount, rows: counter.rows}
+    return {samples, startedAtMs, endedAtMs, endedBy, problems, agentAbsent, ...(rowCount ? {rowCount} : {})}
   } finally {
-    if (connection) await connection.end().catch(() => connection!.destroy())
+    // At the end, on Ctrl-C and on any error alike: end our dump thread on the source and the status connection.
+    await Promise.all([
+      counter?.stop(),
+      connection ? connection.end().catch(() => connection!.destroy()) : undefined,
+    ])
   }
 
   function record(sample: WindowSample): void {
@@ -200,6 +274,34 @@ export async function sampleWindow(options: SampleWindowOptions): Promise<Sample
     }
     options.onSample?.(sample)
   }
+}
+
+function sourceReading(status: SourceStatusReading, rowsCounted: number | undefined): SourceReading {
+  return rowsCounted === undefined ? {atMs: status.readAtMs, status} : {atMs: status.readAtMs, status, rowsCounted}
+}
+
+/**
+ * Starts the binlog row count. Never throws: a refused stream (no REPLICATION SLAVE) or any other failure
+ * leaves the window without a source rate, which the report lists as not measured.
+ */
+async function startRowCount(
+  dsn: string,
+  onError: (error: FerrydiagError) => void,
+): Promise<{counter?: BinlogCounter; rowCount: SourceRowCount}> {
+  try {
+    const counter = await BinlogCounter.start(dsn, {startTimeoutMs: ROW_COUNT_START_MS, onError})
+    // zongji reports 'ready' before the server accepts the dump: a refusal may already have arrived.
+    if (counter.error !== undefined) return {counter, rowCount: describeCountFailure(counter.error, counter.serverId, 0)}
+    return {counter, rowCount: {state: 'counting', serverId: counter.serverId, rows: 0}}
+  } catch (error) {
+    return {rowCount: describeCountFailure(error, null, 0)}
+  }
+}
+
+function describeCountFailure(error: unknown, serverId: number | null, rows: number): SourceRowCount {
+  // checkSourceGrants already proved REPLICATION CLIENT, so a grant error here is REPLICATION SLAVE.
+  const noGrant = isFerrydiagError(error) && error.code === 'mysqlGrant'
+  return {state: noGrant ? 'no-grant' : 'failed', serverId, rows, error: oneLine(error)}
 }
 
 function checkPositive(name: string, value: number): number {

@@ -46,6 +46,23 @@ export interface BufferRate {
   collected: boolean
 }
 
+/**
+ * A buffer's flow over the window as `lag` reports it: BufferRate plus what decides whether the text
+ * report may fold it away as unused (the --json document keeps every buffer).
+ */
+export interface LagBufferRate extends BufferRate {
+  /** Waits blocked on it (either side) in the last snapshot. */
+  blockedWaitersAtEnd: number
+  /** Items ever sent into it since it was created (not only in the window). */
+  itemsInEver: number
+  /**
+   * True when nothing went in or out and nobody was blocked on it during the window, it is empty and has
+   * no waiter at the end, and it was garbage-collected or never used (e.g. a placeholder the pipeline
+   * replaced). A buffer with a blocked waiter is never unused.
+   */
+  unused: boolean
+}
+
 export interface StageRatesReport {
   fromMs: number
   toMs: number
@@ -81,7 +98,14 @@ export interface SourceFigures {
   name: string
   /** Whether the binlog end moved (position or events produced) during the window; null from one reading. */
   advanced: boolean | null
+  /** Events (for a MySQL source: rows) produced per second; null when nothing counts them. */
   eventsPerSec: number | null
+  /**
+   * Where eventsPerSec comes from: the source's own event count (a registered source such as the
+   * simulator), rows counted on the binlog stream (--source: every schema's row events, the unit the
+   * pipeline's events are in), or nowhere.
+   */
+  eventsPerSecFrom: 'source-status' | 'binlog-rows' | null
   /** Binlog bytes written per second at the source; null across a file rotation. */
   bytesPerSec: number | null
 }
@@ -117,7 +141,7 @@ export interface LagReport {
   pipelineOrder: {stages: string[]; derivedFrom: 'input' | 'topology' | 'creation-order'}
   bottleneck: Bottleneck | null
   catchUp: CatchUpEstimate
-  buffers: BufferRate[]
+  buffers: LagBufferRate[]
   stages: StageRate[]
   /** Findings behind the verdict (blocked waits for 'stuck', back-pressure for 'falling-behind'). */
   evidence: Finding[]

@@ -4,7 +4,7 @@
 import Table from 'cli-table3'
 
 import type {LagResult} from '../collect/lag-result.js'
-import type {BufferRate, LagFigures, StageRate} from '../model/lag-report.js'
+import type {BufferRate, LagBufferRate, LagFigures, StageRate} from '../model/lag-report.js'
 import type {BinlogPosition} from '../model/snapshot.js'
 import {formatDurationMs} from './format-duration.js'
 
@@ -17,7 +17,8 @@ export function renderLagText(result: LagResult): string {
   if (lagTable) sections.push(`Lag\n${lagTable}`)
   const source = renderSource(result)
   if (source) sections.push(source)
-  if (result.buffers.length > 0) sections.push(`Buffers (per second of the window)\n${renderBufferTable(result.buffers)}`)
+  const buffers = renderBuffers(result.buffers)
+  if (buffers) sections.push(buffers)
   if (result.stages.length > 0) sections.push(`Stages (ms per second of wall time)\n${renderStageTable(result.stages)}`)
   sections.push(renderCatchUp(result))
   const tail = renderNotMeasuredAndNotes(result)
@@ -42,7 +43,7 @@ export function renderLagWatch(result: LagResult): string {
   for (const s of result.stages) {
     table.push([s.name, ms(s.busyMsPerSec), ms(s.idleMsPerSec), ms(s.backPressuredMsPerSec), formatRate(s.itemsPerSec), '', ''])
   }
-  for (const b of result.buffers.filter((b) => b.kind !== 'slot')) {
+  for (const b of result.buffers.filter((b) => b.kind !== 'slot' && !b.unused)) {
     table.push([`[${b.name}]`, '', '', '', formatRate(b.eventsOutPerSec), formatFill(b), percent(b.fullShare)])
   }
   if (result.stages.length > 0 || result.buffers.length > 0) lines.push(table.toString())
@@ -145,10 +146,28 @@ function renderSource(result: LagResult): string | null {
   if (!s) return null
   const which = result.window.sourceFrom === 'flag' ? '(--source)' : `${s.name} (registered by the pipeline)`
   const advanced = s.advanced === null ? 'one reading' : s.advanced ? 'advancing' : 'not advancing'
+  const counted = s.eventsPerSecFrom === 'binlog-rows' ? ' (binlog rows)' : ''
   return (
-    `Source ${which}: ${advanced}, ${formatRate(s.eventsPerSec)} events/s, ` +
+    `Source ${which}: ${advanced}, ${formatRate(s.eventsPerSec)} events/s${counted}, ` +
     `${formatBytesRate(s.bytesPerSec).replace(/^\+/, '')} of binlog`
   )
+}
+
+/**
+ * The buffer table, with unused buffers (collected or never-used, no traffic, no waiter) folded into one
+ * line after it: they clutter a healthy pipeline's table. A buffer with a blocked waiter is always shown.
+ */
+function renderBuffers(buffers: readonly LagBufferRate[]): string | null {
+  if (buffers.length === 0) return null
+  const shown = buffers.filter((b) => !b.unused)
+  const hidden = buffers.filter((b) => b.unused)
+  const lines = ['Buffers (per second of the window)']
+  if (shown.length > 0) lines.push(renderBufferTable(shown))
+  if (hidden.length > 0) {
+    const names = hidden.map((b) => `${b.name} #${b.id}`).join(', ')
+    lines.push(`(${hidden.length} unused buffer${hidden.length === 1 ? '' : 's'} not shown: ${names})`)
+  }
+  return lines.join('\n')
 }
 
 function renderBufferTable(buffers: readonly BufferRate[]): string {
