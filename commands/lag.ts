@@ -5,6 +5,7 @@ import {Flags} from '@oclif/core'
 
 import {attachTarget, type InspectorSession} from '../src/attach/index.js'
 import {FerrydiagCommand} from '../src/cli/base-command.js'
+import {EXIT_INTERRUPTED, listenForInterrupt} from '../src/cli/interrupt.js'
 import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
 import {assessWindow, type LagResult, type LagResultContext} from '../src/collect/lag-result.js'
 import {chooseAgentIntervalMs, sampleWindow, type SampledWindow, type SourceRowCount, type WindowSample} from '../src/collect/sample-window.js'
@@ -14,8 +15,6 @@ import {renderLagJsonLine} from '../src/render/lag-json.js'
 import {renderLagText, renderLagWatch} from '../src/render/lag-text.js'
 import {createProgressLine} from '../src/render/progress.js'
 
-/** Exit status after Ctrl-C ended the window early (128 + SIGINT, as shells report it). */
-export const EXIT_INTERRUPTED = 130
 /**
  * --watch samples the agent (and redraws) this often, ms: each snapshot costs the target CPU, and a
  * faster pace than the redraw would add cost without changing what is shown.
@@ -69,13 +68,7 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
     const attach = flags.inspect !== undefined || flags.pid !== undefined || flags.source === undefined
     const json = this.jsonEnabled()
 
-    const controller = new AbortController()
-    const onSigint = (): void => {
-      // A second Ctrl-C while the first is being handled: give up at once.
-      if (controller.signal.aborted) process.exit(EXIT_INTERRUPTED)
-      controller.abort()
-    }
-    process.on('SIGINT', onSigint)
+    const interrupt = listenForInterrupt()
     let session: InspectorSession | undefined
     const progress = createProgressLine({json: json || flags.watch, label: 'sampling'})
     try {
@@ -87,7 +80,7 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
         attached: session !== undefined,
       }
       if (flags.watch) {
-        const window = await this.watch(session, flags.source, flags.duration, context, json, controller.signal)
+        const window = await this.watch(session, flags.source, flags.duration, context, json, interrupt.signal)
         this.setExitStatus(window, true)
         return undefined
       }
@@ -96,7 +89,7 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
         sourceDsn: flags.source,
         durationMs: flags.duration,
         intervalMs: chooseAgentIntervalMs(flags.duration),
-        signal: controller.signal,
+        signal: interrupt.signal,
         onProgress: (elapsedMs, totalMs) => progress.update(elapsedMs, totalMs),
       })
       progress.clear()
@@ -107,7 +100,7 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
       return result
     } finally {
       progress.clear()
-      process.off('SIGINT', onSigint)
+      interrupt.dispose()
       await session?.detach()
     }
   }

@@ -20,6 +20,7 @@ import {
 } from '../src/analyze/tune-batch.js'
 import {attachTarget, type InspectorSession} from '../src/attach/index.js'
 import {FerrydiagCommand} from '../src/cli/base-command.js'
+import {EXIT_INTERRUPTED, listenForInterrupt} from '../src/cli/interrupt.js'
 import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
 import {sampleWindow, type SampledWindow} from '../src/collect/sample-window.js'
 import {EXIT, FerrydiagError} from '../src/errors.js'
@@ -31,8 +32,6 @@ import {renderSvgPlot} from '../src/render/plot-svg.js'
 import {createProgressLine} from '../src/render/progress.js'
 import {renderTuneBatchText} from '../src/render/tune-batch-text.js'
 
-/** Exit status after Ctrl-C ended the window early (128 + SIGINT). */
-export const EXIT_INTERRUPTED = 130
 
 export default class TuneBatch extends FerrydiagCommand {
   static summary = 'Fit the batch cost model T = m·B + o and recommend a batch size (BinlogEventBatchSize) that keeps up with the source.'
@@ -104,13 +103,7 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
     const attach = !(mode === 'probe' && flags.source !== undefined && flags['batch-size'] !== undefined) || flags.inspect !== undefined || flags.pid !== undefined
     const json = this.jsonEnabled()
 
-    const controller = new AbortController()
-    const onSigint = (): void => {
-      // A second Ctrl-C while the first is handled: give up at once (cleanup may be incomplete).
-      if (controller.signal.aborted) process.exit(EXIT_INTERRUPTED)
-      controller.abort()
-    }
-    process.on('SIGINT', onSigint)
+    const interrupt = listenForInterrupt()
     let session: InspectorSession | undefined
     let counter: BinlogCounter | undefined
     const progress = createProgressLine({json, label: mode === 'probe' ? 'probing' : 'sampling batches'})
@@ -134,7 +127,7 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
       }
       if (flags.source !== undefined) counter = await BinlogCounter.start(flags.source)
 
-      const signal = controller.signal
+      const signal = interrupt.signal
       const windowPromise: Promise<SampledWindow | null> = session
         ? sampleWindow({session, durationMs: flags.duration, signal, onProgress: (e, t) => progress.update(e, t)})
         : waitWindow(flags.duration, signal, (e, t) => progress.update(e, t))
@@ -146,7 +139,7 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
       if (mode === 'probe') {
         probePromise = probeTarget({dsn: flags['probe-target']!, like: flags.like!, maxBatchSize: flags['probe-max-size'], signal})
         // A failed probe ends the window early: nothing else to wait for.
-        probePromise.catch(() => controller.abort())
+        probePromise.catch(() => interrupt.abort())
       }
       const [window, perturbed, probed] = await Promise.all([windowPromise, perturbPromise, probePromise])
       progress.clear()
@@ -189,7 +182,7 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
       return result
     } finally {
       progress.clear()
-      process.off('SIGINT', onSigint)
+      interrupt.dispose()
       await counter?.stop()
       await session?.detach()
     }

@@ -9,7 +9,7 @@ import {fileURLToPath} from 'node:url'
 import type {LagResult} from '../src/collect/lag-result.js'
 import {EXIT} from '../src/errors.js'
 import {killAllTargets, spawnTarget} from './helpers/child-process.js'
-import {REPLICATION_USER, createUser, databaseOrSkip, openConnection, sharedDatabase, startMariaDb, startSourceAndTarget, type MariaDbInstance} from './helpers/mariadb.js'
+import {REPLICATION_USER, createUser, databaseOrSkip, freshDatabase, openConnection, sharedDatabase, startMariaDb, startSourceAndTarget, type MariaDbInstance} from './helpers/mariadb.js'
 import {lagOf, pause, startPipeline, waitForSnapshot, type RunningPipeline} from './helpers/pipeline-process.js'
 
 const RUN_JS = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
@@ -290,24 +290,13 @@ describe('lag with MariaDB (--source)', () => {
     warmMs: number,
     body: (p: RunningPipeline) => Promise<T>,
   ): Promise<T> {
-    const dsn = await freshDsns(pair.source, pair.target, name)
+    const dsn = await freshDatabase(pair.source, pair.target, name)
     const p = await pipelineFor([...args, `--source=${dsn.source}`, `--target=${dsn.target}`], warmMs)
     try {
       return await body(p)
     } finally {
       await p.stop('SIGKILL').catch(() => undefined)
     }
-  }
-
-  async function freshDsns(source: MariaDbInstance, target: MariaDbInstance, name: string): Promise<{source: string; target: string}> {
-    for (const instance of [source, target]) {
-      const conn = await openConnection(instance.adminDsn)
-      await conn.query(`DROP DATABASE IF EXISTS \`${name}\``)
-      await conn.query(`CREATE DATABASE \`${name}\``)
-      await conn.end()
-    }
-    const withDb = (dsn: string) => Object.assign(new URL(dsn), {pathname: `/${name}`}).toString()
-    return {source: withDb(source.adminDsn), target: withDb(target.adminDsn)}
   }
 
   it('healthy pipeline: healthy, with bytes behind from the binlog and the source rate from counted rows', async (t) => {
