@@ -83,13 +83,7 @@ async function readBinaryLogs(conn: Connection): Promise<BinaryLogFile[]> {
 
 /** Reads the source's binlog end, its files and identity. Throws mysqlGrant / mysqlConfig. */
 export async function readSourceStatus(conn: Connection): Promise<SourceStatusReading> {
-  let status: Row | undefined
-  try {
-    status = await showMasterStatus(conn)
-  } catch (error) {
-    throw wrapPrivilegeError('SHOW MASTER STATUS', error)
-  }
-  if (status === undefined) throw binlogOffError()
+  const status = await readBinlogEnd(conn)
   const binaryLogs = await readBinaryLogs(conn)
   const [identity] = await queryRows(conn, 'SELECT @@server_id AS serverId, VERSION() AS version')
   const version = String(identity!.version)
@@ -130,6 +124,12 @@ export function binlogBytesBehind(logs: readonly BinaryLogFile[], from: BinlogPo
  * Throws mysqlGrant naming REPLICATION CLIENT / BINLOG MONITOR, or mysqlConfig when the binlog is off.
  */
 export async function checkSourceGrants(conn: Connection): Promise<void> {
+  await readBinlogEnd(conn)
+  await readBinaryLogs(conn)
+}
+
+/** SHOW MASTER STATUS's row; mysqlGrant when the account may not run it, mysqlConfig when the binlog is off. */
+async function readBinlogEnd(conn: Connection): Promise<Row> {
   let status: Row | undefined
   try {
     status = await showMasterStatus(conn)
@@ -137,7 +137,7 @@ export async function checkSourceGrants(conn: Connection): Promise<void> {
     throw wrapPrivilegeError('SHOW MASTER STATUS', error)
   }
   if (status === undefined) throw binlogOffError()
-  await readBinaryLogs(conn)
+  return status
 }
 
 export interface BinlogFormat {
