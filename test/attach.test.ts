@@ -2,9 +2,11 @@
 // injection, every refusal with its FerrydiagError code, and a target left as it was found.
 
 import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
+import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, afterEach, before, describe, test} from 'node:test'
 import {fileURLToPath} from 'node:url'
@@ -17,9 +19,13 @@ import {
   readOwnedListeningSockets,
 } from '../src/attach/proc-net.js'
 import {isPortOpen} from '../src/attach/target.js'
-import {FerrydiagError, type ExitName} from '../src/errors.js'
+import {EXIT, FerrydiagError, type ExitName} from '../src/errors.js'
 import {SNAPSHOT_SCHEMA} from '../src/model/snapshot.js'
 import {killAllTargets, spawnOther, spawnTarget, type TargetProcess} from './helpers/child-process.js'
+import {REPO_ROOT} from './helpers/make-snapshot.js'
+
+/** uid and gid of 'nobody' on Debian. */
+const NOBODY = 65534
 
 const distDir = path.dirname(path.dirname(fileURLToPath(import.meta.url))) // dist/
 const registerPath = path.join(distDir, 'src/agent/register.js')
@@ -311,12 +317,27 @@ describe('attach via --pid', () => {
     }
   })
 
-  test('a pid owned by another user is signalDenied (skipped unless pid 1 belongs to someone else)', async (t) => {
-    if (process.getuid?.() === 0) {
-      t.skip('running as root: every process can be signalled')
+  test('a pid owned by another user is signalDenied, and the target is untouched', async (t) => {
+    if (process.getuid?.() !== 0) {
+      // Not root: pid 1 belongs to root, so signalling it is refused.
+      await rejectsWith(attachTarget({pid: 1}), 'signalDenied')
       return
     }
-    await rejectsWith(attachTarget({pid: 1}), 'signalDenied')
+    // Root may signal anything, so run the real CLI as 'nobody' against a target that root owns.
+    // (Lowering only the effective uid is not enough: kill() also accepts a matching real uid.)
+    const cli = path.join(REPO_ROOT, 'bin', 'run.js')
+    const asNobody = {uid: NOBODY, gid: NOBODY, env: {...process.env, HOME: tmpdir()}, encoding: 'utf8' as const, timeout: 30_000}
+    if (spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(cli)})`], asNobody).status !== 0) {
+      t.skip(`this checkout is not readable to uid ${NOBODY} (${cli}), so the CLI cannot run as another user`)
+      return
+    }
+    const target = await spawnTarget({script: IDLE_TARGET})
+    const result = spawnSync(process.execPath, [cli, 'stacks', '--pid', String(target.pid)], asNobody)
+    assert.equal(result.status, EXIT.signalDenied, result.stderr)
+    assert.match(result.stderr, /Not allowed to signal process \d+ \(EPERM\)/)
+    assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace')
+    assert.deepEqual(await readOwnedListeningSockets(target.pid), [], 'no inspector was opened in the target')
+    assert.equal(target.child.exitCode, null, 'the target is still running')
   })
 })
 
