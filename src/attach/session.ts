@@ -176,17 +176,18 @@ export class InspectorSession {
    * unknownSnapshot when the agent writes a schema or version this CLI does not know.
    */
   async readSnapshot(options: {budgetMs?: number} = {}): Promise<AgentSnapshot | null> {
-    // Preferred: the agent writes the snapshot in slices across event-loop turns (each <= ~8 ms) and we
-    // fetch it in pieces of 256k characters as they are written (streamSnapshot), because returning the
+    // Preferred: the agent writes the snapshot in slices across event-loop turns (each <= ~4 ms) and we
+    // fetch it in pieces of 64k characters as they are written (streamSnapshot), because returning the
     // whole document in one answer makes the inspector serialise it in one turn (~0.8 s for a 34 MB
-    // document). Agents without streaming: holdSnapshot (all slices first, then the pieces), then
+    // document). 4 ms / 64k rather than 8 ms / 256k measured 12-15 ms instead of ~28 ms of target stall at
+    // 10k waits (31-33 vs 48-60 ms at 100k) in test/bench/stacks.bench.ts, at the same total time. Agents without streaming: holdSnapshot (all slices first, then the pieces), then
     // snapshotJsonAsync (sliced, one answer), then snapshotJson (one synchronous turn). The budget
     // applies to each evaluation. Whichever wire format the agent writes, the result is the model.
     const agentExpr = `globalThis[Symbol.for(${JSON.stringify(AGENT_GLOBAL_KEY)})]`
     const first = await this.evaluate<string | {id: number; pieces?: number; streamed?: boolean} | null>(
       `(() => { const agent = ${agentExpr};
         if (!agent) return null;
-        const options = {sliceMs: 8, pieceChars: 262144};
+        const options = {sliceMs: 4, pieceChars: 65536};
         if (typeof agent.streamSnapshot === 'function' && typeof agent.nextSnapshotPiece === 'function') return {id: agent.streamSnapshot(options).id, streamed: true};
         if (typeof agent.holdSnapshot === 'function' && typeof agent.takeSnapshotPiece === 'function') return agent.holdSnapshot(options);
         if (typeof agent.snapshotJsonAsync === 'function') return agent.snapshotJsonAsync({sliceMs: 8});
