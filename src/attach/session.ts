@@ -190,7 +190,7 @@ export class InspectorSession {
         const options = {sliceMs: 4, pieceChars: 65536};
         if (typeof agent.streamSnapshot === 'function' && typeof agent.nextSnapshotPiece === 'function') return {id: agent.streamSnapshot(options).id, streamed: true};
         if (typeof agent.holdSnapshot === 'function' && typeof agent.takeSnapshotPiece === 'function') return agent.holdSnapshot(options);
-        if (typeof agent.snapshotJsonAsync === 'function') return agent.snapshotJsonAsync({sliceMs: 8});
+        if (typeof agent.snapshotJsonAsync === 'function') return agent.snapshotJsonAsync({sliceMs: options.sliceMs});
         return typeof agent.snapshotJson === 'function' ? agent.snapshotJson() : null })()`,
       {budgetMs: options.budgetMs, awaitPromise: true},
     )
