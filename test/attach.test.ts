@@ -462,12 +462,9 @@ describe('targets that misbehave while attached', () => {
   })
 })
 
-describe('the real agent (needs H1: dist/src/agent/register.js and inject-source.js)', () => {
-  test('reads a snapshot from a target preloaded with the agent', async (t) => {
-    if (!existsSync(registerPath)) {
-      t.skip(`${registerPath} not built yet`)
-      return
-    }
+describe('the real agent (dist/src/agent/register.js and inject-source.js)', () => {
+  test('reads a snapshot from a target preloaded with the agent', async () => {
+    assert.ok(existsSync(registerPath), `${registerPath} is built with the rest`)
     const target = await spawnTarget({script: IDLE_TARGET, execArgv: ['--import', registerPath, '--inspect=127.0.0.1:0']})
     try {
       const session = await attachTarget({pid: target.pid})
@@ -486,11 +483,8 @@ describe('the real agent (needs H1: dist/src/agent/register.js and inject-source
     }
   })
 
-  test('injects the agent into a target without one, then reads its snapshot', async (t) => {
-    if (!existsSync(injectSourcePath)) {
-      t.skip(`${injectSourcePath} not built yet`)
-      return
-    }
+  test('injects the agent into a target without one, then reads its snapshot', async () => {
+    assert.ok(existsSync(injectSourcePath), `${injectSourcePath} is built with the rest`)
     const target = await spawnTarget({script: IDLE_TARGET, execArgv: ['--inspect-port=0']})
     try {
       const session = await attachTarget({pid: target.pid})
