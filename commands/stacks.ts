@@ -1,8 +1,6 @@
 // `ferrydiag stacks`: a goroutine-style dump of a running Node pipeline's pending waits, naming the task
 // that can never resume. Attach, read (agent or heap snapshot), render, detach: the target keeps running.
 
-import {accessSync, constants, statSync, writeFileSync} from 'node:fs'
-import path from 'node:path'
 import {createInterface} from 'node:readline/promises'
 
 import {Flags} from '@oclif/core'
@@ -11,6 +9,7 @@ import {DEFAULT_STUCK_AFTER_MS} from '../src/analyze/stacks-findings.js'
 import {attachTarget, isLoopbackHost} from '../src/attach/index.js'
 import {createSourceMapper} from '../src/attach/source-maps.js'
 import {FerrydiagCommand} from '../src/cli/base-command.js'
+import {checkOutputWritable, writeOutputFile} from '../src/cli/output-file.js'
 import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
 import {buildCollectedStacksDump, collectStacks, type HeapEstimate} from '../src/collect/stacks-source.js'
 import {FerrydiagError} from '../src/errors.js'
@@ -94,7 +93,7 @@ Exit status 0 means the dump was taken, whatever it found (read the findings, or
       )
     }
     // Before attaching, so a typo in the path leaves the target untouched.
-    if (flags.output !== undefined) checkWritable(flags.output)
+    if (flags.output !== undefined) checkOutputWritable(flags.output, '--output')
 
     const session = await attachTarget({...targetOptionsFromFlags(flags), connectTimeoutMs: flags.timeout})
     let dump: StacksDump
@@ -119,7 +118,7 @@ Exit status 0 means the dump was taken, whatever it found (read the findings, or
     }
 
     if (format === 'pprof') {
-      writeOutput(flags.output!, renderStacksPprof(dump))
+      writeOutputFile(flags.output!, renderStacksPprof(dump), '--output', 'the dump was taken')
       if (!this.jsonEnabled()) process.stderr.write(`wrote pprof profile (${dump.groups.length} groups) to ${flags.output}\n`)
     } else if (!this.jsonEnabled()) {
       const toFile = flags.output !== undefined
@@ -127,7 +126,7 @@ Exit status 0 means the dump was taken, whatever it found (read the findings, or
         color: !toFile && process.stdout.isTTY === true,
         widthColumns: toFile ? 100 : (process.stdout.columns ?? 100),
       })
-      if (toFile) writeOutput(flags.output!, text)
+      if (toFile) writeOutputFile(flags.output!, text, '--output', 'the dump was taken')
       else process.stdout.write(text)
     }
     return dump
@@ -154,50 +153,5 @@ async function confirmHeapRoute(estimate: HeapEstimate, yes: boolean): Promise<b
     return /^y(es)?$/i.test(answer.trim())
   } finally {
     prompt.close()
-  }
-}
-
-/** Throws outputUnwritable unless FILE can be created or overwritten. Creates nothing. */
-function checkWritable(file: string): void {
-  const resolved = path.resolve(file)
-  const fail = (why: string): never => {
-    throw new FerrydiagError(
-      'outputUnwritable',
-      `Cannot write --output ${file}: ${why}.`,
-      'Pass a path in an existing directory you can write to.',
-    )
-  }
-  let isDirectory = false
-  try {
-    isDirectory = statSync(resolved).isDirectory()
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') fail((error as Error).message)
-    const dir = path.dirname(resolved)
-    try {
-      if (!statSync(dir).isDirectory()) fail(`${dir} is not a directory`)
-      accessSync(dir, constants.W_OK)
-    } catch (dirError) {
-      if (dirError instanceof FerrydiagError) throw dirError
-      fail((dirError as NodeJS.ErrnoException).code === 'ENOENT' ? `directory ${dir} does not exist` : `directory ${dir} is not writable`)
-    }
-    return
-  }
-  if (isDirectory) fail('it is a directory')
-  try {
-    accessSync(resolved, constants.W_OK)
-  } catch {
-    fail('the file exists and is not writable')
-  }
-}
-
-function writeOutput(file: string, data: string | Buffer): void {
-  try {
-    writeFileSync(file, data)
-  } catch (error) {
-    throw new FerrydiagError(
-      'outputUnwritable',
-      `Cannot write --output ${file}: ${(error as Error).message}.`,
-      'Pass a path in an existing directory you can write to; the dump was taken, so run again with another path.',
-    )
   }
 }

@@ -1,9 +1,6 @@
 // `ferrydiag tune-batch`: fits the batch cost model T = m·B + o from the writer's batch samples (or an
 // active probe of the target), measures the source rate R, and recommends BinlogEventBatchSize.
 
-import {access, writeFile} from 'node:fs/promises'
-import {constants as fsConstants} from 'node:fs'
-import {dirname, resolve as resolvePath} from 'node:path'
 import {Flags} from '@oclif/core'
 
 import {
@@ -21,10 +18,13 @@ import {
 import {attachTarget, type InspectorSession} from '../src/attach/index.js'
 import {FerrydiagCommand} from '../src/cli/base-command.js'
 import {EXIT_INTERRUPTED, listenForInterrupt} from '../src/cli/interrupt.js'
+import {checkOutputWritable, writeOutputFile} from '../src/cli/output-file.js'
 import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
+import {perturbBatchSize, type PerturbOutcome} from '../src/collect/perturb-batch-size.js'
 import {sampleWindow, type SampledWindow} from '../src/collect/sample-window.js'
+import {waitWindow} from '../src/collect/sleep.js'
 import {EXIT, FerrydiagError} from '../src/errors.js'
-import {AGENT_GLOBAL_KEY, type AgentSnapshot, type BatchSample} from '../src/model/snapshot.js'
+import type {AgentSnapshot, BatchSample} from '../src/model/snapshot.js'
 import {BinlogCounter} from '../src/mysql/binlog-counter.js'
 import {describeEndpoint, parseDsn} from '../src/mysql/dsn.js'
 import {parseQualifiedTable, probeTarget, type ProbeTargetResult} from '../src/mysql/probe-target.js'
@@ -97,7 +97,7 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
       parseQualifiedTable(flags.like!)
     }
     // Fail on an unwritable --plot before spending the window.
-    if (flags.plot !== undefined) await checkWritable(flags.plot)
+    if (flags.plot !== undefined) checkOutputWritable(flags.plot, '--plot')
     const mode: SampleMode = flags['probe-target'] !== undefined ? 'probe' : flags.perturb ? 'perturb' : 'passive'
     // The probe with --source and --batch-size needs nothing from the pipeline.
     const attach = !(mode === 'probe' && flags.source !== undefined && flags['batch-size'] !== undefined) || flags.inspect !== undefined || flags.pid !== undefined
@@ -130,7 +130,7 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
       const signal = interrupt.signal
       const windowPromise: Promise<SampledWindow | null> = session
         ? sampleWindow({session, durationMs: flags.duration, signal, onProgress: (e, t) => progress.update(e, t)})
-        : waitWindow(flags.duration, signal, (e, t) => progress.update(e, t))
+        : waitWindow(flags.duration, signal, (e, t) => progress.update(e, t)).then(() => null)
       let perturbPromise: Promise<PerturbOutcome> | undefined
       if (mode === 'perturb') {
         perturbPromise = perturbBatchSize({session: session!, originalBatchSize: current.value!, durationMs: flags.duration, signal})
@@ -176,7 +176,7 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
         canPerturb: current.from === 'setting' && current.writable,
         problems,
       })
-      if (flags.plot !== undefined) await writePlot(flags.plot, result, collected.samples)
+      if (flags.plot !== undefined) writePlot(flags.plot, result, collected.samples)
       if (!json) this.log(renderTuneBatchText(result, {samples: collected.samples}))
       this.setExitStatus(result, interrupted)
       return result
@@ -222,32 +222,7 @@ function parseUtilisation(text: string): number {
   return value
 }
 
-/** The window when nothing is attached (probe with --source): just the time, with progress. */
-async function waitWindow(durationMs: number, signal: AbortSignal, onProgress: (elapsedMs: number, totalMs: number) => void): Promise<null> {
-  const started = performance.now()
-  while (!signal.aborted) {
-    const elapsed = performance.now() - started
-    onProgress(Math.min(elapsed, durationMs), durationMs)
-    if (elapsed >= durationMs) break
-    await sleepUnlessAborted(Math.min(250, durationMs - elapsed), signal)
-  }
-  return null
-}
-
-/** Sleeps ms, or less when the signal fires first. */
-function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done, {once: true})
-  })
-}
-
-async function writePlot(file: string, result: TuneBatchResult, samples: readonly BatchSample[]): Promise<void> {
+function writePlot(file: string, result: TuneBatchResult, samples: readonly BatchSample[]): void {
   const fit = result.fit
   const line = fit.status === 'fitted' ? {slope: fit.model.mMsPerEvent, intercept: fit.model.oMs} : null
   const svg = renderSvgPlot(
@@ -259,85 +234,5 @@ async function writePlot(file: string, result: TuneBatchResult, samples: readonl
       recommendedBatchSize: result.recommendedBatchSize,
     },
   )
-  try {
-    await writeFile(file, svg)
-  } catch (error) {
-    throw unwritable(file, error)
-  }
-}
-
-function unwritable(file: string, error: unknown): FerrydiagError {
-  return new FerrydiagError(
-    'outputUnwritable',
-    `Cannot write the plot to \`${file}\`: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-    'Pass --plot a path in a writable directory.',
-    {cause: error},
-  )
-}
-
-async function checkWritable(file: string): Promise<void> {
-  try {
-    await access(dirname(resolvePath(file)), fsConstants.W_OK)
-  } catch (error) {
-    throw unwritable(file, error)
-  }
-}
-
-export interface PerturbOutcome {
-  /** Batch sizes set, in the order used. */
-  levels: number[]
-  restored: boolean
-  restoreError?: string
-}
-
-/** Writes a setting through the agent; returns the value read back. */
-async function writeSetting(session: InspectorSession, name: string, value: number): Promise<number> {
-  return session.evaluate<number>(
-    `globalThis[Symbol.for(${JSON.stringify(AGENT_GLOBAL_KEY)})].writeSetting(${JSON.stringify(name)}, ${Number(value)})`,
-    {budgetMs: 2000, awaitPromise: false},
-  )
-}
-
-/**
- * --perturb: holds BinlogEventBatchSize at log-spaced levels from 1 to the current size, in shuffled
- * rounds, for the window, then restores the original value (also when aborted). A saturated writer
- * then writes batches of exactly each level, which is what separates m from o. Smaller batches move
- * fewer events per second, so lag grows a little while this runs.
- */
-async function perturbBatchSize(options: {session: InspectorSession; originalBatchSize: number; durationMs: number; signal: AbortSignal}): Promise<PerturbOutcome> {
-  const {session, originalBatchSize, durationMs, signal} = options
-  const levels = [...new Set(Array.from({length: 6}, (_, i) => Math.max(1, Math.round(originalBatchSize ** (i / 5)))))]
-  // Each level gets at least 200 ms so a slow writer still completes several batches at it.
-  const rounds = Math.max(1, Math.floor(durationMs / (levels.length * 200)))
-  const sliceMs = durationMs / (rounds * levels.length)
-  const order: number[] = []
-  let seed = originalBatchSize * 7919
-  for (let r = 0; r < rounds; r++) {
-    const round = [...levels]
-    for (let i = round.length - 1; i > 0; i--) {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31
-      const j = seed % (i + 1)
-      ;[round[i], round[j]] = [round[j], round[i]]
-    }
-    order.push(...round)
-  }
-  const used: number[] = []
-  let restoreError: string | undefined
-  try {
-    for (const level of order) {
-      if (signal.aborted) break
-      await writeSetting(session, 'BinlogEventBatchSize', level)
-      used.push(level)
-      await sleepUnlessAborted(sliceMs, signal)
-    }
-  } finally {
-    // Restored in every case; the outcome says whether it worked.
-    try {
-      const readBack = await writeSetting(session, 'BinlogEventBatchSize', originalBatchSize)
-      if (readBack !== originalBatchSize) restoreError = `read back ${readBack}`
-    } catch (error) {
-      restoreError = (error as Error).message
-    }
-  }
-  return {levels: used, restored: restoreError === undefined, ...(restoreError === undefined ? {} : {restoreError})}
+  writeOutputFile(file, svg, '--plot', 'the estimates were printed')
 }

@@ -11,6 +11,7 @@ import {BinlogCounter} from '../mysql/binlog-counter.js'
 import {connectMysql, mapConnectError} from '../mysql/connect.js'
 import {parseDsn} from '../mysql/dsn.js'
 import {checkSourceGrants, readSourceStatus, type SourceStatusReading} from '../mysql/source-status.js'
+import {sleepUnlessAborted} from './sleep.js'
 
 /** One reading of the source's binlog end: `status` when it worked, `error` (one line) when not. */
 export interface SourceReading {
@@ -208,7 +209,7 @@ export async function sampleWindow(options: SampleWindowOptions): Promise<Sample
     for (;;) {
       const plannedMs = Math.min(tick * tickMs, durationMs)
       const isLast = plannedMs >= durationMs
-      if (!(await sleepUntil(startedMono + plannedMs, signal))) {
+      if (!(await sleepUnlessAborted(startedMono + plannedMs - performance.now(), signal))) {
         endedBy = 'interrupted'
         break
       }
@@ -383,23 +384,6 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
         reject(error)
       },
     )
-  })
-}
-
-/** Waits until performance.now() reaches targetMono; false when aborted first. */
-function sleepUntil(targetMono: number, signal: AbortSignal | undefined): Promise<boolean> {
-  if (signal?.aborted) return Promise.resolve(false)
-  const waitMs = Math.max(0, targetMono - performance.now())
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve(true)
-    }, waitMs)
-    const onAbort = (): void => {
-      clearTimeout(timer)
-      resolve(false)
-    }
-    signal?.addEventListener('abort', onAbort, {once: true})
   })
 }
 
