@@ -30,7 +30,7 @@ async function runLag(args: readonly string[], options: {whileRunning?: (pid: nu
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>
   const killer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000)
   if (options.whileRunning) await options.whileRunning(child.pid!)
   const [code, signal] = await exited

@@ -63,7 +63,7 @@ function runCli(args: string[], onStart?: (child: ReturnType<typeof spawn>) => v
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
   onStart?.(child)
   const killer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-  return once(child, 'exit').then(([code]) => {
+  return once(child, 'close').then(([code]) => {
     clearTimeout(killer)
     return {code: code as number | null, stdout, stderr}
   })

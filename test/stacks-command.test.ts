@@ -42,7 +42,7 @@ async function runStacks(args: string[], options: {onStderr?: (text: string) => 
     options.onStderr?.(stderr)
   })
   const killer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000)
-  const [code] = (await once(child, 'exit')) as [number | null]
+  const [code] = (await once(child, 'close')) as [number | null]
   clearTimeout(killer)
   return {code, stdout, stderr, ms: performance.now() - startMs}
 }
@@ -88,7 +88,7 @@ async function startUnprepared(args: string[]): Promise<Unprepared> {
   let stderr = ''
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d))
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-  const exited = once(child, 'exit')
+  const exited = once(child, 'close')
   const deadline = Date.now() + 30_000
   while (!/^unprepared-pipeline /m.test(stdout) || !/Debugger listening on ws:\/\/127\.0\.0\.1:\d+\//.test(stderr)) {
     if (child.exitCode !== null || Date.now() > deadline) {

@@ -50,7 +50,7 @@ async function runCli(args: string[], timeoutMs = 60_000): Promise<CliRun> {
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d))
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
   const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-  const [code] = (await once(child, 'exit')) as [number | null]
+  const [code] = (await once(child, 'close')) as [number | null]
   clearTimeout(killer)
   return {code, stdout, stderr}
 }

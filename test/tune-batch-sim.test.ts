@@ -26,7 +26,7 @@ function runCli(args: string[], options: {onStart?: (child: ReturnType<typeof sp
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
   options.onStart?.(child)
   const killer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000)
-  return once(child, 'exit').then(([code]) => {
+  return once(child, 'close').then(([code]) => {
     clearTimeout(killer)
     return {code: code as number | null, stdout, stderr}
   })

@@ -95,7 +95,7 @@ async function startTarget(file: string, count: number, mode: 'runtime' | 'plain
     },
     async stop() {
       child.kill('SIGKILL')
-      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit')
+      if (child.exitCode === null && child.signalCode === null) await once(child, 'close')
     },
   }
 }
@@ -124,7 +124,7 @@ async function runCli(args: string[]): Promise<CliRun> {
     stderr += d
     printedMs = performance.now() - start
   })
-  const [code] = (await once(child, 'exit')) as [number | null]
+  const [code] = (await once(child, 'close')) as [number | null]
   return {printedMs, exitMs: performance.now() - start, code, stdout, stderr}
 }
 

@@ -47,7 +47,7 @@ export async function startPipeline(args: readonly string[], options: {startTime
   let stdout = ''
   let stderr = ''
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>
   const lines = createInterface({input: child.stdout!})
   const firstLine = new Promise<string>((resolve) => {
     lines.on('line', (line) => {
@@ -107,7 +107,7 @@ export async function runPipelineToExit(args: readonly string[], timeoutMs = 30_
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d))
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
   const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null]
+  const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null]
   clearTimeout(killer)
   return {code, signal, stdout, stderr}
 }
