@@ -78,6 +78,7 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
         inspect: session?.address ?? null,
         pid: session?.target.pid ?? null,
         attached: session !== undefined,
+        attachedVia: session?.target.via ?? null,
       }
       if (flags.watch) {
         const window = await this.watch(session, flags.source, flags.duration, context, json, interrupt.signal)

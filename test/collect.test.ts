@@ -228,7 +228,7 @@ test('progress line: nothing unless a TTY and not --json', () => {
 // ---- golden text ---------------------------------------------------------------------------------
 
 const START = 1_700_000_060_000
-const CONTEXT: LagResultContext = {requestedMs: 5000, inspect: '127.0.0.1:9229', pid: 4242, attached: true}
+const CONTEXT: LagResultContext = {requestedMs: 5000, inspect: '127.0.0.1:9229', pid: 4242, attached: true, attachedVia: 'inspect'}
 
 function windowOf(series: AgentSnapshot[], extra: Partial<SampledWindow> = {}): SampledWindow {
   return {
@@ -340,6 +340,12 @@ for (const [name, build] of Object.entries(GOLDEN_SERIES)) {
     checkGolden(`lag-${name}.txt`, renderLagText(result))
   })
 }
+
+test('the next step names the target as it was named: --pid, since an inspector opened for it is closed again', () => {
+  const stuck = GOLDEN_SERIES.stuck!()
+  assert.match(renderLagText(assessWindow(stuck, CONTEXT)), /^Next: run `ferrydiag stacks --inspect 127\.0\.0\.1:9229`/m)
+  assert.match(renderLagText(assessWindow(stuck, {...CONTEXT, attachedVia: 'pid'})), /^Next: run `ferrydiag stacks --pid 4242`/m)
+})
 
 test('golden text: --source only, no agent', () => {
   const at = START

@@ -21,6 +21,8 @@ export interface LagProcess {
   pid: number | null
   /** Inspector address HOST:PORT that was attached. */
   inspect: string | null
+  /** How the target was named: --pid (ferrydiag opened the inspector if needed and closed it again) or --inspect. */
+  attachedVia: 'pid' | 'inspect' | null
   title: string | null
   nodeVersion: string | null
   /** present: snapshots were read; absent: attached but no agent; not-attached: --source only. */
@@ -81,6 +83,7 @@ export interface LagResultContext {
   /** The pid known before sampling (--pid, or found for --inspect). */
   pid: number | null
   attached: boolean
+  attachedVia: 'pid' | 'inspect' | null
   /** Set to the window's length for a sliding window (--watch): only samples this recent are used. */
   lastMs?: number
 }
@@ -112,6 +115,7 @@ export function assessWindow(window: SampledWindow, context: LagResultContext): 
     process: {
       pid: lastSnapshot?.process.pid ?? context.pid,
       inspect: context.inspect,
+      attachedVia: context.attachedVia,
       title: lastSnapshot?.process.title ?? null,
       nodeVersion: lastSnapshot?.process.nodeVersion ?? null,
       agent: !context.attached ? 'not-attached' : window.agentAbsent ? 'absent' : 'present',

@@ -93,7 +93,13 @@ function renderVerdict(result: LagResult): string {
 
 /** What to run next, per verdict: the tool that shows the cause. */
 export function nextStep(result: LagResult): string | null {
-  const target = result.process.inspect ? ` --inspect ${result.process.inspect}` : ''
+  // Name the target the way it was named: an inspector ferrydiag opened for --pid is closed again.
+  const target =
+    result.process.attachedVia === 'pid' && result.process.pid !== null
+      ? ` --pid ${result.process.pid}`
+      : result.process.inspect
+        ? ` --inspect ${result.process.inspect}`
+        : ''
   switch (result.verdict) {
     case 'stuck':
       return `run \`ferrydiag stacks${target}\` to see every blocked wait with its await site`
