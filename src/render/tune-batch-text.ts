@@ -97,7 +97,7 @@ export function renderTuneBatchText(result: TuneBatchResult, options: TuneBatchT
     if (rec.verdict === 'unsustainable') {
       out.push(`  max sustainable rate 1/m = ${formatNumber(rec.maxSustainableEventsPerSec ?? 0)} events/s at any batch size`)
       out.push(`  parallel writers needed k = ⌈m·R/ρ⌉ = ${rec.parallelWritersNeeded}`)
-      out.push(`  or throttle the source to ρ/m = ${formatNumber(rec.throttleToEventsPerSec ?? 0)} events/s`)
+      out.push(`  or throttle the source to ρ/m = ${formatNumber(Math.floor(rec.throttleToEventsPerSec ?? 0))} events/s`)
       if (rec.lagGrowthSecPerSec !== null && rec.lagGrowthSecPerSec > 0) {
         out.push(`  meanwhile lag grows ${formatNumber(rec.lagGrowthSecPerSec)} s per second at the mean rate`)
       }
