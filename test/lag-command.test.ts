@@ -1,41 +1,21 @@
 // End-to-end tests of `ferrydiag lag`: the built CLI (node bin/run.js lag) against the reference
 // pipeline in simulator mode and against MariaDB (harness), plus bad input, Ctrl-C and targets that go away.
-import {spawn} from 'node:child_process'
 import {once} from 'node:events'
 import {after, describe, it} from 'node:test'
 import assert from 'node:assert/strict'
-import {fileURLToPath} from 'node:url'
 
 import type {LagResult} from '../src/collect/lag-result.js'
 import {EXIT} from '../src/errors.js'
 import {killAllTargets, spawnTarget} from './helpers/child-process.js'
 import {REPLICATION_USER, createUser, databaseOrSkip, freshDatabase, openConnection, sharedDatabase, startMariaDb, startSourceAndTarget, type MariaDbInstance} from './helpers/mariadb.js'
 import {lagOf, pause, startPipeline, waitForSnapshot, type RunningPipeline} from './helpers/pipeline-process.js'
+import {runCli, type RunResult as CliResult} from './helpers/run-node.js'
 
-const RUN_JS = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
-
-interface CliResult {
-  code: number | null
-  signal: NodeJS.Signals | null
-  stdout: string
-  stderr: string
-  elapsedMs: number
-}
 
 /** Runs `node bin/run.js lag ...args`; `whileRunning` may act on the child (e.g. send SIGINT). */
-async function runLag(args: readonly string[], options: {whileRunning?: (pid: number) => Promise<void>; timeoutMs?: number} = {}): Promise<CliResult> {
-  const started = performance.now()
-  const child = spawn(process.execPath, [RUN_JS, 'lag', ...args], {stdio: ['ignore', 'pipe', 'pipe']})
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-  const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>
-  const killer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000)
-  if (options.whileRunning) await options.whileRunning(child.pid!)
-  const [code, signal] = await exited
-  clearTimeout(killer)
-  return {code, signal, stdout, stderr, elapsedMs: performance.now() - started}
+function runLag(args: readonly string[], options: {whileRunning?: (pid: number) => Promise<void>; timeoutMs?: number} = {}): Promise<CliResult> {
+  const {whileRunning} = options
+  return runCli(['lag', ...args], {timeoutMs: options.timeoutMs, onStart: whileRunning && ((child) => whileRunning(child.pid!))})
 }
 
 function parseJson(result: CliResult): LagResult {

@@ -2,9 +2,7 @@
 // triggers or foreign keys, drops the table (also after Ctrl-C mid-probe), and fails clearly for a missing
 // --like table (noSuchTable) and for an account without CREATE (mysqlGrant, naming the privilege).
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
 import {once} from 'node:events'
-import {fileURLToPath} from 'node:url'
 import {after, before, describe, it} from 'node:test'
 import type {Connection} from 'mysql2/promise'
 import {startLatencyProxy, type LatencyProxy} from '../fixtures/pipeline/latency-proxy.js'
@@ -13,8 +11,8 @@ import {EXIT} from '../src/errors.js'
 import {PROBE_TABLE_PREFIX, probeTarget} from '../src/mysql/probe-target.js'
 import {createUser, openConnection, sharedDatabase, startMariaDb, type MariaDbInstance} from './helpers/mariadb.js'
 import {startPipeline, type RunningPipeline} from './helpers/pipeline-process.js'
+import {runCli} from './helpers/run-node.js'
 
-const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 const db = sharedDatabase(() => startMariaDb({name: 'probe'}))
 let pipeline: RunningPipeline | undefined
 let proxy: LatencyProxy | undefined
@@ -53,20 +51,6 @@ async function probeTables(conn: Connection): Promise<string[]> {
     [`${PROBE_TABLE_PREFIX.replace(/_/g, '\\_')}%`],
   )) as unknown as [Array<{t: string}>]
   return rows.map((r) => r.t)
-}
-
-function runCli(args: string[], onStart?: (child: ReturnType<typeof spawn>) => void): Promise<{code: number | null; stdout: string; stderr: string}> {
-  const child = spawn(process.execPath, [BIN, ...args], {stdio: ['ignore', 'pipe', 'pipe']})
-  let stdout = ''
-  let stderr = ''
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-  onStart?.(child)
-  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-  return once(child, 'close').then(([code]) => {
-    clearTimeout(killer)
-    return {code: code as number | null, stdout, stderr}
-  })
 }
 
 describe('probe-target on MariaDB', {concurrency: false}, () => {
@@ -132,7 +116,7 @@ describe('probe-target on MariaDB', {concurrency: false}, () => {
     const dsn = instance.adminDsn.replace(`:${instance.port}/`, `:${proxy.port}/`).replace('@127.0.0.1:', `@${proxy.host}:`)
     try {
       let sawTable = false
-      const run = await runCli(['tune-batch', '--inspect', pipeline!.fields.inspect, '--probe-target', dsn, '--like', 'ferrydiag.orders', '--duration', '30s'], (child) => {
+      const run = await runCli(['tune-batch', '--inspect', pipeline!.fields.inspect, '--probe-target', dsn, '--like', 'ferrydiag.orders', '--duration', '30s'], {onStart: (child) => {
         const poll = setInterval(async () => {
           if ((await probeTables(conn)).length > 0) {
             clearInterval(poll)
@@ -142,7 +126,7 @@ describe('probe-target on MariaDB', {concurrency: false}, () => {
           }
         }, 25)
         child.once('exit', () => clearInterval(poll))
-      })
+      }})
       assert.ok(sawTable, 'the probe table existed while the probe ran')
       assert.equal(run.code, 130, run.stderr)
       assert.match(run.stdout, /the probe was interrupted after \d+ batch\(es\); its table was dropped/)

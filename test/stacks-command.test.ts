@@ -18,33 +18,14 @@ import type {StacksDump} from '../src/model/dump.js'
 import type {Finding} from '../src/model/findings.js'
 import {openConnection, sharedDatabase, startSourceAndTarget, type MariaDbInstance} from './helpers/mariadb.js'
 import {lagOf, startPipeline, waitForSnapshot, type RunningPipeline} from './helpers/pipeline-process.js'
+import {runCli, type RunResult as CliResult} from './helpers/run-node.js'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
-const BIN = path.join(REPO, 'bin', 'run.js')
 const UNPREPARED_MAIN = path.join(REPO, 'fixtures', 'unprepared', 'main.mjs')
 
-interface CliResult {
-  code: number | null
-  stdout: string
-  stderr: string
-  ms: number
-}
-
 /** Runs `node bin/run.js stacks ARGS`; `onStderr` sees stderr as it arrives (e.g. to act mid-run). */
-async function runStacks(args: string[], options: {onStderr?: (text: string) => void; timeoutMs?: number} = {}): Promise<CliResult> {
-  const startMs = performance.now()
-  const child = spawn(process.execPath, [BIN, 'stacks', ...args], {cwd: REPO, stdio: ['ignore', 'pipe', 'pipe']})
-  let stdout = ''
-  let stderr = ''
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    stderr += d
-    options.onStderr?.(stderr)
-  })
-  const killer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000)
-  const [code] = (await once(child, 'close')) as [number | null]
-  clearTimeout(killer)
-  return {code, stdout, stderr, ms: performance.now() - startMs}
+function runStacks(args: string[], options: {onStderr?: (text: string) => void; timeoutMs?: number} = {}): Promise<CliResult> {
+  return runCli(['stacks', ...args], {...options, cwd: REPO})
 }
 
 async function dumpJson(args: string[]): Promise<StacksDump> {

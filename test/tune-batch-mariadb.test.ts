@@ -2,17 +2,14 @@
 // lags at the default batch size; restarted with the batch size tune-batch recommends, `ferrydiag lag`
 // finds the lag no longer growing and the streamer back-pressured less than 10 % of each second.
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
-import {once} from 'node:events'
-import {fileURLToPath} from 'node:url'
 import {after, describe, it} from 'node:test'
 import type {LagResult} from '../src/collect/lag-result.js'
 import type {TuneBatchResult} from '../src/analyze/tune-batch.js'
 import type {BufferRate, StageRate} from '../src/model/lag-report.js'
 import {freshDatabase, sharedDatabase, startSourceAndTarget} from './helpers/mariadb.js'
 import {pause, startPipeline, type RunningPipeline} from './helpers/pipeline-process.js'
+import {runCli, type RunResult as CliRun} from './helpers/run-node.js'
 
-const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 const STREAMER = 'binlog-streamer'
 const WRITER = 'binlog-writer'
 /** The issue's bar: back-pressured less than 10 % of each second, ms per s. */
@@ -34,25 +31,6 @@ function throughProxy(dsn: string, proxy: string): string {
   url.hostname = proxy.slice(0, at)
   url.port = proxy.slice(at + 1)
   return url.toString()
-}
-
-interface CliRun {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-/** Runs the built CLI (`node bin/run.js ...`) and collects its output. */
-async function runCli(args: string[], timeoutMs = 60_000): Promise<CliRun> {
-  const child = spawn(process.execPath, [BIN, ...args], {stdio: ['ignore', 'pipe', 'pipe']})
-  let stdout = ''
-  let stderr = ''
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-  const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-  const [code] = (await once(child, 'close')) as [number | null]
-  clearTimeout(killer)
-  return {code, stdout, stderr}
 }
 
 function parseJson<T>(run: CliRun, what: string): T {

@@ -2,35 +2,13 @@
 // R: --perturb recovers them within 5%, the verdicts at m·R ≈ 0.5 and ≈ 1.3, the degenerate passive case,
 // the setting restored (also after Ctrl-C), and bad arguments.
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
 import {once} from 'node:events'
-import {fileURLToPath} from 'node:url'
 import {after, describe, it} from 'node:test'
 import type {TuneBatchResult} from '../src/analyze/tune-batch.js'
 import {EXIT} from '../src/errors.js'
 import {startPipeline, type RunningPipeline} from './helpers/pipeline-process.js'
+import {runCli} from './helpers/run-node.js'
 
-const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
-
-interface CliRun {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-function runCli(args: string[], options: {onStart?: (child: ReturnType<typeof spawn>) => void; timeoutMs?: number} = {}): Promise<CliRun> {
-  const child = spawn(process.execPath, [BIN, ...args], {stdio: ['ignore', 'pipe', 'pipe']})
-  let stdout = ''
-  let stderr = ''
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-  options.onStart?.(child)
-  const killer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000)
-  return once(child, 'close').then(([code]) => {
-    clearTimeout(killer)
-    return {code: code as number | null, stdout, stderr}
-  })
-}
 
 function within(actual: number, expected: number, share: number, what: string): void {
   assert.ok(Math.abs(actual - expected) <= share * expected, `${what}: ${actual} not within ${share * 100}% of ${expected}`)

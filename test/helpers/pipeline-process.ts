@@ -5,6 +5,7 @@ import {once} from 'node:events'
 import {createInterface} from 'node:readline'
 import {fileURLToPath} from 'node:url'
 import type {AgentSnapshot, StageRecord} from '../../src/model/snapshot.js'
+import {runNode} from './run-node.js'
 import {attachTarget, type InspectorSession} from '../../src/attach/index.js'
 
 export const PIPELINE_MAIN = fileURLToPath(new URL('../../fixtures/pipeline/main.js', import.meta.url))
@@ -101,14 +102,7 @@ export async function startPipeline(args: readonly string[], options: {startTime
 
 /** Runs the pipeline to completion (for bad-input cases) and returns its exit status and output. */
 export async function runPipelineToExit(args: readonly string[], timeoutMs = 30_000): Promise<ExitResult> {
-  const child = spawn(process.execPath, [PIPELINE_MAIN, ...args], {stdio: ['ignore', 'pipe', 'pipe']})
-  let stdout = ''
-  let stderr = ''
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-  const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-  const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null]
-  clearTimeout(killer)
+  const {code, signal, stdout, stderr} = await runNode(PIPELINE_MAIN, args, {timeoutMs})
   return {code, signal, stdout, stderr}
 }
 
