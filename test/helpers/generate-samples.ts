@@ -1,6 +1,7 @@
 // Seeded generators for the analysis tests and the estimation bench: batch samples with a known cost
 // model, noise and outliers, and a small factory for agent snapshots (stages, channels, tasks, sources).
 import {SNAPSHOT_SCHEMA, SNAPSHOT_VERSION} from '../../src/model/snapshot.js'
+import {createUniformSource} from '../../src/analyze/stats.js'
 import type {
   AgentSnapshot,
   BatchSample,
@@ -19,16 +20,9 @@ export interface Random {
   integer(low: number, high: number): number
 }
 
-/** A seeded generator (mulberry32 construction); the same seed always gives the same sequence. */
+/** A seeded generator; the same seed always gives the same sequence. */
 export function createRandom(seed: number): Random {
-  let state = seed >>> 0
-  const uniform = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let z = state
-    z = Math.imul(z ^ (z >>> 15), z | 1)
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61)
-    return ((z ^ (z >>> 14)) >>> 0) / 4294967296
-  }
+  const uniform = createUniformSource(seed)
   return {
     uniform,
     normal() {
