@@ -4,7 +4,6 @@
 // One more row: the extra cost of reading wait ages from the agent's await-times stamps (10 MB heap),
 // next to what one per-promise CDP lookup (the alternative) costs on the same heap.
 
-import {spawn} from 'node:child_process'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -13,6 +12,7 @@ import {fileURLToPath} from 'node:url'
 import CDP from 'chrome-remote-interface'
 
 import {collectHeapTasks} from '../../src/attach/heap-tasks.js'
+import {spawnTarget, type TargetProcess} from '../helpers/child-process.js'
 
 // A pipeline-like target: a few parked async tasks plus `MB` megabytes of small live objects, and a
 // 5 ms ticker that records the longest gap between ticks (the stall the snapshot causes).
@@ -50,26 +50,16 @@ setTimeout(() => console.log('ready'), 500)
 
 const REGISTER_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/agent/register.js')
 
+/** Starts the bench target with its inspector on a free port; resolves once it has built its heap. */
+function startTarget(file: string, execArgv: string[], args: string[], env: NodeJS.ProcessEnv = {}): Promise<TargetProcess> {
+  // The heap takes a while to build at 100 MB on a busy machine.
+  return spawnTarget({file, execArgv: ['--inspect=127.0.0.1:0', ...execArgv], args, env: {...process.env, ...env}, startTimeoutMs: 120_000})
+}
+
 async function measure(file: string, megabytes: number, shape: 'dense' | 'sparse'): Promise<void> {
-  const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', '--max-old-space-size=4096', file, String(megabytes), shape], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const target = await startTarget(file, ['--max-old-space-size=4096'], [String(megabytes), shape])
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      let text = ''
-      child.stderr!.on('data', (d: Buffer) => {
-        text += d
-        const match = /ws:\/\/127\.0\.0\.1:(\d+)\//.exec(text)
-        if (match) resolve(Number(match[1]))
-      })
-      child.on('exit', (code) => reject(new Error(`target exited ${code}: ${text}`)))
-    })
-    await new Promise<void>((resolve) => {
-      child.stdout!.on('data', (d: Buffer) => {
-        if (String(d).includes('ready')) resolve()
-      })
-    })
-    const client = await CDP({host: '127.0.0.1', port})
+    const client = await CDP({host: '127.0.0.1', port: target.inspectPort!})
     const evaluate = async (expression: string): Promise<number> =>
       (await client.send('Runtime.evaluate', {expression, returnByValue: true})).result.value as number
     await evaluate('globalThis.maxGapMs = 0')
@@ -99,7 +89,7 @@ async function measure(file: string, megabytes: number, shape: 'dense' | 'sparse
     )
     await client.close()
   } finally {
-    child.kill('SIGKILL')
+    await target.kill()
   }
 }
 
@@ -108,26 +98,9 @@ async function measure(file: string, megabytes: number, shape: 'dense' | 'sparse
  * one getObjectByHeapObjectId + callFunctionOn on a single promise (the per-task alternative).
  */
 async function measureAges(file: string, megabytes: number): Promise<void> {
-  const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', '--import', REGISTER_PATH, file, String(megabytes), 'sparse'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {...process.env, FERRYDIAG_AGENT_MODE: 'await-times'},
-  })
+  const target = await startTarget(file, ['--import', REGISTER_PATH], [String(megabytes), 'sparse'], {FERRYDIAG_AGENT_MODE: 'await-times'})
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      let text = ''
-      child.stderr!.on('data', (d: Buffer) => {
-        text += d
-        const match = /ws:\/\/127\.0\.0\.1:(\d+)\//.exec(text)
-        if (match) resolve(Number(match[1]))
-      })
-      child.on('exit', (code) => reject(new Error(`target exited ${code}: ${text}`)))
-    })
-    await new Promise<void>((resolve) => {
-      child.stdout!.on('data', (d: Buffer) => {
-        if (String(d).includes('ready')) resolve()
-      })
-    })
-    const client = await CDP({host: '127.0.0.1', port})
+    const client = await CDP({host: '127.0.0.1', port: target.inspectPort!})
     const evaluate = async (expression: string): Promise<number> =>
       (await client.send('Runtime.evaluate', {expression, returnByValue: true})).result.value as number
     const run = async (readWaitAges: boolean) => {
@@ -182,7 +155,7 @@ async function measureAges(file: string, megabytes: number): Promise<void> {
     )
     await client.close()
   } finally {
-    child.kill('SIGKILL')
+    await target.kill()
   }
 }
 

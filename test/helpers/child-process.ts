@@ -14,6 +14,8 @@ export interface SpawnTargetOptions {
   moduleType?: 'esm' | 'cjs'
   /** Node flags before the script, e.g. ['--inspect=127.0.0.1:0'] or ['--import', registerPath]. */
   execArgv?: string[]
+  /** Arguments after the script. */
+  args?: string[]
   env?: NodeJS.ProcessEnv
   /** Resolve only once stdout has a line matching this (default: /^ready$/). null: do not wait. */
   readyLine?: RegExp | null
@@ -59,7 +61,7 @@ export async function spawnTarget(options: SpawnTargetOptions): Promise<TargetPr
     writeFileSync(scriptPath, options.script)
   }
   if (scriptPath === undefined) throw new TypeError('spawnTarget needs `script` or `file`')
-  const child = spawn(process.execPath, [...(options.execArgv ?? []), scriptPath], {
+  const child = spawn(process.execPath, [...(options.execArgv ?? []), scriptPath, ...(options.args ?? [])], {
     env: options.env ?? process.env,
     stdio: ['pipe', 'pipe', 'pipe'],
   })
