@@ -65,18 +65,7 @@ async function rejectsWith(promise: Promise<unknown>, code: ExitName): Promise<F
 }
 
 async function pingTarget(target: TargetProcess): Promise<void> {
-  const seen = target.stdoutLines.filter((line) => line === 'pong').length
-  target.sendLine('ping')
-  await target.waitForLine(new RegExp('^pong$'), 10_000)
-  await waitUntil(() => target.stdoutLines.filter((line) => line === 'pong').length > seen, 10_000)
-}
-
-async function waitUntil(predicate: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
+  await target.request('ping', /^pong$/, 10_000)
 }
 
 /** A loopback port with nothing listening (bound then released). */

@@ -4,7 +4,7 @@
 // plus the snapshot parser, the stamp arithmetic and the cost estimate on their own.
 
 import assert from 'node:assert/strict'
-import {spawn, type ChildProcess} from 'node:child_process'
+import type {ChildProcess} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
@@ -17,6 +17,7 @@ import CDP from 'chrome-remote-interface'
 import {findOrphanedHeapChannels} from '../src/analyze/heap-orphan-channels.js'
 import {ageFromStamp, collectHeapTasks, type HeapTaskRecord, type HeapTasksResult} from '../src/attach/heap-tasks.js'
 import {estimateHeapRouteCost, HeapSnapshotParser, readHeapUsage} from '../src/attach/heap-snapshot.js'
+import {spawnTarget} from './helpers/child-process.js'
 
 const TEST_TIMEOUT_MS = 120_000
 
@@ -34,50 +35,24 @@ interface TargetOptions {
 }
 
 /** Starts `node --inspect=127.0.0.1:0 entry`, waits for the port and for the script's 'ready' line. */
-async function startTarget(entry: string, args: string[] = [], readyPattern = /^ready$/m, options: TargetOptions = {}): Promise<Target> {
-  const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', ...(options.nodeFlags ?? []), entry, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: options.env ?? process.env,
+async function startTarget(entry: string, args: string[] = [], readyPattern = /^ready$/, options: TargetOptions = {}): Promise<Target> {
+  const target = await spawnTarget({
+    file: entry,
+    execArgv: ['--inspect=127.0.0.1:0', ...(options.nodeFlags ?? [])],
+    args,
+    env: options.env,
+    readyLine: readyPattern,
+    startTimeoutMs: 60_000,
   })
-  let stderr = ''
-  let stdout = ''
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no inspector port; stderr: ${stderr}`)), 30_000)
-    child.stderr!.on('data', (d: Buffer) => {
-      stderr += d
-      const match = /Debugger listening on ws:\/\/127\.0\.0\.1:(\d+)\//.exec(stderr)
-      if (match) {
-        clearTimeout(timer)
-        resolve(Number(match[1]))
-      }
-    })
-    child.on('exit', (code) => reject(new Error(`target exited ${code}; stderr: ${stderr}`)))
-  })
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`target never printed ready; stdout: ${stdout}`)), 60_000)
-    const check = (d: Buffer): void => {
-      stdout += d
-      if (readyPattern.test(stdout)) {
-        clearTimeout(timer)
-        child.stdout!.off('data', check)
-        child.stdout!.resume()
-        resolve()
-      }
-    }
-    child.stdout!.on('data', check)
-  })
+  const port = target.inspectPort!
   const client = await CDP({host: '127.0.0.1', port})
   return {
-    child,
+    child: target.child,
     client,
     port,
     async stop() {
       await client.close().catch(() => undefined)
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve))
-        child.kill('SIGKILL')
-        await exited
-      }
+      await target.kill()
     },
   }
 }
@@ -407,7 +382,7 @@ describe('heap route (--heap) on targets with no preparation', {timeout: TEST_TI
   })
 
   it('reads wait ages from await-times stamps on a target preloaded with the agent', {timeout: TEST_TIMEOUT_MS}, async () => {
-    const target = await startTarget(path.join(dir, 'ages.mjs'), [], /^ready$/m, {
+    const target = await startTarget(path.join(dir, 'ages.mjs'), [], /^ready$/, {
       nodeFlags: ['--import', REGISTER_PATH],
       env: {...process.env, FERRYDIAG_AGENT_MODE: 'await-times'},
     })
@@ -451,7 +426,7 @@ describe('heap route (--heap) on targets with no preparation', {timeout: TEST_TI
   })
 
   it('leaves wait ages unknown when the agent runs without await-times', {timeout: TEST_TIMEOUT_MS}, async () => {
-    const target = await startTarget(path.join(dir, 'ages.mjs'), [], /^ready$/m, {
+    const target = await startTarget(path.join(dir, 'ages.mjs'), [], /^ready$/, {
       nodeFlags: ['--import', REGISTER_PATH],
       env: {...process.env, FERRYDIAG_AGENT_MODE: 'channels'},
     })
@@ -468,7 +443,7 @@ describe('heap route (--heap) on targets with no preparation', {timeout: TEST_TI
   })
 
   it('reports no never-resumes on the healthy pipeline with await-times on', {timeout: TEST_TIMEOUT_MS}, async () => {
-    const target = await startTarget(path.join(dir, 'healthy.mjs'), [], /^ready$/m, {
+    const target = await startTarget(path.join(dir, 'healthy.mjs'), [], /^ready$/, {
       nodeFlags: ['--import', REGISTER_PATH],
       env: {...process.env, FERRYDIAG_AGENT_MODE: 'await-times'},
     })

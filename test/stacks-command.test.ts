@@ -2,8 +2,6 @@
 // process), against a pipeline with no preparation (--heap), against MariaDB, and with bad input.
 
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
-import {once} from 'node:events'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, existsSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -18,6 +16,7 @@ import type {StacksDump} from '../src/model/dump.js'
 import type {Finding} from '../src/model/findings.js'
 import {openConnection, sharedDatabase, startSourceAndTarget, type MariaDbInstance} from './helpers/mariadb.js'
 import {lagOf, startPipeline, waitForSnapshot, type RunningPipeline} from './helpers/pipeline-process.js'
+import {killAllTargets, spawnTarget, type TargetProcess} from './helpers/child-process.js'
 import {runCli, type RunResult as CliResult} from './helpers/run-node.js'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
@@ -52,46 +51,16 @@ function inspectArg(pipeline: RunningPipeline): string[] {
   return ['--inspect', pipeline.fields.inspect]
 }
 
-interface Unprepared {
-  pid: number
-  inspect: string
-  stderr(): string
-  alive(): boolean
-  kill(): Promise<void>
-}
-
-const unprepared = new Set<Unprepared>()
-
 /** Starts fixtures/unprepared/main.mjs (no ferrydiag at all) with --inspect on a free port. */
-async function startUnprepared(args: string[]): Promise<Unprepared> {
-  const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', UNPREPARED_MAIN, ...args], {stdio: ['ignore', 'pipe', 'pipe']})
-  let stdout = ''
-  let stderr = ''
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-  const exited = once(child, 'close')
-  const deadline = Date.now() + 30_000
-  while (!/^unprepared-pipeline /m.test(stdout) || !/Debugger listening on ws:\/\/127\.0\.0\.1:\d+\//.test(stderr)) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL')
-      throw new Error(`unprepared pipeline did not start; stderr: ${stderr}`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  const port = /Debugger listening on ws:\/\/127\.0\.0\.1:(\d+)\//.exec(stderr)![1]
-  const handle: Unprepared = {
-    pid: child.pid!,
-    inspect: `127.0.0.1:${port}`,
-    stderr: () => stderr,
-    alive: () => child.exitCode === null && child.signalCode === null,
-    async kill() {
-      unprepared.delete(handle)
-      if (handle.alive()) child.kill('SIGKILL')
-      await exited
-    },
-  }
-  unprepared.add(handle)
-  return handle
+async function startUnprepared(args: string[]): Promise<TargetProcess & {inspect: string}> {
+  const target = await spawnTarget({
+    file: UNPREPARED_MAIN,
+    execArgv: ['--inspect=127.0.0.1:0'],
+    args,
+    readyLine: /^unprepared-pipeline /,
+    startTimeoutMs: 30_000,
+  })
+  return Object.assign(target, {inspect: `127.0.0.1:${target.inspectPort}`})
 }
 
 describe('ferrydiag stacks (agent route, reference pipeline in simulator mode)', {timeout: 180_000}, () => {
@@ -203,7 +172,7 @@ describe('ferrydiag stacks (agent route, reference pipeline in simulator mode)',
 
 describe('ferrydiag stacks --heap (a pipeline with no preparation)', {timeout: 240_000}, () => {
   after(async () => {
-    await Promise.all([...unprepared].map((target) => target.kill()))
+    await killAllTargets()
   })
 
   for (const shape of ['placeholder', 'never-created'] as const) {
@@ -219,7 +188,7 @@ describe('ferrydiag stacks --heap (a pipeline with no preparation)', {timeout: 2
         assert.equal(dump.process.pid, target.pid)
         const finding = assertInitRaceFinding(dump, `heap ${shape}`, {bufferInEvidence: shape === 'placeholder'})
         assert.equal(finding.kind, shape === 'placeholder' ? 'uninitialized-channel-send' : 'never-resumes')
-        assert.ok(target.alive(), 'target still running')
+        assert.ok(target.isAlive(), 'target still running')
       } finally {
         await target.kill()
       }
@@ -234,7 +203,7 @@ describe('ferrydiag stacks --heap (a pipeline with no preparation)', {timeout: 2
       assert.equal(dump.process.agentLoadedBy, 'inject')
       assert.deepEqual(errors(dump), [])
       assert.ok(dump.source.notes.some((note) => /--heap/.test(note)), dump.source.notes.join('\n'))
-      assert.ok(target.alive())
+      assert.ok(target.isAlive())
     } finally {
       await target.kill()
     }
@@ -250,7 +219,7 @@ describe('ferrydiag stacks --heap (a pipeline with no preparation)', {timeout: 2
       // Also shows that the declined run injected nothing.
       const noInject = await runStacks(['--inspect', target.inspect, '--no-inject'])
       assert.equal(noInject.code, EXIT.noAgent, noInject.stderr)
-      assert.ok(target.alive())
+      assert.ok(target.isAlive())
     } finally {
       await target.kill()
     }

@@ -47,16 +47,8 @@ interface RunSample {
   inspectorClosed: boolean | null
 }
 
-async function commandTarget(target: TargetProcess, command: 'reset' | 'report'): Promise<string> {
-  const marker = command === 'reset' ? /^reset-done$/ : /^report /
-  const before = target.stdoutLines.length
-  target.sendLine(command)
-  for (;;) {
-    const line = target.stdoutLines.slice(before).find((candidate) => marker.test(candidate))
-    if (line !== undefined) return line
-    await target.waitForLine(/./, 10_000)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
+function commandTarget(target: TargetProcess, command: 'reset' | 'report'): Promise<string> {
+  return target.request(command, command === 'reset' ? /^reset-done$/ : /^report /, 10_000)
 }
 
 async function measureOnce(target: TargetProcess, route: 'inspect' | 'pid', inject: boolean): Promise<RunSample> {

@@ -3,12 +3,11 @@
 // `node dist/test/bench/stacks.bench.js` (after tsc). Targets: 10k ≤ 0.3 s / stall ≤ 20 ms,
 // 100k ≤ 1 s / stall ≤ 50 ms, --heap at 100 MB ≤ 3 s end to end.
 
-import {spawn, type ChildProcess} from 'node:child_process'
+import {spawn} from 'node:child_process'
 import {once} from 'node:events'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {createInterface} from 'node:readline'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 
 import Table from 'cli-table3'
@@ -17,6 +16,7 @@ import {attachTarget} from '../../src/attach/index.js'
 import {buildCollectedStacksDump, collectStacks} from '../../src/collect/stacks-source.js'
 import type {StacksDump} from '../../src/model/dump.js'
 import {renderStacksJson} from '../../src/render/stacks-json.js'
+import {spawnTarget} from '../helpers/child-process.js'
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url))
 const BIN = path.join(REPO, 'bin', 'run.js')
@@ -59,44 +59,16 @@ interface Target {
 }
 
 async function startTarget(file: string, count: number, mode: 'runtime' | 'plain', ballastMb: number): Promise<Target> {
-  const child: ChildProcess = spawn(process.execPath, ['--inspect=127.0.0.1:0', file, String(count), mode, String(ballastMb)], {
-    stdio: ['pipe', 'pipe', 'pipe'],
+  const target = await spawnTarget({
+    file,
+    execArgv: ['--inspect=127.0.0.1:0'],
+    args: [String(count), mode, String(ballastMb)],
+    startTimeoutMs: 60_000,
   })
-  let stderr = ''
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-  const lines: string[] = []
-  const waiters = new Set<() => void>()
-  createInterface({input: child.stdout!}).on('line', (line) => {
-    lines.push(line)
-    for (const wake of waiters) wake()
-  })
-  const waitLine = (pattern: RegExp, from: number): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`target: no ${pattern} within 60 s; stderr ${stderr}`)), 60_000)
-      const check = (): void => {
-        const line = lines.slice(from).find((candidate) => pattern.test(candidate))
-        if (line === undefined) return
-        clearTimeout(timer)
-        waiters.delete(check)
-        resolve(line)
-      }
-      waiters.add(check)
-      check()
-    })
-  await waitLine(/^ready$/, 0)
-  const port = /Debugger listening on ws:\/\/127\.0\.0\.1:(\d+)\//.exec(stderr)?.[1]
-  if (!port) throw new Error(`no inspector port: ${stderr}`)
   return {
-    inspect: `127.0.0.1:${port}`,
-    async command(line, answer) {
-      const from = lines.length
-      child.stdin!.write(`${line}\n`)
-      return waitLine(answer, from)
-    },
-    async stop() {
-      child.kill('SIGKILL')
-      if (child.exitCode === null && child.signalCode === null) await once(child, 'close')
-    },
+    inspect: `127.0.0.1:${target.inspectPort}`,
+    command: (line, answer) => target.request(line, answer, 60_000),
+    stop: () => target.kill(),
   }
 }
 

@@ -32,6 +32,8 @@ export interface TargetProcess {
   readonly child: ChildProcess
   /** Resolves with the first stdout line (already seen or future) that matches. */
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>
+  /** Writes `line` to stdin and resolves with the first matching stdout line printed after it. */
+  request(line: string, answer: RegExp, timeoutMs?: number): Promise<string>
   /** Writes one line to the target's stdin (a script may read commands from it). */
   sendLine(line: string): void
   /** True while the process has not exited. */
@@ -135,6 +137,38 @@ function wrapChild(child: ChildProcess): TargetProcess {
     })
   })
 
+  /** The first stdout line at index >= from that matches, now or when it arrives. */
+  const waitForLineFrom = (from: number, pattern: RegExp, timeoutMs: number): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const line = stdoutLines.slice(from).find((candidate) => pattern.test(candidate))
+        if (line !== undefined) {
+          finish()
+          resolve(line)
+          return true
+        }
+        if (!alive) {
+          finish()
+          reject(new Error(`target ${child.pid} exited before printing ${pattern}; stderr: ${stderrText.trim()}`))
+          return true
+        }
+        return false
+      }
+      const finish = (): void => {
+        clearTimeout(timer)
+        lineWaiters.delete(wake)
+      }
+      const wake = (): void => {
+        check()
+      }
+      const timer = setTimeout(() => {
+        finish()
+        reject(new Error(`target ${child.pid} printed no line matching ${pattern} within ${timeoutMs} ms`))
+      }, timeoutMs)
+      lineWaiters.add(wake)
+      check()
+    })
+
   const target: TargetProcess = {
     pid: child.pid,
     get inspectPort() {
@@ -147,36 +181,11 @@ function wrapChild(child: ChildProcess): TargetProcess {
     child,
     exited,
     isAlive: () => alive,
-    waitForLine(pattern: RegExp, timeoutMs = 15_000): Promise<string> {
-      return new Promise((resolve, reject) => {
-        const check = (): boolean => {
-          const line = stdoutLines.find((candidate) => pattern.test(candidate))
-          if (line !== undefined) {
-            finish()
-            resolve(line)
-            return true
-          }
-          if (!alive) {
-            finish()
-            reject(new Error(`target ${child.pid} exited before printing ${pattern}; stderr: ${stderrText.trim()}`))
-            return true
-          }
-          return false
-        }
-        const finish = (): void => {
-          clearTimeout(timer)
-          lineWaiters.delete(wake)
-        }
-        const wake = (): void => {
-          check()
-        }
-        const timer = setTimeout(() => {
-          finish()
-          reject(new Error(`target ${child.pid} printed no line matching ${pattern} within ${timeoutMs} ms`))
-        }, timeoutMs)
-        lineWaiters.add(wake)
-        check()
-      })
+    waitForLine: (pattern: RegExp, timeoutMs = 15_000) => waitForLineFrom(0, pattern, timeoutMs),
+    request(line: string, answer: RegExp, timeoutMs = 15_000): Promise<string> {
+      const from = stdoutLines.length
+      target.sendLine(line)
+      return waitForLineFrom(from, answer, timeoutMs)
     },
     sendLine(line: string): void {
       child.stdin!.write(`${line}\n`)
