@@ -29,6 +29,9 @@ export const EXIT = {
   outputUnwritable: 44,
   badArgument: 45,
   inspectorPortBusy: 46, // --pid: the port SIGUSR1 would open is held by another process
+  notReplica: 65, // replica: the server has no replication connection configured
+  noSuchConnection: 66, // replica --connection names no connection on the replica
+  unreadableErrorLog: 67, // replica --error-log: the file cannot be read
 } as const
 
 export type ExitName = keyof typeof EXIT

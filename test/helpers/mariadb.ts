@@ -12,7 +12,7 @@
 // reason, except with env CI set, where it fails with that reason.
 
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
-import {existsSync, mkdirSync, mkdtempSync, rmSync} from 'node:fs'
+import {appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {delimiter, join} from 'node:path'
@@ -54,6 +54,11 @@ export interface StartMariaDbOptions {
   serverId?: number
   /** Extra mariadbd arguments, e.g. ['--max-binlog-size=4096']. */
   extraArgs?: string[]
+  /**
+   * Also append the server's error log (its stderr) to this file, e.g. for a tool that reads the error
+   * log. (--log-error would hide the "ready for connections" line the harness waits for.)
+   */
+  errorLogFile?: string
   /** Label used in datadir names and error messages. */
   name?: string
   /** Time allowed for install + start (default 60 s). */
@@ -304,7 +309,7 @@ export async function startMariaDb(options: StartMariaDbOptions = {}): Promise<M
       ...(options.extraArgs ?? []),
     ]
     try {
-      return await launch({serverBinary, serverArgs, root, datadir, socket, port, serverId, name, startTimeoutMs})
+      return await launch({serverBinary, serverArgs, root, datadir, socket, port, serverId, name, startTimeoutMs, errorLogFile: options.errorLogFile})
     } catch (error) {
       lastError = error as Error
       rmSync(root, {recursive: true, force: true})
@@ -324,6 +329,7 @@ interface LaunchSpec {
   serverId: number
   name: string
   startTimeoutMs: number
+  errorLogFile?: string
 }
 
 async function launch(spec: LaunchSpec): Promise<MariaDbInstance> {
@@ -356,6 +362,7 @@ async function launch(spec: LaunchSpec): Promise<MariaDbInstance> {
       partial = lines.pop() ?? ''
       for (const line of lines) {
         logTail.push(line)
+        if (spec.errorLogFile !== undefined) appendFileSync(spec.errorLogFile, `${line}\n`)
         if (logTail.length > 40) logTail.shift()
         if (!ready && line.includes('ready for connections')) {
           ready = true

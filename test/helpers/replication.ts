@@ -35,7 +35,9 @@ export interface PrimaryAndReplicaOptions extends Omit<ReplicationOptions, 'conn
   /** Extra mariadbd options for the primaries / the replica (e.g. '--gtid-strict-mode=1'). */
   primaryArgs?: string[]
   replicaArgs?: string[]
-  startOptions?: Omit<StartMariaDbOptions, 'extraArgs' | 'name'>
+  startOptions?: Omit<StartMariaDbOptions, 'extraArgs' | 'name' | 'errorLogFile'>
+  /** Append the replica's error log (where MariaDB records every worker's failure) to this file. */
+  replicaErrorLogFile?: string
 }
 
 export interface PrimaryAndReplica {
@@ -189,7 +191,12 @@ export async function startPrimaryAndReplica(options: PrimaryAndReplicaOptions =
       started.push(primary)
       primaries.push({connectionName, primary})
     }
-    const replica = await startMariaDb({...options.startOptions, name: 'replica', extraArgs: ['--skip-slave-start', ...(options.replicaArgs ?? [])]})
+    const replica = await startMariaDb({
+      ...options.startOptions,
+      name: 'replica',
+      errorLogFile: options.replicaErrorLogFile,
+      extraArgs: ['--skip-slave-start', ...(options.replicaArgs ?? [])],
+    })
     started.push(replica)
     for (const [index, {connectionName, primary}] of primaries.entries()) {
       await configureReplication(replica, primary, {
