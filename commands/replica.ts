@@ -93,7 +93,17 @@ Exit status: 0 when the dump was printed (read the findings from --json), 65 whe
         errorLogPath: flags['error-log'],
         lagThresholdSec: flags['lag-threshold'] / 1000,
         signal: interrupt.signal,
-        onSample: (_samples, elapsedMs) => progress.update(elapsedMs, durationMs),
+        onSample: (samples, elapsedMs, sqlRunning) => {
+          // One line when the watch is under way, so a script (or a test) can start the load then.
+          if (samples === 1) {
+            this.logToStderr(
+              sqlRunning
+                ? `ferrydiag replica: watching ${replica.masked} every ${flags.interval} ms until an SQL thread stops`
+                : `ferrydiag replica: an SQL thread of ${replica.masked} is already stopped; dumping now`,
+            )
+          }
+          progress.update(elapsedMs, durationMs)
+        },
       })
       progress.clear()
       const text = json ? renderReplicaJson(report) : renderReplicaText(report)

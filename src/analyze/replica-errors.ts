@@ -72,6 +72,22 @@ export interface ErrorLogEntry extends ReplicaError {
   line: number
 }
 
+/** True when the log records the SQL thread of `connectionName` exiting after its last start. */
+export function errorLogShowsStop(text: string, connectionName: string): boolean {
+  let stopped = false
+  for (const raw of text.split('\n')) {
+    const match = LOG_LINE.exec(raw.trimEnd())
+    if (!match) continue
+    const named = MARIADB_CONNECTION.exec(match[4]!)
+    const channel = MYSQL_CHANNEL.exec(match[4]!)
+    const name = named ? named[1]!.replace(/''/g, "'") : channel ? channel[1]!.replace(/''/g, "'") : ''
+    if (name !== connectionName) continue
+    if (/(Slave|Replica) SQL thread initialized/.test(match[4]!)) stopped = false
+    else if (/(Slave|Replica) SQL thread exiting/i.test(match[4]!)) stopped = true
+  }
+  return stopped
+}
+
 /**
  * The applier errors of the LAST stop of each connection in an error log: the lines after the last
  * "SQL thread initialized" of that connection. Follow-on errors (1964) are included; IO thread errors

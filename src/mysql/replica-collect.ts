@@ -4,7 +4,7 @@
 
 import {readFileSync} from 'node:fs'
 import type {Connection} from 'mysql2/promise'
-import {KEY_ERRNOS, parseErrorLog, type ErrorLogEntry} from '../analyze/replica-errors.js'
+import {errorLogShowsStop, KEY_ERRNOS, parseErrorLog, type ErrorLogEntry} from '../analyze/replica-errors.js'
 import {analyzeReplica} from '../analyze/replica-findings.js'
 import {FerrydiagError} from '../errors.js'
 import {
@@ -35,23 +35,38 @@ export interface CollectReplicaOptions {
   durationMs: number
   errorLogPath?: string
   lagThresholdSec: number
-  /** Called after each --watch sample (progress). */
-  onSample?: (samples: number, elapsedMs: number) => void
+  /** Called after each --watch sample, the first included (progress). */
+  onSample?: (samples: number, elapsedMs: number, sqlRunning: boolean) => void
   /** Aborted when the user interrupts (Ctrl-C): ends the sampling early. */
   signal?: AbortSignal
 }
 
+/** How long to wait for the error log to record a stop the status already shows (the server writes it last). */
+const ERROR_LOG_SETTLE_MS = 2000
+
 /** Reads the error log (a local file); unreadableErrorLog when it cannot be read. */
-export function readErrorLog(path: string): ErrorLogEntry[] {
-  let text: string
+export function readErrorLogText(path: string): string {
   try {
-    text = readFileSync(path, 'utf8')
+    return readFileSync(path, 'utf8')
   } catch (error) {
     throw new FerrydiagError(
       'unreadableErrorLog',
       `Cannot read --error-log ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
       "Pass the replica's error log file (SELECT @@log_error on the replica names it) readable by this user, or leave --error-log out.",
     )
+  }
+}
+
+/**
+ * The error log's replication errors of the last stop. When the status shows a connection's SQL thread
+ * stopped, waits (briefly) until the log records that stop too: workers log their errors as they exit.
+ */
+async function readErrorLog(path: string, stopped: string[], signal?: AbortSignal): Promise<ErrorLogEntry[]> {
+  const deadline = Date.now() + ERROR_LOG_SETTLE_MS
+  let text = readErrorLogText(path)
+  while (stopped.some((name) => !errorLogShowsStop(text, name)) && Date.now() < deadline && !signal?.aborted) {
+    await sleep(100, signal)
+    text = readErrorLogText(path)
   }
   return parseErrorLog(text)
 }
@@ -110,6 +125,7 @@ async function sampleReplica(conn: Connection, options: CollectReplicaOptions): 
   }
   const startedMs = Date.now()
   let samples = 1
+  options.onSample?.(samples, 0, first.connections.every((c) => c.sql.running))
   let current = first
   let lastRunning: ReplicaSnapshot | null = null
   const running = (s: ReplicaSnapshot): boolean => s.connections.every((c) => c.sql.running)
@@ -119,7 +135,7 @@ async function sampleReplica(conn: Connection, options: CollectReplicaOptions): 
     await sleep(options.intervalMs, options.signal)
     current = await read()
     samples++
-    options.onSample?.(samples, Date.now() - startedMs)
+    options.onSample?.(samples, Date.now() - startedMs, running(current))
   }
   if (running(current)) lastRunning = current
   return {
@@ -203,10 +219,13 @@ async function lookUpRows(finding: Extract<ReplicaFinding, {code: 'first-failure
 
 /** Collects, analyses and completes the report. Throws FerrydiagError for the replica; the primary only degrades. */
 export async function collectReplicaReport(options: CollectReplicaOptions): Promise<ReplicaReport> {
-  const errorLog = options.errorLogPath === undefined ? [] : readErrorLog(options.errorLogPath)
+  // Checked before connecting: an unreadable file costs nothing.
+  if (options.errorLogPath !== undefined) readErrorLogText(options.errorLogPath)
   const conn = await connectMysql(options.replica, {role: 'replica'})
   try {
     const {final, earlier, watch} = await sampleReplica(conn, options)
+    const stoppedNames = final.connections.filter((c) => !c.sql.running).map((c) => c.name)
+    const errorLog = options.errorLogPath === undefined ? [] : await readErrorLog(options.errorLogPath, stoppedNames, options.signal)
     const {positions, findings} = analyzeReplica(final, {lastRunning: watch?.lastRunning ?? null, errorLog, earlier}, {lagThresholdSec: options.lagThresholdSec})
 
     let primaryStatus: PrimaryStatus = {state: 'not-given'}

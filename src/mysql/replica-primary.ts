@@ -48,13 +48,17 @@ export async function readTransactionRows(parsed: ParsedDsn, conn: Connection, c
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no commit within ${STREAM_BUDGET_MS} ms of streaming from ${coordinate.file}:${coordinate.pos}`)), STREAM_BUDGET_MS)
+      let finished = false
       const done = (error?: Error): void => {
+        finished = true
         clearTimeout(timer)
         if (error) reject(error)
         else resolve()
       }
       zongji.on('error', (error: Error) => done(error))
       zongji.on('binlog', (event: AnyBinlogEvent) => {
+        // Events already read past the commit arrive before stop() takes effect.
+        if (finished) return
         const name = event.getEventName()
         if (name === 'xid' || (name === 'query' && /^COMMIT/i.test(String((event as {query?: unknown}).query ?? '')))) {
           done()

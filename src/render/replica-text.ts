@@ -89,7 +89,7 @@ function renderWorkerTable(workers: ReplicaWorker[]): string {
       String(w.index),
       w.processlistId === null ? '-' : String(w.processlistId),
       w.state ?? '(gone)',
-      seconds(w.stateSec),
+      w.stateSec === null ? '-' : seconds(w.stateSec),
       w.applyingGtid ?? w.lastSeenGtid ?? '-',
       w.retries === null ? '-' : String(w.retries),
       w.lastError ? String(w.lastError.errno) : '-',
@@ -193,7 +193,8 @@ export function renderReplicaText(report: ReplicaReport): string {
   )
   if (report.watch) {
     const w = report.watch
-    out.push(`watch: ${w.samples} sample(s) every ${formatDurationMs(w.intervalMs)}; ${w.stopped ? 'the SQL thread stopped during the watch' : 'no SQL thread stopped during the watch'}`)
+    const how = w.stopped ? 'an SQL thread stopped during the watch' : w.lastRunning === null ? 'an SQL thread was already stopped when the watch began' : 'no SQL thread stopped during the watch'
+    out.push(`watch: ${w.samples} sample(s) every ${formatDurationMs(w.intervalMs)}; ${how}`)
   }
   for (const [i, connection] of report.snapshot.connections.entries()) {
     const workers = report.snapshot.workers.filter((w) => w.connectionName === null || w.connectionName === connection.name)
