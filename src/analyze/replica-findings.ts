@@ -182,6 +182,33 @@ export interface LagOptions {
   lagThresholdSec: number
 }
 
+/**
+ * Applying at under half the arrival rate, by more than this many transactions, is lagging; below it a
+ * replica under load that is a few transactions behind at one reading and a few more at the next is not.
+ */
+const MIN_GROWTH_TRANSACTIONS = 10
+
+/** What happened between two readings of one connection's positions. */
+function compareReadings(before: PositionLine, after: PositionLine): {received: number; applied: number; growth: number} | null {
+  const received = transactionsBetween(before.receivedGtid, after.receivedGtid)
+  const applied = transactionsBetween(before.executedGtid, after.executedGtid)
+  if (received === null || applied === null || before.transactionsBehind === null || after.transactionsBehind === null) return null
+  return {received, applied, growth: after.transactionsBehind - before.transactionsBehind}
+}
+
+function lagReason(
+  secondsBehind: number | null,
+  window: {received: number; applied: number; growth: number} | null,
+  behind: number | null,
+  options: LagOptions,
+): Extract<ReplicaFinding, {code: 'lagging'}>['reason'] | null {
+  if (secondsBehind !== null && secondsBehind >= options.lagThresholdSec) return 'seconds-behind'
+  if (window === null || (behind ?? 0) === 0) return null
+  if (window.applied === 0 && window.received > 0) return 'apply-stalled'
+  if (window.growth > MIN_GROWTH_TRANSACTIONS && window.applied * 2 < window.received) return 'apply-slower-than-arrival'
+  return null
+}
+
 /** Findings for every connection, first failures without the primary's side (see the command). */
 export function analyzeReplica(
   snapshot: ReplicaSnapshot,
@@ -202,13 +229,10 @@ export function analyzeReplica(
     if (connection.io.running === 'no' && !connection.io.lastError) findings.push({code: 'stopped-no-error', connectionName: name, thread: 'io'})
     const position = positions[i]!
     const before = earlierPositions.find((p) => p.connectionName === name)
-    const growth =
-      before !== undefined && before.transactionsBehind !== null && position.transactionsBehind !== null
-        ? position.transactionsBehind - before.transactionsBehind
-        : null
+    const window = before === undefined ? null : compareReadings(before, position)
     const secondsBehind = connection.io.secondsBehind
-    const lagging = (secondsBehind !== null && secondsBehind >= options.lagThresholdSec) || (growth !== null && growth > 0 && (position.transactionsBehind ?? 0) > 0)
-    if (!lagging) {
+    const reason = lagReason(secondsBehind, window, position.transactionsBehind, options)
+    if (reason === null) {
       findings.push({code: 'healthy', connectionName: name})
       continue
     }
@@ -217,10 +241,13 @@ export function analyzeReplica(
     findings.push({
       code: 'lagging',
       connectionName: name,
+      reason,
       secondsBehind,
       bytesBehind: position.bytesBehind,
       transactionsBehind: position.transactionsBehind,
-      transactionsBehindGrowth: growth,
+      transactionsBehindGrowth: window?.growth ?? null,
+      receivedInWindow: window?.received ?? null,
+      appliedInWindow: window?.applied ?? null,
       waits,
     })
   }

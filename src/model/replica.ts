@@ -197,8 +197,13 @@ export type ReplicaFinding =
       bytesBehind: number | null
       /** Transactions received but not executed, per GTID domain, summed. */
       transactionsBehind: number | null
-      /** Growth over the --watch window, when watched; positive = falling further behind. */
+      /** Growth between the first and last reading; positive = falling further behind. */
       transactionsBehindGrowth: number | null
+      /** Transactions received and applied between the first and last reading (null: one reading). */
+      receivedInWindow: number | null
+      appliedInWindow: number | null
+      /** Why it counts as lagging. */
+      reason: 'seconds-behind' | 'apply-stalled' | 'apply-slower-than-arrival'
       /** Distinct states the workers/SQL thread were waiting in. */
       waits: string[]
     }

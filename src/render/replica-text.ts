@@ -27,6 +27,12 @@ const SOURCE_WORDS: Record<ReplicaSource, string> = {
   inferred: 'inferred: the next transaction after the executed position',
 }
 
+const LAG_REASON_WORDS: Record<Extract<ReplicaFinding, {code: 'lagging'}>['reason'], string> = {
+  'seconds-behind': 'seconds behind at or above --lag-threshold',
+  'apply-stalled': 'nothing applied while transactions arrived',
+  'apply-slower-than-arrival': 'applying at under half the arrival rate',
+}
+
 function connectionLabel(name: string): string {
   return name === '' ? 'default connection' : `connection '${name}'`
 }
@@ -53,6 +59,10 @@ function describeRow(row: Record<string, unknown>): string {
 function workerName(worker: ReplicaWorker | undefined, index: number | null): string {
   if (index === null) return 'an unidentified worker'
   return `worker ${index}${worker?.processlistId != null ? ` (thread ${worker.processlistId})` : ''}`
+}
+
+function workerByThread(report: ReplicaReport, threadId: number): ReplicaWorker | undefined {
+  return report.snapshot.workers.find((w) => w.processlistId === threadId) ?? report.watch?.lastRunning?.workers.find((w) => w.processlistId === threadId)
 }
 
 function renderThreads(snapshot: ReplicaSnapshot, connection: ReplicaConnection, workers: ReplicaWorker[]): string[] {
@@ -137,7 +147,9 @@ function renderFinding(finding: ReplicaFinding, report: ReplicaReport): string[]
       if (finding.followOn.length > 0) {
         lines.push(`    ${finding.followOn.length} follow-on error(s), caused by this one:`)
         for (const f of finding.followOn) {
-          lines.push(`      ${f.errno}${f.threadId !== null ? ` thread ${f.threadId}` : ''} (${SOURCE_WORDS[f.source]}): ${f.message}`)
+          const by = f.threadId === null ? undefined : workerByThread(report, f.threadId)
+          const who = by ? ` in ${workerName(by, by.index)}` : f.threadId !== null ? ` in thread ${f.threadId}` : ''
+          lines.push(`      ${f.errno}${who}${f.gtid ? ` on ${f.gtid}` : ''} (${SOURCE_WORDS[f.source]}): ${f.message}`)
         }
       }
       const t = finding.transaction
@@ -163,10 +175,12 @@ function renderFinding(finding: ReplicaFinding, report: ReplicaReport): string[]
       const parts = [
         `${seconds(finding.secondsBehind)} behind`,
         finding.transactionsBehind === null ? null : `${finding.transactionsBehind} transaction(s) received but not applied`,
-        finding.transactionsBehindGrowth === null ? null : `${finding.transactionsBehindGrowth >= 0 ? '+' : ''}${finding.transactionsBehindGrowth} over the sampling`,
+        finding.transactionsBehindGrowth === null
+          ? null
+          : `${finding.transactionsBehindGrowth >= 0 ? '+' : ''}${finding.transactionsBehindGrowth} between readings (received ${finding.receivedInWindow}, applied ${finding.appliedInWindow})`,
         finding.bytesBehind === null ? null : `${finding.bytesBehind} bytes`,
       ].filter(Boolean)
-      const lines = [`LAGGING (${where}): ${parts.join(', ')}`]
+      const lines = [`LAGGING (${where}, ${LAG_REASON_WORDS[finding.reason]}): ${parts.join(', ')}`]
       lines.push(finding.waits.length > 0 ? `    waiting in: ${finding.waits.join('; ')}` : '    no thread was seen waiting (slow apply)')
       return lines
     }
