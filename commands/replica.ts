@@ -96,10 +96,11 @@ Exit status: 0 when the dump was printed (read the findings from --json), 65 whe
         onSample: (samples, elapsedMs, sqlRunning) => {
           // One line when the watch is under way, so a script (or a test) can start the load then.
           if (samples === 1) {
-            this.logToStderr(
+            // process.stderr, not logToStderr: oclif silences that under --json, and this line is for scripts.
+            process.stderr.write(
               sqlRunning
-                ? `ferrydiag replica: watching ${replica.masked} every ${flags.interval} ms until an SQL thread stops`
-                : `ferrydiag replica: an SQL thread of ${replica.masked} is already stopped; dumping now`,
+                ? `ferrydiag replica: watching ${replica.masked} every ${flags.interval} ms until an SQL thread stops\n`
+                : `ferrydiag replica: an SQL thread of ${replica.masked} is already stopped; dumping now\n`,
             )
           }
           progress.update(elapsedMs, durationMs)

@@ -202,10 +202,12 @@ function lagReason(
   behind: number | null,
   options: LagOptions,
 ): Extract<ReplicaFinding, {code: 'lagging'}>['reason'] | null {
+  // The most specific reason first: what the readings showed, then the server's own estimate.
+  if (window !== null && (behind ?? 0) > 0) {
+    if (window.applied === 0 && window.received > 0) return 'apply-stalled'
+    if (window.growth > MIN_GROWTH_TRANSACTIONS && window.applied * 2 < window.received) return 'apply-slower-than-arrival'
+  }
   if (secondsBehind !== null && secondsBehind >= options.lagThresholdSec) return 'seconds-behind'
-  if (window === null || (behind ?? 0) === 0) return null
-  if (window.applied === 0 && window.received > 0) return 'apply-stalled'
-  if (window.growth > MIN_GROWTH_TRANSACTIONS && window.applied * 2 < window.received) return 'apply-slower-than-arrival'
   return null
 }
 
