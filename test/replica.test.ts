@@ -7,12 +7,12 @@ import assert from 'node:assert/strict'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {after, describe, it} from 'node:test'
+import {after, describe, it, type TestContext} from 'node:test'
 import type {Connection} from 'mysql2/promise'
 import {EXIT} from '../src/errors.js'
 import type {ReplicaFinding, ReplicaReport} from '../src/model/replica.js'
 import {createUser, openConnection, sharedDatabase, type MariaDbInstance} from './helpers/mariadb.js'
-import {readAllSlavesStatus, readGtidBinlogPos, startPrimaryAndReplica, waitFor, waitForReplicaCaughtUp, waitForSqlThreadStopped} from './helpers/replication.js'
+import {readAllSlavesStatus, readGtidBinlogPos, startPrimaryAndReplica, type PrimaryAndReplica, waitFor, waitForReplicaCaughtUp, waitForSqlThreadStopped} from './helpers/replication.js'
 import {runCli, type RunResult} from './helpers/run-node.js'
 
 const workdir = mkdtempSync(join(tmpdir(), 'ferrydiag-replica-test-'))
@@ -81,6 +81,17 @@ async function exec(instance: MariaDbInstance, ...statements: string[]): Promise
   }
 }
 
+/** The shared topology, caught up, after running `statements` on the primary and replicating them. */
+async function prepared(t: TestContext, ...statements: string[]): Promise<PrimaryAndReplica | undefined> {
+  const topo = await topology.get(t)
+  if (!topo) return undefined
+  await waitForReplicaCaughtUp(topo.replica, topo.primary)
+  if (statements.length === 0) return topo
+  await exec(topo.primary, ...statements)
+  await waitForReplicaCaughtUp(topo.replica, topo.primary)
+  return topo
+}
+
 /** Transactions the replica has received but not applied. */
 async function replicaBacklog(replica: MariaDbInstance): Promise<number> {
   const status = (await readAllSlavesStatus(replica)).get('')!
@@ -90,11 +101,8 @@ async function replicaBacklog(replica: MariaDbInstance): Promise<number> {
 
 describe('ferrydiag replica on a parallel MariaDB replica', () => {
   it('a healthy replica under load: threads and workers dumped, positions ordered, no error finding', {timeout: TEST_TIMEOUT_MS}, async (t) => {
-    const topo = await topology.get(t)
+    const topo = await prepared(t, 'CREATE TABLE healthy (id INT PRIMARY KEY, v VARCHAR(20), w INT)')
     if (!topo) return
-    await waitForReplicaCaughtUp(topo.replica, topo.primary)
-    await exec(topo.primary, 'CREATE TABLE healthy (id INT PRIMARY KEY, v VARCHAR(20), w INT)')
-    await waitForReplicaCaughtUp(topo.replica, topo.primary)
     const startPos = await readGtidBinlogPos(topo.primary)
     const load = startLoad(topo.primary, 'healthy', {connections: 4})
     // Wait until the load is really flowing before reading.
@@ -129,11 +137,8 @@ describe('ferrydiag replica on a parallel MariaDB replica', () => {
   })
 
   it('a lagging replica (a row lock held on the replica): the waits and a growing distance, no failure', {timeout: TEST_TIMEOUT_MS}, async (t) => {
-    const topo = await topology.get(t)
+    const topo = await prepared(t, 'CREATE TABLE lagt (id INT PRIMARY KEY, v INT)', 'INSERT INTO lagt VALUES (1, 0)', 'CREATE TABLE lagload (id INT PRIMARY KEY, v VARCHAR(20), w INT)')
     if (!topo) return
-    await waitForReplicaCaughtUp(topo.replica, topo.primary)
-    await exec(topo.primary, 'CREATE TABLE lagt (id INT PRIMARY KEY, v INT)', 'INSERT INTO lagt VALUES (1, 0)', 'CREATE TABLE lagload (id INT PRIMARY KEY, v VARCHAR(20), w INT)')
-    await waitForReplicaCaughtUp(topo.replica, topo.primary)
     const holder: Connection = await openConnection(topo.replica.adminDsn)
     let load: ReturnType<typeof startLoad> | undefined
     try {
@@ -165,9 +170,8 @@ describe('ferrydiag replica on a parallel MariaDB replica', () => {
   })
 
   it('bad input: one line, a distinct exit status each, nothing changed on either server', {timeout: TEST_TIMEOUT_MS}, async (t) => {
-    const topo = await topology.get(t)
+    const topo = await prepared(t)
     if (!topo) return
-    await waitForReplicaCaughtUp(topo.replica, topo.primary)
     const before = [await readGtidBinlogPos(topo.primary), await readGtidBinlogPos(topo.replica)]
     const noMonitor = await createUser(topo.replica, 'nomonitor', 'pw', ['SELECT ON *.*'])
     const afterUser = [await readGtidBinlogPos(topo.primary), await readGtidBinlogPos(topo.replica)]
@@ -199,11 +203,8 @@ describe('ferrydiag replica on a parallel MariaDB replica', () => {
   })
 
   it('a conflicting row written on the replica with sql_log_bin=0: --watch names the worker, GTID, table and key, with the rows on both servers and the follow-on errors', {timeout: TEST_TIMEOUT_MS}, async (t) => {
-    const topo = await topology.get(t)
+    const topo = await prepared(t, 'CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20), w INT)', 'CREATE TABLE gate (id INT PRIMARY KEY, v INT)', 'INSERT INTO gate VALUES (1, 0)')
     if (!topo) return
-    await waitForReplicaCaughtUp(topo.replica, topo.primary)
-    await exec(topo.primary, 'CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20), w INT)', 'CREATE TABLE gate (id INT PRIMARY KEY, v INT)', 'INSERT INTO gate VALUES (1, 0)')
-    await waitForReplicaCaughtUp(topo.replica, topo.primary)
     // The key the primary will insert: written on the replica only, outside the binlog.
     await exec(topo.replica, 'SET sql_log_bin = 0', "INSERT INTO t VALUES (200, 'replica-only', 0)")
     // Hold the workers behind a row lock while the relay log fills, so every worker is busy when the

@@ -10,6 +10,7 @@
 // primary at the promoted replica (MASTER_USE_GTID=slave_pos from the new primary's current position).
 
 import {setTimeout as sleep} from 'node:timers/promises'
+import {parseMariaDbGtidList} from '../../src/analyze/replica-findings.js'
 import {openConnection, REPLICATION_USER, startMariaDb, type MariaDbInstance, type StartMariaDbOptions} from './mariadb.js'
 
 const REPLICATION_PASSWORD = 'ferrydiag-repl'
@@ -151,26 +152,16 @@ export async function waitForSqlThreadStopped(replica: MariaDbInstance, options:
 /** Waits until the replica has applied everything the primary has written (per-domain GTID comparison). */
 export async function waitForReplicaCaughtUp(replica: MariaDbInstance, primary: MariaDbInstance, options: WaitOptions = {}): Promise<void> {
   const target = await readGtidBinlogPos(primary)
-  const wanted = parseGtidList(target)
+  const wanted = parseMariaDbGtidList(target)
   await waitFor(`the replica to reach ${target}`, async () => {
     const rows = await queryRows(replica, 'SELECT @@gtid_slave_pos AS pos')
-    const have = parseGtidList(String(rows[0]!.pos ?? ''))
+    const have = parseMariaDbGtidList(String(rows[0]!.pos ?? ''))
     for (const [domain, gtid] of wanted) {
       const got = have.get(domain)
-      if (got === undefined || got.seq < gtid.seq) return undefined
+      if (got === undefined || got.seqNo < gtid.seqNo) return undefined
     }
     return true
   }, options)
-}
-
-/** "0-1-5,1-2-9" to domain -> {server, seq}. */
-export function parseGtidList(list: string): Map<number, {server: number; seq: number}> {
-  const out = new Map<number, {server: number; seq: number}>()
-  for (const part of list.split(',')) {
-    const match = /^\s*(\d+)-(\d+)-(\d+)\s*$/.exec(part)
-    if (match) out.set(Number(match[1]), {server: Number(match[2]), seq: Number(match[3])})
-  }
-  return out
 }
 
 /**
