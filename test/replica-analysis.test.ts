@@ -164,6 +164,30 @@ describe('replica findings', () => {
     assert.deepEqual(verdict(running('0-1-100', '0-1-100', 4), running('0-1-100', '0-1-100', 9)), ['lagging', 'seconds-behind', 0, 0, 0], 'MASTER_DELAY-like: nothing queued, far behind in time')
   })
 
+  it("multi-source: each connection is measured on its own primary's GTID domains", () => {
+    // Gtid_IO_Pos and Gtid_Slave_Pos as a two-connection MariaDB 10.11 replica reported them (domain 0 is
+    // the replica's own, 1 and 2 the primaries').
+    const row = (name: string, serverId: number, io: string) => ({
+      ...STOPPED_ROW,
+      Connection_name: name,
+      Slave_SQL_Running: 'Yes',
+      Last_SQL_Errno: 0,
+      Last_SQL_Error: '',
+      Master_Server_Id: serverId,
+      Gtid_IO_Pos: io,
+      Gtid_Slave_Pos: '0-317450-8,1-317448-10,2-317449-7',
+    })
+    const snapshot = snapshotOf([parseStatusRow(row('east', 317448, '1-317448-10,2-317449-8')), parseStatusRow(row('west', 317449, '1-317448-8,2-317449-10'))])
+    const {positions} = analyzeReplica(snapshot, {lastRunning: null, errorLog: [], earlier: null}, {lagThresholdSec: 5})
+    assert.deepEqual(
+      positions.map((p) => [p.connectionName, p.receivedGtid, p.executedGtid, p.transactionsBehind]),
+      [
+        ['east', '1-317448-10', '1-317448-10', 0],
+        ['west', '2-317449-10', '2-317449-7', 3],
+      ],
+    )
+  })
+
   it('counts transactions between GTID positions: MariaDB per domain, MySQL per source UUID', () => {
     assert.equal(transactionsBetween('0-1-10,1-2-5', '0-1-15,1-2-9'), 9)
     assert.equal(transactionsBetween('3e11fa47-71ca-11e1-9e33-c80aa9429562:1-100', '3e11fa47-71ca-11e1-9e33-c80aa9429562:1-130:140'), 31)

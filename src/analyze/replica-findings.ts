@@ -52,14 +52,34 @@ function countMySqlGtidSet(set: string): Map<string, number> {
   return out
 }
 
-/** The executed position restricted to the domains a connection receives (MariaDB's position is global). */
-export function executedForConnection(connection: ReplicaConnection): string {
+/**
+ * The GTID domains a connection serves: MariaDB's positions list every domain the replica knows (its own
+ * and the other primaries'), so keep those whose received GTID came from this connection's primary;
+ * null (all) when that tells nothing.
+ */
+function connectionDomains(connection: ReplicaConnection): Set<number> | null {
   const received = parseMariaDbGtidList(connection.io.receivedGtid)
-  if (received.size === 0) return connection.sql.executedGtid
-  return connection.sql.executedGtid
+  if (received.size === 0) return null
+  const own = [...received].filter(([, gtid]) => gtid.serverId === connection.io.primaryServerId).map(([domain]) => domain)
+  return new Set(own.length > 0 ? own : received.keys())
+}
+
+function restrictToDomains(list: string, domains: Set<number> | null): string {
+  if (domains === null) return list
+  return list
     .split(',')
-    .filter((gtid) => received.has(Number(gtid.split('-')[0])))
+    .filter((gtid) => domains.has(Number(gtid.split('-')[0])))
     .join(',')
+}
+
+/** The executed position restricted to the domains the connection serves (MariaDB's position is global). */
+export function executedForConnection(connection: ReplicaConnection): string {
+  return restrictToDomains(connection.sql.executedGtid, connectionDomains(connection))
+}
+
+/** The received position restricted to the domains the connection serves. */
+export function receivedForConnection(connection: ReplicaConnection): string {
+  return restrictToDomains(connection.io.receivedGtid, connectionDomains(connection))
 }
 
 /** Transactions received but not executed, summed over domains (MariaDB) or source UUIDs (MySQL). */
@@ -89,15 +109,16 @@ export function workersOf(snapshot: ReplicaSnapshot, connection: ReplicaConnecti
 export function alignPositions(snapshot: ReplicaSnapshot): PositionLine[] {
   return snapshot.connections.map((connection) => {
     const executedGtid = executedForConnection(connection)
+    const receivedGtid = receivedForConnection(connection)
     const sameFile = connection.io.received.file !== '' && connection.io.received.file === connection.sql.executed.file
     return {
       connectionName: connection.name,
-      receivedGtid: connection.io.receivedGtid,
+      receivedGtid,
       workerGtids: workersOf(snapshot, connection)
         .filter((w) => (w.applyingGtid ?? w.lastSeenGtid) !== null)
         .map((w) => ({workerIndex: w.index, gtid: (w.applyingGtid ?? w.lastSeenGtid)!})),
       executedGtid,
-      transactionsBehind: transactionsBetween(executedGtid, connection.io.receivedGtid),
+      transactionsBehind: transactionsBetween(executedGtid, receivedGtid),
       bytesBehind: sameFile ? Math.max(0, connection.io.received.pos - connection.sql.executed.pos) : null,
     }
   })
@@ -164,7 +185,7 @@ export function findFirstFailure(
     // Transactions commit in order, so the failing one is the next in its domain after the executed
     // position (exact only when the domain's sequence numbers are consecutive; --primary confirms it).
     const executed = parseMariaDbGtidList(executedForConnection(connection))
-    const received = parseMariaDbGtidList(connection.io.receivedGtid)
+    const received = parseMariaDbGtidList(receivedForConnection(connection))
     for (const [domain, gtid] of executed) {
       const got = received.get(domain)
       if (got !== undefined && got.seqNo > gtid.seqNo) {

@@ -46,6 +46,8 @@ export interface ReplicaIoThread {
   processlistId: number | null
   primaryHost: string
   primaryPort: number
+  /** Master_Server_Id: the primary's server id (tells a multi-source connection's GTID domains apart). */
+  primaryServerId: number | null
   /** Last event received from the primary (Master_Log_File / Read_Master_Log_Pos). */
   received: BinlogCoordinate
   /** GTID position received (MariaDB Gtid_IO_Pos; MySQL Retrieved_Gtid_Set). */

@@ -110,6 +110,7 @@ export function parseStatusRow(row: Row): ReplicaConnection {
       processlistId: null,
       primaryHost: str(pick(row, 'Master_Host', 'Source_Host')),
       primaryPort: num(pick(row, 'Master_Port', 'Source_Port')) ?? 0,
+      primaryServerId: num(pick(row, 'Master_Server_Id', 'Source_Server_Id')),
       received: {file: str(pick(row, 'Master_Log_File', 'Source_Log_File')), pos: num(pick(row, 'Read_Master_Log_Pos', 'Read_Source_Log_Pos')) ?? 0},
       receivedGtid: str(pick(row, 'Gtid_IO_Pos', 'Retrieved_Gtid_Set')).replace(/\s+/g, ''),
       secondsBehind: num(pick(row, 'Seconds_Behind_Master', 'Seconds_Behind_Source')),

@@ -210,10 +210,15 @@ export function renderReplicaText(report: ReplicaReport): string {
     const how = w.stopped ? 'an SQL thread stopped during the watch' : w.lastRunning === null ? 'an SQL thread was already stopped when the watch began' : 'no SQL thread stopped during the watch'
     out.push(`watch: ${w.samples} sample(s) every ${formatDurationMs(w.intervalMs)}; ${how}`)
   }
+  const names = new Set(report.snapshot.connections.map((c) => c.name))
+  const single = names.size === 1
   for (const [i, connection] of report.snapshot.connections.entries()) {
-    const workers = report.snapshot.workers.filter((w) => w.connectionName === null || w.connectionName === connection.name)
+    const workers = report.snapshot.workers.filter((w) => (w.connectionName === null ? single : w.connectionName === connection.name))
     out.push('', ...renderThreads(report.snapshot, connection, workers), '', renderPositions(report.positions[i]!))
   }
+  // MariaDB's workers are one pool: those not (or no longer) serving a listed connection.
+  const pool = report.snapshot.workers.filter((w) => (w.connectionName === null ? !single : !names.has(w.connectionName)))
+  if (pool.length > 0) out.push('', 'worker pool (serving no listed connection, or which one is unknown):', renderWorkerTable(pool))
   const before = report.watch?.lastRunning
   if (before && report.watch?.stopped && before.workers.length > 0) {
     out.push('', `workers ${formatDurationMs(Math.max(0, report.snapshot.takenAtMs - before.takenAtMs))} before the stop (they leave the process list when the SQL thread stops):`)
