@@ -29,14 +29,24 @@ async function assertKeepsUp(pipeline: WildPipeline): Promise<void> {
 /** Falling behind: the gap between source and target grows by `growth` rows while the target still advances. */
 async function assertFallsBehind(pipeline: WildPipeline, growth: number): Promise<void> {
   const gap = async () => (await insertHighWater(pipeline.source)) - (await insertHighWater(pipeline.target))
-  // the program has been running a moment: measure from a first gap and target position
+  // measure from the first rows the program wrote
+  await waitUntil(async () => (await insertHighWater(pipeline.target)) > 0, 20_000, 'a first row on the target', pipeline.program)
   const firstGap = await gap()
   const firstTarget = await insertHighWater(pipeline.target)
   await waitUntil(async () => (await gap()) >= firstGap + growth, 30_000, `the gap growing by ${growth} rows from ${firstGap}`, pipeline.program)
-  const lastTarget = await insertHighWater(pipeline.target)
-  assert.ok(lastTarget > firstTarget, `the target stopped advancing (${firstTarget} -> ${lastTarget}): stuck, not slow`)
+  // slow, not stuck: the target keeps moving
+  await waitUntil(async () => (await insertHighWater(pipeline.target)) > firstTarget, 20_000, `the target moving past row ${firstTarget}`, pipeline.program)
 }
 
+/** Stuck: rows keep arriving at the source and none reach the target. */
+async function assertNothingReachesTarget(pipeline: WildPipeline): Promise<void> {
+  const source = await insertHighWater(pipeline.source)
+  const growth = 2 * pipeline.header.sourceLoadPerSec
+  await waitUntil(async () => (await insertHighWater(pipeline.source)) >= source + growth, 30_000, `${growth} more rows on the source`, pipeline.program)
+  const [rows] = await pipeline.target.query('SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM orders) AS n')
+  assert.equal(Number((rows as Array<{n: number}>)[0]!.n), 0, 'rows reached the target')
+  assert.ok(pipeline.program.isAlive(), 'the program exited instead of staying stuck')
+}
 
 async function start(file: string, t: Parameters<typeof db.get>[0]): Promise<WildPipeline | undefined> {
   const servers = await db.get(t)
@@ -55,5 +65,17 @@ describe('wild corpus on MariaDB (zongji + mysql2)', () => {
     const pipeline = await start('cdc-batch-upsert-slow-target.mjs', t)
     if (!pipeline) return
     await assertFallsBehind(pipeline, 300)
+  })
+
+  it('cdc-row-by-row.mjs (one statement per change, target 2 ms away) falls behind but keeps writing', async (t) => {
+    const pipeline = await start('cdc-row-by-row.mjs', t)
+    if (!pipeline) return
+    await assertFallsBehind(pipeline, 300)
+  })
+
+  it('cdc-late-queue.mjs (ghostferry #331: streamer and writer on different queues) copies nothing while the source grows', async (t) => {
+    const pipeline = await start('cdc-late-queue.mjs', t)
+    if (!pipeline) return
+    await assertNothingReachesTarget(pipeline)
   })
 })
