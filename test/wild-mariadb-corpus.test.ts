@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict'
 import {after, describe, it} from 'node:test'
 import {sharedDatabase, startSourceAndTarget} from './helpers/mariadb.js'
-import {insertHighWater, readWildMariaDbProgram, startWildPipeline, waitUntil, type WildPipeline} from './helpers/wild-mariadb.js'
+import {listWildPrograms} from './helpers/wild.js'
+import {insertHighWater, startWildPipeline, waitUntil, type WildPipeline} from './helpers/wild-mariadb.js'
 
 const db = sharedDatabase(() => startSourceAndTarget())
 after(() => db.stop())
@@ -21,7 +22,7 @@ async function assertKeepsUp(pipeline: WildPipeline): Promise<void> {
   const first = await catchUpMs(pipeline, 10_000)
   const loadedBefore = pipeline.load!.written
   // Let at least 3 s of load pass, then look again.
-  await waitUntil(async () => pipeline.load!.written >= loadedBefore + 3 * pipeline.header.sourceLoadPerSec, 20_000, '3 s of source load', pipeline.program)
+  await waitUntil(async () => pipeline.load!.written >= loadedBefore + 3 * pipeline.settings.sourceLoadPerSec, 20_000, '3 s of source load', pipeline.program)
   const second = await catchUpMs(pipeline, 10_000)
   assert.ok(second <= first + 1000, `catch-up delay grew from ${first} ms to ${second} ms`)
 }
@@ -41,41 +42,41 @@ async function assertFallsBehind(pipeline: WildPipeline, growth: number): Promis
 /** Stuck: rows keep arriving at the source and none reach the target. */
 async function assertNothingReachesTarget(pipeline: WildPipeline): Promise<void> {
   const source = await insertHighWater(pipeline.source)
-  const growth = 2 * pipeline.header.sourceLoadPerSec
+  const growth = 2 * pipeline.settings.sourceLoadPerSec
   await waitUntil(async () => (await insertHighWater(pipeline.source)) >= source + growth, 30_000, `${growth} more rows on the source`, pipeline.program)
   const [rows] = await pipeline.target.query('SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM orders) AS n')
   assert.equal(Number((rows as Array<{n: number}>)[0]!.n), 0, 'rows reached the target')
-  assert.ok(pipeline.program.isAlive(), 'the program exited instead of staying stuck')
+  assert.equal(pipeline.program.exit(), null, 'the program exited instead of staying stuck')
 }
 
-async function start(file: string, t: Parameters<typeof db.get>[0]): Promise<WildPipeline | undefined> {
-  const servers = await db.get(t)
-  if (!servers) return undefined
-  return startWildPipeline(readWildMariaDbProgram(file), {t, servers})
+/** A program ends on SIGTERM by itself, without needing SIGKILL. */
+async function assertStopsOnSigterm(pipeline: WildPipeline): Promise<void> {
+  await pipeline.program.stop(5_000)
+  const exit = pipeline.program.exit()
+  assert.ok(exit !== null && exit.signal !== 'SIGKILL', `did not end on SIGTERM within 5 s: ${JSON.stringify(exit)}`)
 }
 
-describe('wild corpus on MariaDB (zongji + mysql2)', () => {
-  it('cdc-batch-upsert.mjs (healthy) keeps the target up with the source', async (t) => {
-    const pipeline = await start('cdc-batch-upsert.mjs', t)
-    if (!pipeline) return
-    await assertKeepsUp(pipeline)
-  })
+const checks = {
+  healthy: assertKeepsUp,
+  'falling-behind': (pipeline: WildPipeline) => assertFallsBehind(pipeline, 300),
+  stuck: assertNothingReachesTarget,
+}
 
-  it('cdc-batch-upsert-slow-target.mjs (small batches, target 3 ms away) falls behind but keeps writing', async (t) => {
-    const pipeline = await start('cdc-batch-upsert-slow-target.mjs', t)
-    if (!pipeline) return
-    await assertFallsBehind(pipeline, 300)
+describe('wild corpus on MariaDB (zongji + mysql2): each program does what its header says', () => {
+  const programs = listWildPrograms().filter((p) => p.needs === 'mariadb')
+  it('has the three lag shapes', () => {
+    const lags = programs.map((p) => p.lag)
+    for (const lag of ['healthy', 'falling-behind', 'stuck'] as const) assert.ok(lags.includes(lag), `no MariaDB program with lag: ${lag}`)
   })
-
-  it('cdc-row-by-row.mjs (one statement per change, target 2 ms away) falls behind but keeps writing', async (t) => {
-    const pipeline = await start('cdc-row-by-row.mjs', t)
-    if (!pipeline) return
-    await assertFallsBehind(pipeline, 300)
-  })
-
-  it('cdc-late-queue.mjs (ghostferry #331: streamer and writer on different queues) copies nothing while the source grows', async (t) => {
-    const pipeline = await start('cdc-late-queue.mjs', t)
-    if (!pipeline) return
-    await assertNothingReachesTarget(pipeline)
-  })
+  for (const program of programs) {
+    const check = checks[program.lag as keyof typeof checks]
+    it(`${program.file}: lag ${program.lag}${program.bottleneck ? ` (${program.bottleneck})` : ''}`, async (t) => {
+      assert.ok(check, `no outside check for lag: ${program.lag}`)
+      const servers = await db.get(t)
+      if (!servers) return
+      const pipeline = await startWildPipeline(program, {t, servers})
+      await check(pipeline)
+      await assertStopsOnSigterm(pipeline)
+    })
+  }
 })
