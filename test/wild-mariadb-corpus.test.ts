@@ -17,33 +17,55 @@ async function catchUpMs(pipeline: WildPipeline, timeoutMs: number): Promise<num
   return waitUntil(async () => (await insertHighWater(pipeline.target)) >= mark, timeoutMs, `target reaching source row ${mark}`, pipeline.program)
 }
 
+/** Waits until the load has written `seconds` worth of row changes to the source (a clock that a busy machine slows down with the load). */
+async function waitForLoad(pipeline: WildPipeline, seconds: number): Promise<void> {
+  const before = pipeline.load!.written
+  const rows = seconds * pipeline.settings.sourceLoadPerSec
+  await waitUntil(async () => pipeline.load!.written >= before + rows, 30_000, `${seconds} s of source load`, pipeline.program)
+}
+
 /** A healthy copy: the target reaches the source's rows within moments, and that delay does not grow. */
 async function assertKeepsUp(pipeline: WildPipeline): Promise<void> {
   const first = await catchUpMs(pipeline, 10_000)
-  const loadedBefore = pipeline.load!.written
-  // Let at least 3 s of load pass, then look again.
-  await waitUntil(async () => pipeline.load!.written >= loadedBefore + 3 * pipeline.settings.sourceLoadPerSec, 20_000, '3 s of source load', pipeline.program)
+  await waitForLoad(pipeline, 3)
   const second = await catchUpMs(pipeline, 10_000)
-  assert.ok(second <= first + 1000, `catch-up delay grew from ${first} ms to ${second} ms`)
+  // falling behind at half the source rate, the delay would grow by 3 s here
+  assert.ok(second <= first + 2500, `catch-up delay grew from ${first} ms to ${second} ms`)
 }
 
-/** Falling behind: the gap between source and target grows by `growth` rows while the target still advances. */
-async function assertFallsBehind(pipeline: WildPipeline, growth: number): Promise<void> {
-  const gap = async () => (await insertHighWater(pipeline.source)) - (await insertHighWater(pipeline.target))
-  // measure from the first rows the program wrote
+/**
+ * Falling behind: over two windows of 3 s of load each, the gap between source and target grows by at
+ * least a third of what the source gained, in both (a healthy copy that stalls for a moment catches up
+ * again in the next), and the target still advances.
+ */
+async function assertFallsBehind(pipeline: WildPipeline): Promise<void> {
+  const sample = async () => {
+    const source = await insertHighWater(pipeline.source)
+    return {source, target: await insertHighWater(pipeline.target)}
+  }
+  // measure from a second after the first rows the program wrote (past start-up: metadata fetches, JIT)
   await waitUntil(async () => (await insertHighWater(pipeline.target)) > 0, 20_000, 'a first row on the target', pipeline.program)
-  const firstGap = await gap()
-  const firstTarget = await insertHighWater(pipeline.target)
-  await waitUntil(async () => (await gap()) >= firstGap + growth, 30_000, `the gap growing by ${growth} rows from ${firstGap}`, pipeline.program)
+  await waitForLoad(pipeline, 1)
+  const samples = [await sample()]
+  for (let window = 0; window < 2; window++) {
+    await waitForLoad(pipeline, 3)
+    samples.push(await sample())
+  }
+  for (let i = 1; i < samples.length; i++) {
+    const [before, after] = [samples[i - 1]!, samples[i]!]
+    const gained = after.source - before.source
+    const gapGrowth = after.source - after.target - (before.source - before.target)
+    assert.ok(gapGrowth >= gained / 3, `window ${i}: source gained ${gained} rows, the gap only ${gapGrowth} (samples ${JSON.stringify(samples)})`)
+  }
   // slow, not stuck: the target keeps moving
-  await waitUntil(async () => (await insertHighWater(pipeline.target)) > firstTarget, 20_000, `the target moving past row ${firstTarget}`, pipeline.program)
+  assert.ok(samples[2]!.target > samples[0]!.target, `the target did not move (${JSON.stringify(samples)}): stuck, not slow`)
 }
 
 /** Stuck: rows keep arriving at the source and none reach the target. */
 async function assertNothingReachesTarget(pipeline: WildPipeline): Promise<void> {
   const source = await insertHighWater(pipeline.source)
-  const growth = 2 * pipeline.settings.sourceLoadPerSec
-  await waitUntil(async () => (await insertHighWater(pipeline.source)) >= source + growth, 30_000, `${growth} more rows on the source`, pipeline.program)
+  await waitForLoad(pipeline, 3)
+  assert.ok((await insertHighWater(pipeline.source)) > source, 'no rows arrived at the source')
   const [rows] = await pipeline.target.query('SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM orders) AS n')
   assert.equal(Number((rows as Array<{n: number}>)[0]!.n), 0, 'rows reached the target')
   assert.equal(pipeline.program.exit(), null, 'the program exited instead of staying stuck')
@@ -58,7 +80,7 @@ async function assertStopsOnSigterm(pipeline: WildPipeline): Promise<void> {
 
 const checks = {
   healthy: assertKeepsUp,
-  'falling-behind': (pipeline: WildPipeline) => assertFallsBehind(pipeline, 300),
+  'falling-behind': assertFallsBehind,
   stuck: assertNothingReachesTarget,
 }
 
