@@ -15,6 +15,7 @@ const JSON_DOCUMENTS: Record<string, {file: string; type: string}> = {
   stacks: {file: 'src/model/dump.ts', type: 'StacksDump'},
   lag: {file: 'src/collect/lag-result.ts', type: 'LagResult'},
   'tune-batch': {file: 'src/analyze/tune-batch.ts', type: 'TuneBatchResult'},
+  replica: {file: 'src/model/replica.ts', type: 'ReplicaReport'},
 }
 
 const SNAPSHOT = join(REPO_ROOT, 'test', 'command-snapshot.json')

@@ -14,7 +14,7 @@ import type {
   ReplicaSource,
   ReplicaWorker,
 } from '../model/replica.js'
-import {formatDurationMs} from './format-duration.js'
+import {formatBytes, formatDurationMs} from '../units.js'
 
 const TABLE_STYLE = {head: [], border: [], compact: true}
 
@@ -112,7 +112,7 @@ function renderPositions(line: PositionLine): string {
   const workers = line.workerGtids.map((w) => `w${w.workerIndex} ${w.gtid}`).join(', ')
   const behind = [
     line.transactionsBehind === null ? null : `${line.transactionsBehind} transaction(s)`,
-    line.bytesBehind === null ? null : `${line.bytesBehind} bytes`,
+    line.bytesBehind === null ? null : formatBytes(line.bytesBehind),
   ].filter(Boolean)
   return (
     `positions  received ${line.receivedGtid || '-'}  >=  ${workers === '' ? '' : `workers ${workers}  >=  `}executed ${line.executedGtid || '-'}` +
@@ -178,7 +178,7 @@ function renderFinding(finding: ReplicaFinding, report: ReplicaReport): string[]
         finding.transactionsBehindGrowth === null
           ? null
           : `${finding.transactionsBehindGrowth >= 0 ? '+' : ''}${finding.transactionsBehindGrowth} between readings (received ${finding.receivedInWindow}, applied ${finding.appliedInWindow})`,
-        finding.bytesBehind === null ? null : `${finding.bytesBehind} bytes`,
+        finding.bytesBehind === null ? null : formatBytes(finding.bytesBehind),
       ].filter(Boolean)
       const lines = [`LAGGING (${where}, ${LAG_REASON_WORDS[finding.reason]}): ${parts.join(', ')}`]
       lines.push(finding.waits.length > 0 ? `    waiting in: ${finding.waits.join('; ')}` : '    no thread was seen waiting (slow apply)')
