@@ -10,7 +10,6 @@
 //
 // Tests use databaseOrSkip()/sharedDatabase(): when no database can be had the test is skipped with the
 // reason, except with env CI set, where it fails with that reason.
-
 //
 // This module is the harness's front: it starts pairs and decides skip-or-fail; the pieces live in
 // mariadb-install.ts (binaries), mariadb-server.ts (one instance's lifecycle) and mariadb-accounts.ts
