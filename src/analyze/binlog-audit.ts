@@ -52,6 +52,8 @@ interface AckCursor {
   boundaryIndex: number
   /** Next ack to match against transactions. */
   coverIndex: number
+  /** Acks found inside an event: they deliver nothing. */
+  invalid: Set<number>
 }
 
 interface Txn {
@@ -150,7 +152,7 @@ export class BinlogAuditor {
         positions.push(pos)
         lines.push(line)
       }
-      this.cursors.set(file, {positions, lines, boundaryIndex: 0, coverIndex: 0})
+      this.cursors.set(file, {positions, lines, boundaryIndex: 0, coverIndex: 0, invalid: new Set()})
     }
   }
 
@@ -276,25 +278,37 @@ export class BinlogAuditor {
       const pos = cursor.positions[cursor.boundaryIndex]!
       const line = cursor.lines[cursor.boundaryIndex]!
       cursor.boundaryIndex++
-      if (pos === event.endPos || pos <= FILE_START_POS || pos <= event.startPos) continue
+      if (pos <= FILE_START_POS || pos <= event.startPos) continue
+      if (pos === event.endPos) {
+        // A boundary; still wrong when it is the previous file's Rotate end and the file's first ack.
+        const previous = this.rotateBefore(event.file)
+        if (cursor.boundaryIndex === 1 && previous !== null && previous.rotateEndPos === pos) {
+          cursor.invalid.add(pos)
+          this.addResumePoint(state, line, pos, 'rotate-position-with-new-file', null, event)
+        }
+        continue
+      }
       // pos is strictly inside this event: count it (and its transaction so far) as skipped too.
+      cursor.invalid.add(pos)
       this.addResumePoint(state, line, pos, 'not-event-boundary', ref(event, this.txn?.gtid ?? event.gtid ?? null))
     }
   }
 
-  private addResumePoint(state: FileState, line: number, pos: number, reason: InvalidResumePoint['reason'], insideEvent: AuditEventRef | null): void {
+  /** `through`: the event ending at pos, not yet counted in the file's totals (it is skipped too). */
+  private addResumePoint(state: FileState, line: number, pos: number, reason: InvalidResumePoint['reason'], insideEvent: AuditEventRef | null, through?: AuditInputEvent): void {
     const previous = this.rotateBefore(state.audit.file)
     const rotateOf = previous !== null && previous.rotateEndPos === pos ? previous : null
     let events = state.dataEvents
     let transactions = state.transactionsStarted
     const listed = [...state.head]
     let lastGtid = state.lastGtid
-    if (insideEvent !== null) {
-      // The event pos falls in has not been counted yet.
+    const uncounted = insideEvent ?? (through === undefined ? null : ref(through, this.txn?.gtid ?? through.gtid ?? null))
+    if (uncounted !== null) {
+      // The event pos falls in (or ends) has not been counted yet.
       events++
       if (this.txn === undefined) transactions++
-      if (listed.length < this.options.listLimit) listed.push(insideEvent)
-      lastGtid = insideEvent.gtid ?? lastGtid
+      if (listed.length < this.options.listLimit) listed.push(uncounted)
+      lastGtid = uncounted.gtid ?? lastGtid
     }
     this.resumePoints.push({
       line,
@@ -321,7 +335,8 @@ export class BinlogAuditor {
     if (cursor === undefined) return false
     let covered = false
     while (cursor.coverIndex < cursor.positions.length && cursor.positions[cursor.coverIndex]! <= txn.endPos) {
-      if (cursor.positions[cursor.coverIndex]! > txn.startPos) covered = true
+      const pos = cursor.positions[cursor.coverIndex]!
+      if (pos > txn.startPos && !cursor.invalid.has(pos)) covered = true
       cursor.coverIndex++
     }
     return covered

@@ -110,8 +110,13 @@ export interface LossGap {
   deliveredAfter: {file: string; startPos: number} | null
 }
 
-/** not-event-boundary: inside an event; beyond-file-end: past the file's last event; no-such-file: a file the source never wrote (yet). */
-export type ResumePointReason = 'not-event-boundary' | 'beyond-file-end' | 'no-such-file'
+/**
+ * not-event-boundary: inside an event; beyond-file-end: past the file's last event; no-such-file: a file
+ * the source never wrote (yet); rotate-position-with-new-file: an event boundary of the file, but equal to
+ * the end of the previous file's Rotate event and the first position acknowledged in the file (nothing
+ * before it was delivered): the old file's position paired with the new file's name.
+ */
+export type ResumePointReason = 'not-event-boundary' | 'beyond-file-end' | 'no-such-file' | 'rotate-position-with-new-file'
 
 /** A position the consumer recorded that a restart cannot resume from correctly. */
 export interface InvalidResumePoint {

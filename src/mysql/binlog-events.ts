@@ -390,6 +390,7 @@ interface CoreConnection {
   write(buffer: Buffer): void
   _resetSequenceId(): void
   sequenceId: number
+  clientEncoding?: string
   destroy(): void
 }
 
@@ -404,6 +405,8 @@ interface DriverPacket {
 
 const COM_BINLOG_DUMP = 0x12
 const BINLOG_DUMP_NON_BLOCK = 1
+/** MariaDB sends Annotate_rows events only when asked: we want every event the file holds. */
+const BINLOG_SEND_ANNOTATE_ROWS_EVENT = 2
 
 function dumpPacket(file: string, pos: number, serverId: number, flags: number): Buffer {
   const name = Buffer.from(file, 'latin1')
@@ -455,7 +458,7 @@ export async function streamBinlogEvents(dsn: string | ParsedDsn, options: Repli
       if (endedBy instanceof Error) reject(endedBy)
       else resolve({serverId, events, endedBy, binlogChecksum})
     }
-    const flags = options.nonBlocking === false ? 0 : BINLOG_DUMP_NON_BLOCK
+    const flags = (options.nonBlocking === false ? 0 : BINLOG_DUMP_NON_BLOCK) | BINLOG_SEND_ANNOTATE_ROWS_EVENT
     // A duck-typed mysql2 command: execute() gets each packet; returning true ends the command.
     const command = {
       started: false,
@@ -474,7 +477,7 @@ export async function streamBinlogEvents(dsn: string | ParsedDsn, options: Repli
         }
         if (packet === null || settled) return true
         if (packet.isError()) {
-          finish(mapDumpError(packet.asError(), parsed, serverId, options.file))
+          finish(mapDumpError(packet.asError(connection.clientEncoding ?? 'utf8'), parsed, serverId, options.file))
           return true
         }
         if (packet.isEOF()) {

@@ -25,21 +25,22 @@ function eventLine(event: AuditEventRef): string {
 
 function resumeLines(point: InvalidResumePoint): string[] {
   const where = `${point.file}:${point.pos} (line ${point.line})`
-  const why =
-    point.reason === 'not-event-boundary'
-      ? `is not an event boundary of ${point.file}: it falls inside ${point.insideEvent!.type} ${point.insideEvent!.startPos}..${point.insideEvent!.endPos}`
-      : point.reason === 'beyond-file-end'
-        ? `lies beyond the last event of ${point.file}`
-        : `names a file the source does not have`
-  const lines = [`${where} ${why}`]
+  const why: Record<InvalidResumePoint['reason'], string> = {
+    'not-event-boundary': `is not an event boundary of ${point.file}: it falls inside ${point.insideEvent?.type} ${point.insideEvent?.startPos}..${point.insideEvent?.endPos}`,
+    'beyond-file-end': `lies beyond the last event of ${point.file}`,
+    'no-such-file': 'names a file the source does not have',
+    'rotate-position-with-new-file': `is an event boundary of ${point.file}, but the first position acknowledged there: nothing before it in the file was delivered`,
+  }
+  const lines = [`${where} ${why[point.reason]}`]
   if (point.rotateOf !== null) {
     lines.push(`  ${point.pos} is where ${point.rotateOf.file}'s Rotate event ends: the old file's position was paired with the new file's name`)
   }
   const skip = point.wouldSkip
   lines.push(
     skip.events === 0
-      ? '  a restart from it would be refused or misread by the server'
-      : `  a restart from it would skip ${skip.transactions} transaction(s), ${skip.events} event(s) of ${point.file} (GTID ${skip.firstGtid ?? '-'} .. ${skip.lastGtid ?? '-'}):`,
+      ? '  a restart from it would be refused by the server'
+      : `  a restart from it would skip ${skip.transactions} transaction(s), ${skip.events} event(s) of ${point.file} (GTID ${skip.firstGtid ?? '-'} .. ${skip.lastGtid ?? '-'})` +
+          (point.reason === 'not-event-boundary' ? ' (a server refuses to stream from inside an event; one that resumed at the next boundary would skip these):' : ':'),
   )
   for (const event of skip.listed) lines.push(`  ${eventLine(event)}`)
   if (skip.listed.length < skip.events) lines.push(`    ... ${skip.events - skip.listed.length} more`)
@@ -70,7 +71,11 @@ export function renderBinlogAuditText(report: BinlogAuditReport): string {
     `read ${report.eventsRead} events from ${report.read.kind === 'replication' ? `${report.read.from} (replication, server id ${report.read.serverId})` : report.read.from} in ${formatDurationMs(report.readMs)}` +
       (report.read.checksumsVerified ? `; ${report.eventsChecksummed} CRC32 checked` : ''),
   )
-  out.push(`consumer: ${report.consumer.kind} ${report.consumer.name}, ${report.consumer.acks} acknowledgements (${report.consumer.gtidAcks} GTIDs)`)
+  out.push(
+    report.consumer.kind === 'none'
+      ? 'consumer: none given (events and checksums only)'
+      : `consumer: ${report.consumer.kind} ${report.consumer.name}, ${report.consumer.acks} acknowledgements (${report.consumer.gtidAcks} GTIDs)`,
+  )
   const range = report.range
   out.push(`range judged: ${range.from === null ? '-' : `${range.from.file}:${range.from.pos}`} .. ${range.to === null ? '-' : `${range.to.file}:${range.to.pos}`}`)
   out.push('')
