@@ -24,7 +24,7 @@ const VERDICT_EXIT: Record<BinlogAuditReport['verdict'], number> = {
 export default class BinlogAudit extends FerrydiagCommand {
   static summary = 'Prove a binlog consumer lost no event, at file rotation above all.'
 
-  static description = `Reads the source's binlog over its own replication connection (a random high server id, never a pipeline's; needs REPLICATION SLAVE, and BINLOG MONITOR / REPLICATION CLIENT for SHOW BINARY LOGS) or local binlog files (--binlog-file), and compares its transactions with the positions the consumer acknowledged (--positions FILE, or --checkpoint DSN --checkpoint-table db.table). A transaction counts as delivered when the consumer acknowledged a position inside it or at its end in its own file, or its GTID; between the first and the last delivery every other transaction is lost. Reports per binlog file: size, Rotate event end, last acknowledged position, transactions delivered/lost/pending; the gaps and every lost event (position, type, GTID, table); acknowledged positions that are no event boundary of their file (e.g. a Rotate's position paired with the new file's name) and what a restart from them would skip; with --verify-checksums, events whose CRC32 fails (corrupt) and files whose last event is cut short (torn tail).
+  static description = `Reads the source's binlog over its own replication connection (a random high server id, never a pipeline's; needs REPLICATION SLAVE, and BINLOG MONITOR / REPLICATION CLIENT for SHOW BINARY LOGS) or local binlog files (--binlog-file), and compares its transactions with the positions the consumer acknowledged (--positions FILE, or --checkpoint DSN --checkpoint-table db.table). A transaction that changes rows (any, with --all-transactions) counts as delivered when the consumer acknowledged a position inside it or at its end in its own file, or its GTID; between the first and the last delivery every other transaction is lost. Reports per binlog file: size, Rotate event end, last acknowledged position, transactions delivered/lost/pending; the gaps and every lost event (position, type, GTID, table); acknowledged positions that are no event boundary of their file (e.g. a Rotate's position paired with the new file's name) and what a restart from them would skip; with --verify-checksums, events whose CRC32 fails (corrupt) and files whose last event is cut short (torn tail).
 
 Verdict (worst first): corrupt, invalid-resume-point, lost, complete. Exit status: 0 complete, 62 lost, 63 invalid-resume-point, 64 corrupt (the report is printed in every case); errors: 30-35 (source), 60 positions log does not parse, 61 binlog files purged.
 
@@ -74,6 +74,10 @@ Verdict (worst first): corrupt, invalid-resume-point, lost, complete. Exit statu
       summary: 'Check every event\'s CRC32 and tell corrupt events from a torn tail.',
       default: false,
     }),
+    'all-transactions': Flags.boolean({
+      summary: 'Also judge transactions without row events (DDL, statement format); by default only row changes are.',
+      default: false,
+    }),
     'list-limit': Flags.integer({
       summary: 'List at most this many lost events, gaps and skipped events (totals are always complete).',
       default: 1000,
@@ -111,6 +115,7 @@ Verdict (worst first): corrupt, invalid-resume-point, lost, complete. Exit statu
       binlogFiles: flags['binlog-file'],
       from,
       verifyChecksums: flags['verify-checksums'],
+      allTransactions: flags['all-transactions'],
       listLimit: flags['list-limit'],
     })
     if (this.jsonEnabled()) process.stdout.write(`${renderBinlogAuditJson(report)}\n`)

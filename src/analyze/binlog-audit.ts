@@ -2,8 +2,9 @@
 // past (so memory stays bounded on long ranges): lost transactions and the gaps they form per file, acks
 // that are no event boundary of their file (invalid resume points), and checksum damage. No I/O.
 //
-// The rule: a transaction (Gtid event .. Xid/COMMIT, or a standalone statement) is delivered when the
-// consumer acknowledged a position inside it or at its end, in its own file, or its GTID. Between the
+// The rule: a transaction (Gtid event .. Xid/COMMIT, or a standalone statement) that changes rows (or
+// any, with allTransactions) is delivered when the consumer acknowledged a position inside it or at its
+// end, in its own file, or its GTID. Between the
 // first delivered transaction (or --from) and the last one, every transaction not delivered is lost;
 // those after the last delivery are pending. Events outside transactions (Format_desc, Rotate,
 // Gtid_list, Binlog_checkpoint, ...) carry no data and are never lost.
@@ -30,6 +31,7 @@ const FILE_START_POS = 4
 const XID_EVENT = 16
 const QUERY_EVENT = 2
 const ROTATE_EVENT = 4
+const ROWS_EVENTS = new Set([23, 24, 25, 30, 31, 32, 166, 167, 168, 169, 170, 171])
 const GTID_EVENTS = new Set([33, 162])
 
 export interface AuditOptions {
@@ -39,6 +41,8 @@ export interface AuditOptions {
   files: readonly AuditedFileInput[]
   /** Judge from here (events before it are not judged); default: the first delivered transaction. */
   from?: {file: string; pos: number}
+  /** Judge transactions without rows events too (DDL, statement format); default: row changes only. */
+  allTransactions?: boolean
   /** Longest list kept (lost events, gaps, events a resume point skips, problems). */
   listLimit: number
   read: BinlogAuditReport['read']
@@ -64,6 +68,8 @@ interface Txn {
   events: number
   listed: AuditEventRef[]
   standalone: boolean
+  /** Holds at least one rows event (Write/Update/Delete_rows). */
+  rows: boolean
 }
 
 /** Consecutive undelivered transactions of one file. */
@@ -186,8 +192,7 @@ export class BinlogAuditor {
     if (this.txn === undefined) {
       const query = event.type === QUERY_EVENT ? (event.queryPrefix ?? '').trim().toUpperCase() : ''
       if (isGtid || query.startsWith('BEGIN') || event.type === QUERY_EVENT) {
-        this.txn = {file: event.file, startPos: event.startPos, endPos: event.endPos, gtid: event.gtid ?? null, events: 0, listed: [], standalone: event.gtidStandalone === true || (!isGtid && !query.startsWith('BEGIN'))}
-        state.audit.transactions++
+        this.txn = {file: event.file, startPos: event.startPos, endPos: event.endPos, gtid: event.gtid ?? null, events: 0, listed: [], rows: false, standalone: event.gtidStandalone === true || (!isGtid && !query.startsWith('BEGIN'))}
         state.transactionsStarted++
       }
     }
@@ -198,6 +203,7 @@ export class BinlogAuditor {
     const eventRef = ref(event, gtid)
     txn.events++
     txn.endPos = event.endPos
+    if (ROWS_EVENTS.has(event.type)) txn.rows = true
     if (txn.listed.length < this.options.listLimit) txn.listed.push(eventRef)
     state.dataEvents++
     if (state.head.length < this.options.listLimit) state.head.push(eventRef)
@@ -351,7 +357,11 @@ export class BinlogAuditor {
     const txn = this.txn!
     this.txn = undefined
     const state = this.fileStates.get(txn.file)!
-    if (this.isCovered(txn)) {
+    const covered = this.isCovered(txn)
+    // A consumer of row changes does not deliver DDL or statement-only groups: judged only on request.
+    if (!txn.rows && !this.options.allTransactions) return
+    state.audit.transactions++
+    if (covered) {
       if (!this.rangeStarted) this.startRange(txn.file, txn.startPos)
       state.audit.deliveredTransactions++
       if (txn.gtid !== null && this.gtidAcks.has(txn.gtid)) state.audit.lastAckedPos = Math.max(state.audit.lastAckedPos ?? 0, txn.endPos)

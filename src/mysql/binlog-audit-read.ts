@@ -20,6 +20,8 @@ export interface BinlogAuditRequest {
   binlogFiles?: string[]
   from?: {file: string; pos: number}
   verifyChecksums: boolean
+  /** Judge DDL and statement-only transactions too (default: row changes only). */
+  allTransactions?: boolean
   listLimit: number
   serverId?: number
   /** Called every few thousand events with the file and position reached. */
@@ -50,6 +52,7 @@ async function auditFromFiles(request: BinlogAuditRequest, paths: string[]): Pro
     consumer: request.consumer,
     files,
     from: request.from,
+    allTransactions: request.allTransactions,
     listLimit: request.listLimit,
     read: {kind: 'local-files', from: sorted.join(', '), serverId: null, checksumsVerified: request.verifyChecksums},
   })
@@ -106,6 +109,7 @@ async function auditFromSource(request: BinlogAuditRequest, dsn: string): Promis
     consumer: request.consumer,
     files: logs,
     from: request.from,
+    allTransactions: request.allTransactions,
     listLimit: request.listLimit,
     read: {kind: 'replication', from: parsed.masked, serverId, checksumsVerified: request.verifyChecksums},
   })
