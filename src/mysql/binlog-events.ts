@@ -170,16 +170,34 @@ export class BinlogEventDecoder {
    * (the header), never thrown: corrupt input must not stop a reader that is counting damage.
    */
   decode(bytes: Buffer): BinlogEvent {
-    const header = BinlogEventDecoder.readHeader(bytes)
-    const artificial = (header.flags & ARTIFICIAL_EVENT_FLAG) !== 0 || header.endPos === 0
+    const type = bytes[4]!
+    const flags = bytes.readUInt16LE(17)
+    const sizeBytes = bytes.readUInt32LE(9)
+    const endPos = bytes.readUInt32LE(13)
+    // One literal with every field, so all events share one object shape (this runs per event).
     const event: BinlogEvent = {
-      ...header,
+      timestampSec: bytes.readUInt32LE(0),
+      type,
+      serverId: bytes.readUInt32LE(5),
+      sizeBytes,
+      endPos,
+      flags,
       file: this.file,
-      startPos: header.endPos - header.sizeBytes,
-      typeName: eventTypeName(header.type),
-      artificial,
+      startPos: endPos - sizeBytes,
+      typeName: eventTypeName(type),
+      artificial: (flags & ARTIFICIAL_EVENT_FLAG) !== 0 || endPos === 0,
+      gtid: undefined,
+      gtidStandalone: undefined,
+      rotate: undefined,
+      table: undefined,
+      queryPrefix: undefined,
+      checksumAlg: undefined,
       checksum: 'none',
+      crcStored: undefined,
+      crcComputed: undefined,
+      raw: undefined,
     }
+    const header = event
     let alg = this.checksumAlg
     if (header.type === EVENT_TYPE.formatDescription && bytes.length >= EVENT_HEADER_BYTES + 57 + CRC_BYTES + 1) {
       // The algorithm byte sits just before the 4 checksum bytes, which a Format_desc always carries.
