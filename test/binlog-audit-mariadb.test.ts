@@ -167,6 +167,17 @@ describe('binlog audit on MariaDB', {timeout: 600_000}, () => {
       assert.ok(skippedGtids.length >= 3)
       assert.deepEqual(lostGtids, skippedGtids, 'what the restart skipped is exactly what was lost')
       assert.equal(skipped.report.lostTotals.transactions, point2.wouldSkip.transactions)
+
+      // The same checkpoint kept in a table on the target: read with one SELECT, judged the same way.
+      await conn.query('CREATE TABLE binlog_checkpoint (pipeline VARCHAR(32) PRIMARY KEY, binlog_file VARCHAR(64), binlog_pos BIGINT)')
+      await conn.query('INSERT INTO binlog_checkpoint VALUES (?, ?, ?)', ['orders', run2.checkpoint.file, run2.checkpoint.pos])
+      const fromTable = await audit(['--source', db.replicationDsn, '--checkpoint', db.adminDsn, '--checkpoint-table', 'ferrydiag.binlog_checkpoint'])
+      assert.equal(fromTable.code, EXIT.auditInvalidResume)
+      assert.equal(fromTable.report.consumer.kind, 'checkpoint-table')
+      assert.deepEqual(
+        fromTable.report.invalidResumePoints.map((p) => [p.line, p.reason, p.pos, p.wouldSkip.transactions]),
+        [[1, 'rotate-position-with-new-file', rotateEnd, point2.wouldSkip.transactions]],
+      )
     } finally {
       await conn.end()
     }

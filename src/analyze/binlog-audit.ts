@@ -327,12 +327,19 @@ export class BinlogAuditor {
     })
   }
 
-  /** The Rotate that ended the file read before `file` (for a file never read: the last file read before it by name). */
+  /**
+   * The Rotate that ended the file before `file`: read from it when that file was read, else its size
+   * (a rotated file ends with its Rotate event) from the file list; for a file never read and not
+   * listed, the last file read before it by name.
+   */
   private rotateBefore(file: string): {file: string; rotateEndPos: number} | null {
+    const listed = this.options.files.findIndex((f) => f.name === file)
     const index = this.fileOrder.indexOf(file)
-    const previous = index > 0 ? this.fileOrder[index - 1] : index < 0 ? this.fileOrder.filter((name) => name < file).at(-1) : undefined
-    const rotateEndPos = previous === undefined ? null : this.fileStates.get(previous)!.audit.rotateEndPos
-    return previous === undefined || rotateEndPos === null ? null : {file: previous, rotateEndPos}
+    let previous = index > 0 ? this.fileOrder[index - 1] : index < 0 ? this.fileOrder.filter((name) => name < file).at(-1) : undefined
+    if (previous === undefined && listed > 0) previous = this.options.files[listed - 1]!.name
+    if (previous === undefined) return null
+    const rotateEndPos = this.fileStates.get(previous)?.audit.rotateEndPos ?? this.sizes.get(previous) ?? null
+    return rotateEndPos === null ? null : {file: previous, rotateEndPos}
   }
 
   private isCovered(txn: Txn): boolean {
