@@ -10,7 +10,7 @@ import {after, describe, it} from 'node:test'
 import {crc32} from 'node:zlib'
 import {BinlogAuditor} from '../src/analyze/binlog-audit.js'
 import {FerrydiagError} from '../src/errors.js'
-import type {AuditInputEvent, ConsumerAck} from '../src/model/binlog-audit.js'
+import type {BinlogEventRecord, ConsumerAck} from '../src/model/binlog-audit.js'
 import {BINLOG_MAGIC, readBinlogFile} from '../src/mysql/binlog-events.js'
 import {parseConsumerPositions} from '../src/mysql/binlog-positions.js'
 
@@ -34,15 +34,15 @@ describe('positions log', () => {
 })
 
 /** A synthetic binlog: files of transactions (Gtid, Table_map, Write_rows, Xid), each file ended by a Rotate. */
-function synthesize(files: Array<{name: string; txns: number}>): {events: AuditInputEvent[]; txnEnds: Map<string, number[]>; rotateEnd: Map<string, number>} {
-  const events: AuditInputEvent[] = []
+function synthesize(files: Array<{name: string; txns: number}>): {events: BinlogEventRecord[]; txnEnds: Map<string, number[]>; rotateEnd: Map<string, number>} {
+  const events: BinlogEventRecord[] = []
   const txnEnds = new Map<string, number[]>()
   const rotateEnd = new Map<string, number>()
   let seq = 1
   files.forEach(({name, txns}, index) => {
     let pos = 4
-    const push = (type: number, typeName: string, size: number, extra: Partial<AuditInputEvent> = {}): void => {
-      events.push({file: name, startPos: pos, endPos: pos + size, sizeBytes: size, type, typeName, timestampSec: 1, artificial: false, checksum: 'ok', ...extra})
+    const push = (type: number, typeName: string, size: number, extra: Partial<BinlogEventRecord> = {}): void => {
+      events.push({file: name, startPos: pos, endPos: pos + size, sizeBytes: size, type, typeName, timestampSec: 1, serverId: 1, flags: 0, artificial: false, checksum: 'ok', ...extra})
       pos += size
     }
     push(15, 'Format_desc', 252)
@@ -64,7 +64,7 @@ function synthesize(files: Array<{name: string; txns: number}>): {events: AuditI
   return {events, txnEnds, rotateEnd}
 }
 
-function runAudit(events: AuditInputEvent[], acks: ConsumerAck[], listLimit = 1000) {
+function runAudit(events: BinlogEventRecord[], acks: ConsumerAck[], listLimit = 1000) {
   const auditor = new BinlogAuditor({
     acks,
     consumer: {kind: 'positions-file', name: 'test', acks: acks.length, gtidAcks: 0},

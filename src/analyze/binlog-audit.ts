@@ -13,7 +13,7 @@ import {
   BINLOG_AUDIT_SCHEMA,
   BINLOG_AUDIT_VERSION,
   type AuditEventRef,
-  type AuditInputEvent,
+  type BinlogEventRecord,
   type AuditedFileInput,
   type BinlogAuditReport,
   type BinlogAuditVerdict,
@@ -103,7 +103,7 @@ export function parseFilePosition(text: string): {file: string; pos: number} | u
   return Number.isSafeInteger(pos) ? {file: match[1]!, pos} : undefined
 }
 
-function ref(event: AuditInputEvent, gtid: string | null): AuditEventRef {
+function ref(event: BinlogEventRecord, gtid: string | null): AuditEventRef {
   return {file: event.file, startPos: event.startPos, endPos: event.endPos, type: event.typeName, gtid, table: event.table ?? null, timestampSec: event.timestampSec}
 }
 
@@ -163,7 +163,7 @@ export class BinlogAuditor {
   }
 
   /** Feed every event read, in binlog order (artificial ones are ignored). */
-  onEvent(event: AuditInputEvent): void {
+  onEvent(event: BinlogEventRecord): void {
     if (event.artificial) return
     this.eventsRead++
     if (event.checksum !== 'none') this.eventsChecksummed++
@@ -277,7 +277,7 @@ export class BinlogAuditor {
     state.head = []
   }
 
-  private classifyBoundaries(state: FileState, event: AuditInputEvent): void {
+  private classifyBoundaries(state: FileState, event: BinlogEventRecord): void {
     const cursor = this.cursors.get(event.file)
     if (cursor === undefined) return
     while (cursor.boundaryIndex < cursor.positions.length && cursor.positions[cursor.boundaryIndex]! <= event.endPos) {
@@ -301,7 +301,7 @@ export class BinlogAuditor {
   }
 
   /** `through`: the event ending at pos, not yet counted in the file's totals (it is skipped too). */
-  private addResumePoint(state: FileState, line: number, pos: number, reason: InvalidResumePoint['reason'], insideEvent: AuditEventRef | null, through?: AuditInputEvent): void {
+  private addResumePoint(state: FileState, line: number, pos: number, reason: InvalidResumePoint['reason'], insideEvent: AuditEventRef | null, through?: BinlogEventRecord): void {
     const previous = this.rotateBefore(state.audit.file)
     const rotateOf = previous !== null && previous.rotateEndPos === pos ? previous : null
     let events = state.dataEvents

@@ -30,22 +30,47 @@ export interface ConsumerDescription {
   gtidAcks: number
 }
 
-/** The fields of a binlog event the audit reads (src/mysql/binlog-events.ts's BinlogEvent has them all). */
-export interface AuditInputEvent {
-  file: string
-  startPos: number
-  endPos: number
-  sizeBytes: number
-  type: number
-  typeName: string
+/** The 19-byte header every binlog event (format v4) starts with, as stored. */
+export interface BinlogEventHeader {
+  /** Seconds since the epoch (1-second resolution). */
   timestampSec: number
+  type: number
+  serverId: number
+  /** Whole event, header and checksum included. */
+  sizeBytes: number
+  /** Position just after the event in its file (0 for artificial events). */
+  endPos: number
+  flags: number
+}
+
+export type ChecksumState = 'ok' | 'mismatch' | 'none'
+
+/**
+ * One decoded binlog event (src/mysql/binlog-events.ts reads them from files or a replication stream;
+ * the audit judges them). Positions are byte offsets in `file`.
+ */
+export interface BinlogEventRecord extends BinlogEventHeader {
+  file: string
+  /** Where the event starts: endPos - sizeBytes (meaningless when artificial). */
+  startPos: number
+  typeName: string
+  /** Made up by the server for the stream (artificial flag, or end position 0): belongs to no file. */
   artificial: boolean
+  /** Gtid event: "domain-server-seq" (MariaDB) or "uuid:seq" (MySQL). */
   gtid?: string
+  /** MariaDB Gtid event flag FL_STANDALONE: the group is one statement with no COMMIT/XID. */
   gtidStandalone?: boolean
+  /** Rotate event: the file and position the stream continues at. */
   rotate?: {nextFile: string; nextPos: number}
+  /** Table_map and rows events: `schema.table` (rows events through the table map they follow). */
   table?: string
+  /** Query event text, first 64 characters (BEGIN, COMMIT, DDL). */
   queryPrefix?: string
-  checksum: 'ok' | 'mismatch' | 'none'
+  /** Format_desc: the checksum algorithm it announces for the events that follow (0 off, 1 CRC32). */
+  checksumAlg?: number
+  /** CRC32 of the event: checked only when the reader verifies; 'none' when the binlog has none. */
+  checksum: ChecksumState
+  /** Stored and computed CRC32 on a mismatch. */
   crcStored?: number
   crcComputed?: number
 }

@@ -11,6 +11,7 @@ import {randomInt} from 'node:crypto'
 import {crc32} from 'node:zlib'
 import type {Connection} from 'mysql2/promise'
 import {FerrydiagError} from '../errors.js'
+import type {BinlogEventHeader, BinlogEventRecord} from '../model/binlog-audit.js'
 import {mapStreamError} from './binlog-counter.js'
 import {connectMysql} from './connect.js'
 import {describeEndpoint, parseDsn, type ParsedDsn} from './dsn.js'
@@ -82,46 +83,10 @@ export function eventTypeName(type: number): string {
   return EVENT_TYPE_NAMES[type] ?? `Unknown_${type}`
 }
 
-/** The 19-byte header, as stored. */
-export interface BinlogEventHeader {
-  /** Seconds since the epoch (1-second resolution). */
-  timestampSec: number
-  type: number
-  serverId: number
-  /** Whole event, header and checksum included. */
-  sizeBytes: number
-  /** Position just after the event in its file (0 for artificial events). */
-  endPos: number
-  flags: number
-}
+export type {BinlogEventHeader, ChecksumState} from '../model/binlog-audit.js'
 
-export type ChecksumState = 'ok' | 'mismatch' | 'none'
-
-/** One decoded event. Positions are byte offsets in `file`. */
-export interface BinlogEvent extends BinlogEventHeader {
-  file: string
-  /** Where the event starts: endPos - sizeBytes (meaningless when artificial). */
-  startPos: number
-  typeName: string
-  /** Made up by the server for the stream (artificial flag, or end position 0): belongs to no file. */
-  artificial: boolean
-  /** Gtid event: "domain-server-seq" (MariaDB) or "uuid:seq" (MySQL). */
-  gtid?: string
-  /** MariaDB Gtid event flag FL_STANDALONE: the group is one statement with no COMMIT/XID. */
-  gtidStandalone?: boolean
-  /** Rotate event: the file and position the stream continues at. */
-  rotate?: {nextFile: string; nextPos: number}
-  /** Table_map and rows events: `schema.table` (rows events through the table map they follow). */
-  table?: string
-  /** Query event text, first 64 characters (BEGIN, COMMIT, DDL). */
-  queryPrefix?: string
-  /** Format_desc: the checksum algorithm it announces for the events that follow (0 off, 1 CRC32). */
-  checksumAlg?: number
-  /** CRC32 of the event: checked only when the decoder verifies; 'none' when the binlog has none. */
-  checksum: ChecksumState
-  /** Stored and computed CRC32 on a mismatch. */
-  crcStored?: number
-  crcComputed?: number
+/** One decoded event (see BinlogEventRecord), with its bytes when the decoder keeps them. */
+export interface BinlogEvent extends BinlogEventRecord {
   /** The event's bytes, header included, when the decoder keeps them (a copy). */
   raw?: Buffer
 }
