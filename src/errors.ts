@@ -29,6 +29,11 @@ export const EXIT = {
   outputUnwritable: 44,
   badArgument: 45,
   inspectorPortBusy: 46, // --pid: the port SIGUSR1 would open is held by another process
+  badPositions: 60, // binlog audit: a positions log or checkpoint that does not parse (line named)
+  binlogPurged: 61, // binlog audit: a file of the range is no longer on the source (named)
+  auditLost: 62, // binlog audit verdict lost (the report is printed)
+  auditInvalidResume: 63, // binlog audit verdict invalid-resume-point (the report is printed)
+  auditCorrupt: 64, // binlog audit verdict corrupt (the report is printed)
   notReplica: 65, // replica: the server has no replication connection configured
   noSuchConnection: 66, // replica --connection names no connection on the replica
   unreadableErrorLog: 67, // replica --error-log: the file cannot be read
