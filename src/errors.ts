@@ -29,6 +29,11 @@ export const EXIT = {
   outputUnwritable: 44,
   badArgument: 45,
   inspectorPortBusy: 46, // --pid: the port SIGUSR1 would open is held by another process
+  badGtid: 70, // malformed GTID, GTID list or range
+  binlogPurged: 71, // the binlog a selection needs was purged from a server
+  noTransactions: 72, // the selection matched no transaction on any server
+  binlogUnreadable: 73, // a server's binlog could not be decoded (e.g. a table's metadata is gone)
+  binlogDiverged: 74, // binlog diff --exit-code: some GTID carries different content on different servers
 } as const
 
 export type ExitName = keyof typeof EXIT
