@@ -95,7 +95,7 @@ interface DriverError {
 // MariaDB/MySQL errnos for "another replica connected with the same server id" (it kills the older one).
 const SAME_SERVER_ID_ERRNOS = new Set([4052, 1236])
 
-function mapStreamError(error: unknown, parsed: ParsedDsn, serverId: number): FerrydiagError {
+export function mapStreamError(error: unknown, parsed: ParsedDsn, serverId: number): FerrydiagError {
   if (error instanceof FerrydiagError) return error
   const e = (error ?? {}) as DriverError
   const where = describeEndpoint(parsed)
