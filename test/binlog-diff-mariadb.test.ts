@@ -3,6 +3,7 @@
 // distinct exit statuses).
 
 import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
 import path from 'node:path'
 import {after, describe, it} from 'node:test'
 import {setImmediate as yieldToLoop} from 'node:timers/promises'
@@ -150,6 +151,16 @@ describe('binlog diff on MariaDB', () => {
     assert.deepEqual(report.partial.map((p) => [p.gtid, p.presentOn, p.missingOn]), [[fixture.errantGtid, [0], [1]]])
     const positionsA = await gtidPositions(servers.a)
     assert.equal(`${report.partial[0]!.position.file}:${report.partial[0]!.position.offset}`, positionsA.get(fixture.errantGtid))
+
+    // mariadb-binlog, in its default strict mode, refuses A's binlog at the repeated sequence number.
+    const url = new URL(servers.a.replicationDsn)
+    const strict = spawnSync('mariadb-binlog', ['--read-from-remote-server', `--host=${url.hostname}`, `--port=${url.port}`, `--user=${REPLICATION_USER}`, 'binlog.000001'], {
+      env: {...process.env, MYSQL_PWD: password},
+      encoding: 'utf8',
+      timeout: 60_000,
+    })
+    assert.equal(strict.status, 1, strict.stderr)
+    assert.match(strict.stderr, new RegExp(`out of order GTID. Got ${fixture.divergentGtid} after ${fixture.errantGtid}`))
   })
 
   it('reports no difference between two servers holding the same 10,000 transactions', async (t) => {
@@ -163,6 +174,11 @@ describe('binlog diff on MariaDB', () => {
     assert.deepEqual(report.summary, {compared: 10_000, same: 10_000, different: 0, partial: 0})
     assert.deepEqual(report.divergent, [])
     for (const server of report.servers) assert.equal(server.transactionsSelected, 10_000)
+
+    // --since: everything was logged within the last hour (the CREATE TABLE too).
+    const since = await diff(['--servers', `${servers.a.replicationDsn},${servers.b.replicationDsn}`, '--since', '1h', '--json'])
+    assert.equal(since.exit, 0, since.stderr)
+    assert.deepEqual(since.report?.summary, {compared: 10_001, same: 10_001, different: 0, partial: 0})
   })
 
   it('bad input: one line and a distinct exit status each', async (t) => {
