@@ -179,6 +179,27 @@ describe('binlog diff on MariaDB', () => {
     const since = await diff(['--servers', `${servers.a.replicationDsn},${servers.b.replicationDsn}`, '--since', '1h', '--json'])
     assert.equal(since.exit, 0, since.stderr)
     assert.deepEqual(since.report?.summary, {compared: 10_001, same: 10_001, different: 0, partial: 0})
+
+    // --since starts at the newest file whose first transaction is older than TIME: rotate, write one
+    // transaction, let the clock pass a whole second (binlog timestamps are whole seconds), write two more.
+    const write = async (sql: string): Promise<void> => {
+      for (const instance of [servers.a, servers.b]) {
+        const conn = await openConnection(instance.adminDsn, {multipleStatements: true})
+        try {
+          await conn.query(`SET SESSION server_id = 7; ${sql}`)
+        } finally {
+          await conn.end()
+        }
+      }
+    }
+    await write("FLUSH BINARY LOGS; INSERT INTO ferrydiag.sbtest1 (id, k, c) VALUES (20001, 1, 'x')")
+    const sinceMs = (Math.floor(Date.now() / 1000) + 1) * 1000
+    while (Date.now() < sinceMs) await new Promise((resolve) => setTimeout(resolve, sinceMs - Date.now()))
+    await write("INSERT INTO ferrydiag.sbtest1 (id, k, c) VALUES (20002, 1, 'x'); INSERT INTO ferrydiag.sbtest1 (id, k, c) VALUES (20003, 1, 'x')")
+    const recent = await diff(['--servers', `${servers.a.replicationDsn},${servers.b.replicationDsn}`, '--since', new Date(sinceMs).toISOString(), '--json'])
+    assert.equal(recent.exit, 0, recent.stderr)
+    assert.deepEqual(recent.report?.summary, {compared: 2, same: 2, different: 0, partial: 0})
+    assert.deepEqual(recent.report?.servers.map((s) => s.readFrom), [{file: 'binlog.000002', offset: 4}, {file: 'binlog.000002', offset: 4}])
   })
 
   it('bad input: one line and a distinct exit status each', async (t) => {

@@ -82,9 +82,40 @@ function lastTransactions(servers: Server[], count: number): GtidSelection {
   return {text: items.map((i) => `${i.domainId}-*-${i.from}..${i.to}`).join(','), items}
 }
 
+/** Binlog timestamp of a file's first transaction, epoch ms (null when the file holds none). */
+async function firstTransactionMs(server: Server, index: number): Promise<number | null> {
+  const log = server.status.binaryLogs[index]!
+  let firstMs: number | null = null
+  await scanBinlog({
+    parsed: server.parsed,
+    conn: server.conn,
+    from: {file: log.name, offset: 4},
+    to: index === server.status.binaryLogs.length - 1 ? server.status.end : {file: log.name, offset: log.sizeBytes},
+    files: server.status.binaryLogs.map((l) => l.name),
+    select: () => false,
+    pastSelection: (_gtid, timestampMs) => ((firstMs = timestampMs), true),
+    mode: 'fingerprint',
+  })
+  return firstMs
+}
+
+/**
+ * --since: the newest file whose first transaction is stamped before `sinceMs` (binlog timestamps are
+ * whole seconds, so older files hold nothing stamped at or after it); probed newest first.
+ */
+async function startForSince(server: Server, sinceMs: number): Promise<BinlogPosition> {
+  const logs = server.status.binaryLogs
+  for (let i = logs.length - 1; i > 0; i--) {
+    const firstMs = await firstTransactionMs(server, i)
+    if (firstMs !== null && firstMs < sinceMs) return {file: logs[i]!.name, offset: 4}
+  }
+  return {file: logs[0]!.name, offset: 4}
+}
+
 /** Where to start reading one server, or binlogPurged. */
-async function startPosition(server: Server, bounds: ReadonlyMap<number, SeqInterval>): Promise<BinlogPosition> {
+async function startPosition(server: Server, bounds: ReadonlyMap<number, SeqInterval>, sinceMs: number | undefined): Promise<BinlogPosition> {
   const files = server.status.binaryLogs.map((log) => log.name)
+  if (sinceMs !== undefined) return startForSince(server, sinceMs)
   if (bounds.size === 0) return {file: files[0]!, offset: 4}
   const choice = chooseStartFile(await readGtidLists(server.conn, server.parsed, files), bounds)
   if (choice.kind === 'purged') {
@@ -140,7 +171,7 @@ export async function runBinlogDiff(request: BinlogDiffRequest): Promise<BinlogD
         ? undefined
         : makePastSelection(bounds)
 
-    const starts = await Promise.all(servers.map((server) => startPosition(server, bounds)))
+    const starts = await Promise.all(servers.map((server) => startPosition(server, bounds, sinceMs)))
     const maps = servers.map(() => new Map<string, TransactionFingerprint>())
     const scans = await Promise.all(
       servers.map((server, index) =>

@@ -54,7 +54,7 @@ export interface ScanRequest {
   /** Whether a transaction is wanted (is fingerprinted). */
   select(gtid: MariadbGtid, timestampMs: number): boolean
   /** True when no transaction at or after this GTID can be wanted: reading stops early. */
-  pastSelection?(gtid: MariadbGtid): boolean
+  pastSelection?(gtid: MariadbGtid, timestampMs: number): boolean
   /** Fingerprints each wanted transaction (default), or keeps its events in full ('detail'). */
   mode: 'fingerprint' | 'detail'
   onFingerprint?(tx: TransactionFingerprint): void
@@ -200,7 +200,7 @@ export async function scanBinlog(request: ScanRequest): Promise<ScanResult> {
       const g = event as MariadbGtidEvent
       close(lastEnd)
       const gtid: MariadbGtid = {flavor: 'mariadb', domainId: g.domainId, serverId: g.serverId, seqNo: Number(g.seqNo)}
-      if (request.pastSelection?.(gtid) === true) return true
+      if (request.pastSelection?.(gtid, g.timestamp) === true) return true
       result.transactionsRead++
       const selected = request.select(gtid, g.timestamp)
       open = {
