@@ -200,6 +200,15 @@ describe('binlog diff on MariaDB', () => {
     assert.equal(recent.exit, 0, recent.stderr)
     assert.deepEqual(recent.report?.summary, {compared: 2, same: 2, different: 0, partial: 0})
     assert.deepEqual(recent.report?.servers.map((s) => s.readFrom), [{file: 'binlog.000002', offset: 4}, {file: 'binlog.000002', offset: 4}])
+
+    // --gtid starts at the file whose Gtid_list precedes the GTID, and stops once past it.
+    const one = await diff(['--servers', `${servers.a.replicationDsn},${servers.b.replicationDsn}`, '--gtid', '0-7-10003', '--json'])
+    assert.equal(one.exit, 0, one.stderr)
+    assert.deepEqual(one.report?.summary, {compared: 1, same: 1, different: 0, partial: 0})
+    for (const server of one.report!.servers) {
+      assert.deepEqual(server.readFrom, {file: 'binlog.000002', offset: 4})
+      assert.equal(server.transactionsRead, 2, '0-7-10002 and 0-7-10003, stopping at 0-7-10004')
+    }
   })
 
   it('bad input: one line and a distinct exit status each', async (t) => {

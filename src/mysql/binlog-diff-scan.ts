@@ -136,6 +136,14 @@ export async function scanBinlog(request: ScanRequest): Promise<ScanResult> {
   const {serverId} = await pickReplicationServerId(request.conn)
   const zongji = new ZongJi({...toConnectionOptions(request.parsed), dateStrings: true})
   const tableNames = new Map<string, string>()
+  // Most transactions touch the same few table lists: keep one array per distinct list.
+  const tableLists = new Map<string, string[]>()
+  const internTables = (tables: string[]): string[] => {
+    const key = tables.join('\0')
+    let interned = tableLists.get(key)
+    if (interned === undefined) tableLists.set(key, (interned = tables))
+    return interned
+  }
   let file = request.from.file
   let lastEnd = request.from.offset
   let open: OpenTransaction | undefined
@@ -154,7 +162,7 @@ export async function scanBinlog(request: ScanRequest): Promise<ScanResult> {
       position: tx.position,
       endPosition: {file, offset: endOffset},
       fingerprint: tx.hash!.digest('base64'),
-      tables: tx.tables,
+      tables: internTables(tx.tables),
       events: tx.events,
       rows: tx.rows,
       timestampMs: tx.timestampMs,
