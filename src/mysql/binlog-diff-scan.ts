@@ -110,6 +110,16 @@ function streamError(error: unknown, parsed: ParsedDsn, serverId: number): Ferry
       {cause: error},
     )
   }
+  const noMetadata = /Insufficient permissions to access: (\S+)/.exec(String(e.message ?? ''))
+  if (noMetadata) {
+    // zongji reads column names from information_schema; a table dropped since (or hidden from the user) has none.
+    return new FerrydiagError(
+      'binlogUnreadable',
+      `Could not decode the binlog of ${describeEndpoint(parsed)}: no column metadata for table ${noMetadata[1]} (dropped since, or not visible to \`${parsed.user}\`)`,
+      'Select a range after the table was dropped, grant SELECT on it, or set binlog_row_metadata=FULL on the server so the binlog carries column names.',
+      {cause: error},
+    )
+  }
   if (e.code === undefined && e.errno === undefined && !(error instanceof FerrydiagError)) {
     return new FerrydiagError(
       'binlogUnreadable',
