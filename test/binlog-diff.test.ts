@@ -9,6 +9,7 @@ import {parseGtidSelection, parseMariadbGtidList, seqBoundsByDomain} from '../sr
 import {renderBinlogDiffJson, renderBinlogDiffText} from '../src/render/binlog-diff-text.js'
 import {formatDurationMs} from '../src/render/format-duration.js'
 import {parseSince} from '../commands/binlog/diff.js'
+import {createBinlogDiffProgress, formatBinlogDiffProgress} from '../src/render/binlog-diff-progress.js'
 
 const files: BinlogFileGtids[] = [
   {file: 'binlog.000004', gtidList: parseMariadbGtidList('[0-1-100]')},
@@ -164,5 +165,32 @@ describe('--since', () => {
     assert.equal(parseSince('15m', 1_000_000_000), 1_000_000_000 - 900_000)
     assert.throws(() => parseSince('2026-13-45T99', 0), /ISO time/)
     assert.throws(() => parseSince('soon', 0), /positive duration/)
+  })
+})
+
+describe('progress line', () => {
+  it('is drawn only on a TTY without --json, at most every interval, and erased', () => {
+    const written: string[] = []
+    let clock = 0
+    const stream = {isTTY: true, columns: 200, write: (text: string) => written.push(text) > 0}
+    const progress = createBinlogDiffProgress({servers: 2, json: false, stream, intervalMs: 250, nowMs: () => clock})
+    progress.update(0, {transactionsRead: 10, at: {file: 'binlog.000001', offset: 900}})
+    clock = 100
+    progress.update(1, {transactionsRead: 12, at: {file: 'binlog.000001', offset: 950}})
+    clock = 300
+    progress.update(0, {transactionsRead: 20, at: {file: 'binlog.000002', offset: 400}})
+    progress.clear()
+    assert.deepEqual(written, [
+      `\r${formatBinlogDiffProgress([{transactionsRead: 10, at: {file: 'binlog.000001', offset: 900}}, {transactionsRead: 0, at: {file: '', offset: 0}}])}\x1b[K`,
+      '\rreading binlogs: #1 20 tx at binlog.000002:400 · #2 12 tx at binlog.000001:950\x1b[K',
+      '\r\x1b[K',
+    ])
+    for (const [isTTY, json] of [[false, false], [true, true]] as const) {
+      const silent: string[] = []
+      const quiet = createBinlogDiffProgress({servers: 1, json, stream: {isTTY, write: (text: string) => silent.push(text) > 0}})
+      quiet.update(0, {transactionsRead: 1, at: {file: 'f', offset: 4}})
+      quiet.clear()
+      assert.deepEqual(silent, [])
+    }
   })
 })

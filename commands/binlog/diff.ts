@@ -9,6 +9,7 @@ import {EXIT, FerrydiagError} from '../../src/errors.js'
 import type {BinlogDiffReport} from '../../src/model/binlog-diff.js'
 import {parseGtidSelection} from '../../src/model/gtid.js'
 import {runBinlogDiff, type BinlogDiffRequestSelection} from '../../src/mysql/binlog-diff-run.js'
+import {createBinlogDiffProgress} from '../../src/render/binlog-diff-progress.js'
 import {renderBinlogDiffJson, renderBinlogDiffText} from '../../src/render/binlog-diff-text.js'
 
 /** --since: an ISO 8601 time (2026-11-27T16:00:00Z) or a duration back from now (90s, 15m, 2h). */
@@ -64,7 +65,18 @@ Exit status: 0 with the report (whatever it found), 74 with --exit-code when som
     else if (flags.since !== undefined) selection = {mode: 'since', sinceMs: parseSince(flags.since, Date.now()), text: flags.since}
     else throw new FerrydiagError('badArgument', 'binlog diff needs one of --gtid, --last or --since', 'Pass e.g. --last 1000 or --gtid 0-1-100..0-1-200.')
 
-    const report = await runBinlogDiff({dsns: flags.servers, selection, details: flags.details})
+    const progress = createBinlogDiffProgress({servers: flags.servers.length, json: this.jsonEnabled()})
+    let report: BinlogDiffReport
+    try {
+      report = await runBinlogDiff({
+        dsns: flags.servers,
+        selection,
+        details: flags.details,
+        onProgress: (server, transactionsRead, at) => progress.update(server, {transactionsRead, at}),
+      })
+    } finally {
+      progress.clear()
+    }
     if (!this.jsonEnabled()) this.log(renderBinlogDiffText(report))
     if (flags['exit-code'] && report.summary.different > 0) process.exitCode = EXIT.binlogDiverged
     return report

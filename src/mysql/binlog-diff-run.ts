@@ -33,6 +33,8 @@ export interface BinlogDiffRequest {
   /** Divergent GTIDs read again in full to show their first difference (default 20). */
   details?: number
   idleTimeoutMs?: number
+  /** Called as each server's fingerprinting pass reads transactions (server index, count, position). */
+  onProgress?(server: number, transactionsRead: number, at: BinlogPosition): void
 }
 
 interface Server {
@@ -187,6 +189,7 @@ export async function runBinlogDiff(request: BinlogDiffRequest): Promise<BinlogD
           // A GTID logged twice on one server (possible outside gtid_strict_mode) keeps its first copy.
           onFingerprint: (tx) => void (maps[index]!.has(tx.gtid) || maps[index]!.set(tx.gtid, tx)),
           idleTimeoutMs: request.idleTimeoutMs,
+          onProgress: request.onProgress && ((read, at) => request.onProgress!(index, read, at)),
         }),
       ),
     )

@@ -59,6 +59,8 @@ export interface ScanRequest {
   mode: 'fingerprint' | 'detail'
   onFingerprint?(tx: TransactionFingerprint): void
   onDetail?(tx: TransactionDetail): void
+  /** Called after each transaction read (selected or not) with the count so far and the position. */
+  onProgress?(transactionsRead: number, at: BinlogPosition): void
   /** Give up when no event arrives for this long, ms (default 30 000). */
   idleTimeoutMs?: number
 }
@@ -161,7 +163,9 @@ export async function scanBinlog(request: ScanRequest): Promise<ScanResult> {
   const close = (endOffset: number): void => {
     const tx = open
     open = undefined
-    if (tx === undefined || !tx.selected) return
+    if (tx === undefined) return
+    request.onProgress?.(result.transactionsRead, {file, offset: endOffset})
+    if (!tx.selected) return
     result.transactionsSelected++
     if (request.mode === 'detail') {
       request.onDetail?.({gtid: tx.gtid, position: tx.position, events: tx.detail ?? []})
