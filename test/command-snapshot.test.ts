@@ -15,6 +15,7 @@ const JSON_DOCUMENTS: Record<string, {file: string; type: string}> = {
   stacks: {file: 'src/model/dump.ts', type: 'StacksDump'},
   lag: {file: 'src/collect/lag-result.ts', type: 'LagResult'},
   'tune-batch': {file: 'src/analyze/tune-batch.ts', type: 'TuneBatchResult'},
+  'binlog diff': {file: 'src/model/binlog-diff.ts', type: 'BinlogDiffReport'},
 }
 
 const SNAPSHOT = join(REPO_ROOT, 'test', 'command-snapshot.json')
