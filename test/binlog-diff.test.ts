@@ -7,7 +7,7 @@ import {chooseStartFile, compareFingerprints, findFirstDifference, type BinlogFi
 import type {BinlogDiffReport, TransactionDetail, TransactionFingerprint} from '../src/model/binlog-diff.js'
 import {parseGtidSelection, parseMariadbGtidList, seqBoundsByDomain} from '../src/model/gtid.js'
 import {renderBinlogDiffJson, renderBinlogDiffText} from '../src/render/binlog-diff-text.js'
-import {formatDurationMs} from '../src/render/format-duration.js'
+import {formatDurationMs} from '../src/units.js'
 import {parseSince} from '../commands/binlog/diff.js'
 import {createBinlogDiffProgress, formatBinlogDiffProgress} from '../src/render/binlog-diff-progress.js'
 
@@ -142,7 +142,7 @@ describe('rendering', () => {
     ],
     partial: [],
   }
-  it('text names the GTID, both positions, the tables and the differing columns; durations via format-duration', () => {
+  it('text names the GTID, both positions, the tables and the differing columns; durations via the units module', () => {
     const text = renderBinlogDiffText(report)
     assert.match(text, /GTID 0-10-295533 differs:/)
     assert.match(text, /binlog\.000223:11590 .*db1\.sbtest6, db1\.sbtest5/)

@@ -5,7 +5,7 @@
 import Table from 'cli-table3'
 import type {BinlogDiffReport, FirstDifference, RowImage} from '../model/binlog-diff.js'
 import type {BinlogPosition} from '../model/snapshot.js'
-import {formatDurationMs} from './format-duration.js'
+import {formatDurationMs} from '../units.js'
 
 export interface BinlogDiffTextOptions {
   /** Partial GTIDs listed one by one before the rest are counted (default 20). */
