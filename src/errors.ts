@@ -30,13 +30,17 @@ export const EXIT = {
   badArgument: 45,
   inspectorPortBusy: 46, // --pid: the port SIGUSR1 would open is held by another process
   badPositions: 60, // binlog audit: a positions log or checkpoint that does not parse (line named)
-  binlogPurged: 61, // binlog audit: a file of the range is no longer on the source (named)
+  binlogPurged: 61, // binlog audit / binlog diff: a binlog file the range needs is no longer on the server (named)
   auditLost: 62, // binlog audit verdict lost (the report is printed)
   auditInvalidResume: 63, // binlog audit verdict invalid-resume-point (the report is printed)
   auditCorrupt: 64, // binlog audit verdict corrupt (the report is printed)
   notReplica: 65, // replica: the server has no replication connection configured
   noSuchConnection: 66, // replica --connection names no connection on the replica
   unreadableErrorLog: 67, // replica --error-log: the file cannot be read
+  badGtid: 70, // malformed GTID, GTID list or range
+  noTransactions: 72, // the selection matched no transaction on any server
+  binlogUnreadable: 73, // a server's binlog could not be decoded (e.g. a table's metadata is gone)
+  binlogDiverged: 74, // binlog diff --exit-code: some GTID carries different content on different servers
 } as const
 
 export type ExitName = keyof typeof EXIT

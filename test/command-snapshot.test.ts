@@ -16,6 +16,8 @@ const JSON_DOCUMENTS: Record<string, {file: string; type: string}> = {
   lag: {file: 'src/collect/lag-result.ts', type: 'LagResult'},
   'tune-batch': {file: 'src/analyze/tune-batch.ts', type: 'TuneBatchResult'},
   replica: {file: 'src/model/replica.ts', type: 'ReplicaReport'},
+  'binlog audit': {file: 'src/model/binlog-audit.ts', type: 'BinlogAuditReport'},
+  'binlog diff': {file: 'src/model/binlog-diff.ts', type: 'BinlogDiffReport'},
 }
 
 const SNAPSHOT = join(REPO_ROOT, 'test', 'command-snapshot.json')
