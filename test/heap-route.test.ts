@@ -346,12 +346,14 @@ describe('heap route (--heap) on targets with no preparation', {timeout: TEST_TI
       assert.deepEqual(stackNames(stuck), ['waitUntilReady', 'run'])
       assert.equal(stuck.stack[0].line, lineOf(DEFERRED_SOURCE, 'AWAIT-READY'))
       assert.equal(stuck.stack[1].line, lineOf(DEFERRED_SOURCE, 'AWAIT-RUN'))
-      // The resolver is gone from the heap: nothing proves it is dead (a native promise looks the
-      // same), so the verdict stays 'blocked' with the holder saying so.
+      // The resolver is gone from the heap and no native handle owns the promise (only a property
+      // stores it): made by new Promise with an executor that dropped resolve, it can never settle.
       const gate = result.tasks.find((t) => t.stack.some((f) => f.line === lineOf(DEFERRED_SOURCE, 'AWAIT-GATE')))
       assert.ok(gate, dump(result))
-      assert.equal(gate.state, 'blocked')
+      assert.equal(gate.state, 'never-resumes', dump(result))
+      assert.equal(gate.reason, 'resolver-gone')
       assert.equal(gate.holderInfo.kind, 'no-resolver')
+      assert.equal(gate.holderInfo.objectClass, 'RowCopier')
     } finally {
       await target.stop()
     }

@@ -244,35 +244,36 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
   }
 
   // 3. What can settle a promise. A referrer that merely stores the promise (a property, an array
-  //    element, a generator's registers) cannot; anything else (resolving-function contexts,
-  //    reactions that derive it, capabilities, unknown internals) is counted as able to, which errs
-  //    on the side of "alive".
+  //    element, a variable of a closure scope, a generator's registers) cannot; a resolving-function
+  //    context, a reaction that derives it, a capability or an internal this walk does not know can.
+  //    A promise with no settler at all was either made natively (a handle settles it from C++; see
+  //    nativelyHeld) or made by `new Promise(executor)` whose resolve function is gone.
   interface Settlers {
     nodes: number[]
     /** A PromiseCapabilityDefaultResolve/Reject closure exists for it somewhere in the heap. */
     builtinResolvers: number[]
     /** Reactions on other promises that settle this one (then/catch/finally/thenable adoption). */
     reactions: number[]
-    /** Settlers of a kind this walk does not understand: never conclude "never resumes" past them. */
-    unknown: number
+    /** Objects that only store it (property, element, closure variable), for evidence and native checks. */
+    storedBy: number[]
+  }
+  const isStorageContainer = (node: number): boolean => {
+    const type = graph.nodeType(node)
+    if (type === 'array') return true
+    const name = graph.nodeName(node)
+    return name === 'system / PropertyArray' || name === 'system / PropertyCell' || name === 'system / NumberDictionary' || name === 'system / NameDictionary'
   }
   const settlerCache = new Map<number, Settlers>()
   const settlersOf = (promise: number): Settlers => {
     const cached = settlerCache.get(promise)
     if (cached) return cached
-    const result: Settlers = {nodes: [], builtinResolvers: [], reactions: [], unknown: 0}
+    const result: Settlers = {nodes: [], builtinResolvers: [], reactions: [], storedBy: []}
     for (const e of graph.incomingEdges(promise)) {
       const source = graph.edgeSource(e)
       const edgeType = graph.edgeTypeCodeOf(e)
       if (generatorIndex.has(source)) continue // its own result (handled through liveness) or registers
-      if (edgeType === propertyEdge || edgeType === elementEdge) continue
-      if (edgeType === internalEdge && graph.nodeType(source) === 'array') continue
-      // A global variable's (or globalThis property's) storage cell stores, it cannot settle.
-      if (graph.nodeName(source) === 'system / PropertyCell') continue
-      if (edgeType === contextEdge) {
-        // A variable holding the promise in a closure scope: storage, not a resolver. Counted as a
-        // settler anyway when reached (conservative), but it never proves a resolver exists.
-        result.nodes.push(source)
+      if (edgeType === propertyEdge || edgeType === elementEdge || edgeType === contextEdge || isStorageContainer(source)) {
+        result.storedBy.push(source)
         continue
       }
       if (isContext(source)) {
@@ -290,11 +291,55 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
         result.reactions.push(source)
         continue
       }
-      result.nodes.push(source)
-      result.unknown++
+      result.nodes.push(source) // a capability, a module record, an embedder object: can settle it
     }
     settlerCache.set(promise, result)
     return result
+  }
+
+  /**
+   * True when native code can settle the promise without a JavaScript resolve function: a handle or
+   * an embedder object points at it directly, or it is stored (through property storage) in an object
+   * that wraps a native handle (fs requests, sockets, timers' handles: `javascript_to_native`).
+   */
+  const nativeMemo = new Map<number, boolean>()
+  const isNativeLink = (source: number): boolean => {
+    const type = graph.nodeType(source)
+    return (type === 'synthetic' || type === 'native') && source !== 0
+  }
+  const wrapsNative = (object: number): boolean => {
+    for (let e = graph.firstEdgeOf(object); e < graph.endEdgeOf(object); e++) {
+      if (graph.edgeName(e) === 'javascript_to_native') return true
+    }
+    for (const e of graph.incomingEdges(object)) {
+      if (graph.edgeName(e) === 'native_to_javascript') return true
+    }
+    return false
+  }
+  const nativelyHeld = (promise: number): boolean => {
+    const memo = nativeMemo.get(promise)
+    if (memo !== undefined) return memo
+    let verdict = false
+    const seen = new Set<number>([promise])
+    let frontier = [promise]
+    for (let depth = 0; depth < 3 && !verdict && frontier.length > 0; depth++) {
+      const next: number[] = []
+      for (const node of frontier) {
+        for (const e of graph.incomingEdges(node)) {
+          const source = graph.edgeSource(e)
+          if (seen.has(source) || generatorIndex.has(source)) continue
+          seen.add(source)
+          if (isNativeLink(source) && node === promise) verdict = true
+          else if (graph.nodeTypeCodeOf(source) === objectType && wrapsNative(source)) verdict = true
+          else if (isStorageContainer(source)) next.push(source)
+          if (verdict) break
+        }
+        if (verdict) break
+      }
+      frontier = next
+    }
+    nativeMemo.set(promise, verdict)
+    return verdict
   }
 
   // 4. Reachability from the GC roots over every edge (weak ones too: a WeakRef can bring an object
@@ -340,7 +385,7 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
       if (!settleable) {
         const owner = resultOwner.get(promise)
         if (owner !== undefined && generators[owner].live) settleable = true
-        else if (owner === undefined) settleable = settlersOf(promise).nodes.some((s) => reached[s] === 1)
+        else if (owner === undefined) settleable = nativelyHeld(promise) || settlersOf(promise).nodes.some((s) => reached[s] === 1)
       }
       if (settleable) {
         g.live = true
@@ -351,8 +396,9 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
     drain()
   }
 
-  // 5. Positive proof of "never resumes": the awaited promise has a resolve function in the heap and
-  //    none of its settlers is reachable; or it is derived from / the result of such a promise.
+  // 5. Proof of "never resumes": nothing reached from the GC roots (other than through tasks that
+  //    cannot run) can settle the awaited promise, and no native owner holds it; or it is the result of
+  //    an async function that is itself stuck that way.
   const neverMemo = new Map<number, boolean>()
   const provablyNever = (promise: number, depth: number): boolean => {
     if (promise < 0 || depth > 64) return false
@@ -365,12 +411,7 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
       const g = generators[owner]
       verdict = !g.live && provablyNever(g.awaitedPromise, depth + 1)
     } else {
-      const settlers = settlersOf(promise)
-      if (settlers.unknown > 0 || settlers.nodes.some((s) => reached[s] === 1)) verdict = false
-      else {
-        const derivedAllNever = settlers.reactions.every((r) => provablyNever(promiseOfReaction(r), depth + 1))
-        verdict = derivedAllNever && (settlers.builtinResolvers.length > 0 || settlers.reactions.length > 0)
-      }
+      verdict = !nativelyHeld(promise) && !settlersOf(promise).nodes.some((s) => reached[s] === 1)
     }
     neverMemo.set(promise, verdict)
     return verdict
@@ -401,9 +442,13 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
       current = generators[callers[0]]
     }
     const never = !g.live && provablyNever(g.awaitedPromise, 0)
-    const holder = never
-      ? describeStuckHolder(g.awaitedPromise, frames.map((f) => generators[f].node))
-      : describeHolder(g.awaitedPromise)
+    const innermostAwaited = innermostNeverPromise(g.awaitedPromise)
+    const resolverGone = never && innermostAwaited >= 0 && settlersOf(innermostAwaited).nodes.length === 0
+    const holder = !never
+      ? describeHolder(g.awaitedPromise)
+      : resolverGone
+        ? describeGoneResolver(innermostAwaited)
+        : describeStuckHolder(g.awaitedPromise, frames.map((f) => generators[f].node))
     tasks.push({
       frames,
       awaitedPromise: g.awaitedPromise,
@@ -412,11 +457,60 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
       awaitStartPromiseHeapId: g.awaitStartPromise >= 0 ? graph.nodeId(g.awaitStartPromise) : undefined,
       holder,
       state: never ? 'never-resumes' : 'blocked',
-      reason: never ? 'no-resolver' : g.live ? undefined : 'unresolved-holder',
+      reason: never ? (resolverGone ? 'resolver-gone' : 'no-resolver') : g.live ? undefined : 'unresolved-holder',
       kind: taskKind(g.functionName, holder),
       otherCallers,
     })
   })
+
+  /** Follows "result of a stuck async function" links down to the promise that is actually unsettleable. */
+  function innermostNeverPromise(promise: number): number {
+    const seen = new Set<number>()
+    let current = promise
+    while (current >= 0 && !seen.has(current)) {
+      seen.add(current)
+      const owner = resultOwner.get(current)
+      if (owner === undefined) return current
+      current = generators[owner].awaitedPromise
+    }
+    return current
+  }
+
+  /**
+   * A pending promise with no resolve function anywhere in the heap and no native owner: made by
+   * `new Promise(executor)` whose resolver was overwritten or dropped (or never stored), or the result
+   * of an async function that was garbage-collected while it waited. Names what still stores it.
+   */
+  function describeGoneResolver(promise: number): HeapHolder {
+    const stored = settlersOf(promise).storedBy.filter((node) => reached[node] === 1)
+    for (const node of stored) {
+      const path: number[] = []
+      for (let n = node, e = parentEdge[n]; e >= 0; n = graph.edgeSource(e), e = parentEdge[n]) {
+        path.push(e)
+        if (path.length > 10_000) break
+      }
+      path.reverse()
+      // The edge from the storing object to the promise itself ends the path.
+      for (const e of graph.incomingEdges(promise)) {
+        if (graph.edgeSource(e) === node) {
+          path.push(e)
+          break
+        }
+      }
+      const described = describePath(path)
+      if (described.kind === 'object' || described.kind === 'channel-queue' || described.kind === 'closure-variable') {
+        return {
+          kind: 'no-resolver',
+          description: `no resolve function in the heap and no native owner; the promise itself is kept by ${described.description}`,
+          path: described.path,
+          objectNode: described.objectNode,
+          objectHeapId: described.objectHeapId,
+          objectClass: described.objectClass,
+        }
+      }
+    }
+    return {kind: 'no-resolver', description: 'no resolve function in the heap and no native owner'}
+  }
 
   function describeHolder(promise: number, depth = 0): HeapHolder {
     if (promise < 0) return {kind: 'unknown', description: 'awaited value not recognised in the snapshot'}

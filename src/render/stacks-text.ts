@@ -141,6 +141,7 @@ function describeTarget(channel: ChannelRecord | undefined, name: string | undef
 function explainReason(reason: string | undefined): string {
   if (reason === 'channel-collected') return 'the buffer was garbage-collected while it waited'
   if (reason === 'no-resolver') return 'nothing reachable can resolve or reject the awaited promise'
+  if (reason === 'resolver-gone') return 'its resolve function is gone and no native handle owns the awaited promise'
   return reason ?? 'reason not recorded'
 }
 
