@@ -3,6 +3,7 @@
 // resolver can still be called by anything alive. No I/O; see src/attach/heap-tasks.ts for the CDP side.
 
 import type {HeapGraph, HeapLocation} from '../attach/heap-graph.js'
+import type {HolderInfo} from '../model/snapshot.js'
 
 /** One suspended async function found in the snapshot (a 'Generator' object with a `function` edge). */
 export interface HeapGenerator {
@@ -31,32 +32,10 @@ export interface HeapGenerator {
   live: boolean
 }
 
-export type HeapHolderKind =
-  | 'channel-queue' // resolver sits in an array-like wait queue of a channel-like object
-  | 'timer' // a Timeout holds it (setTimeout / setInterval)
-  | 'event-listener' // an EventEmitter listener closure holds it
-  | 'object' // some other object's property holds it
-  | 'closure-variable' // a variable captured by a closure holds it
-  | 'promise-reaction' // it settles when another promise settles (then/Promise.all/…)
-  | 'async-function' // the awaited promise is another async function's result
-  | 'root' // held directly from a GC root (global handle, module, native)
-  | 'waiting-task-only' // the resolver is reachable only through suspended tasks that cannot run
-  | 'no-resolver' // no resolve function in the heap: settled natively, or its executor dropped it
-  | 'unknown'
-
-export interface HeapHolder {
-  kind: HeapHolderKind
-  /** Human wording, e.g. "array 'waiters' of object Channel 'binlog-events'". */
-  description: string
-  /** Hops from the describing object to the resolver, e.g. "Channel.waiters[0].resolve". */
-  path?: string
+/** A holder as the walk found it: the shared HolderInfo plus the heap identity of its object. */
+export interface HeapHolder extends HolderInfo {
   objectNode?: number
   objectHeapId?: number
-  objectClass?: string
-  /** The `name` (or `label`) string property of a channel-like holder. */
-  channelName?: string
-  queueProperty?: string
-  eventName?: string
 }
 
 export type HeapTaskKind = 'promise' | 'channel-send' | 'channel-receive'
@@ -484,12 +463,7 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
   function describeGoneResolver(promise: number): HeapHolder {
     const stored = settlersOf(promise).storedBy.filter((node) => reached[node] === 1)
     for (const node of stored) {
-      const path: number[] = []
-      for (let n = node, e = parentEdge[n]; e >= 0; n = graph.edgeSource(e), e = parentEdge[n]) {
-        path.push(e)
-        if (path.length > 10_000) break
-      }
-      path.reverse()
+      const path = rootPathTo(node)
       // The edge from the storing object to the promise itself ends the path.
       for (const e of graph.incomingEdges(promise)) {
         if (graph.edgeSource(e) === node) {
@@ -497,23 +471,26 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
           break
         }
       }
-      const described = describePath(path)
-      if (described.kind === 'object' || described.kind === 'channel-queue' || described.kind === 'closure-variable') {
-        return {
-          kind: 'no-resolver',
-          description: `no resolve function in the heap and no native owner; the promise itself is kept by ${described.description}`,
-          path: described.path,
-          objectNode: described.objectNode,
-          objectHeapId: described.objectHeapId,
-          objectClass: described.objectClass,
-        }
+      const found = describePath(path)
+      if (found.kind === 'object' || found.kind === 'channel-queue' || found.kind === 'closure-variable' || found.kind === 'task-locals') {
+        return {...found, kind: 'no-resolver', queueProperty: undefined}
       }
     }
-    return {kind: 'no-resolver', description: 'no resolve function in the heap and no native owner'}
+    return {kind: 'no-resolver'}
+  }
+
+  /** Edges from the GC roots to node along the reachability walk's parent links. */
+  function rootPathTo(node: number): number[] {
+    const path: number[] = []
+    for (let n = node, e = parentEdge[n]; e >= 0; n = graph.edgeSource(e), e = parentEdge[n]) {
+      path.push(e)
+      if (path.length > 10_000) break
+    }
+    return path.reverse()
   }
 
   function describeHolder(promise: number, depth = 0): HeapHolder {
-    if (promise < 0) return {kind: 'unknown', description: 'awaited value not recognised in the snapshot'}
+    if (promise < 0) return {kind: 'unknown', detail: 'not-recognised'}
     const settlers = settlersOf(promise)
     // Prefer a resolve function over its context, a reached one over any other.
     const viaReject = (node: number): number => (parentEdge[node] >= 0 && /reject/i.test(graph.edgeName(parentEdge[node])) ? 1 : 0)
@@ -521,13 +498,11 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
       .filter((s) => reached[s] === 1)
       .sort((a, b) => viaReject(a) - viaReject(b))
     if (candidates.length === 0) {
-      if (settlers.nodes.length === 0) {
-        return {
-          kind: 'no-resolver',
-          description: 'no resolve function in the heap (settled by native code, or its executor dropped it)',
-        }
+      if (nativelyHeld(promise)) {
+        const owner = settlers.storedBy.find((node) => graph.nodeTypeCodeOf(node) === objectType)
+        return {kind: 'native', objectClass: owner === undefined ? undefined : graph.nodeName(owner)}
       }
-      return {kind: 'unknown', description: 'its resolver is reachable only through other suspended tasks'}
+      return {kind: 'unknown', detail: 'through-tasks'}
     }
     const target = candidates[0]
     if (isReaction(target)) {
@@ -536,31 +511,17 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
       const source = promiseOfReaction(target)
       const owner = source >= 0 ? resultOwner.get(source) : undefined
       if (owner !== undefined) {
-        return {
-          kind: 'async-function',
-          description: `settles after async function ${generators[owner].functionName}`,
-          objectNode: source,
-          objectHeapId: graph.nodeId(source),
-        }
+        return {kind: 'async-function', functionName: generators[owner].functionName, objectNode: source, objectHeapId: graph.nodeId(source)}
       }
       const inner = source >= 0 && depth < 4 ? describeHolder(source, depth + 1) : undefined
-      if (inner && inner.kind !== 'unknown' && inner.kind !== 'no-resolver') {
-        return {...inner, description: `${inner.description} (through promise @${graph.nodeId(source)})`}
-      }
+      if (inner && inner.kind !== 'unknown') return {...inner, throughPromise: true}
       return {
         kind: 'promise-reaction',
-        description: `settles after promise @${source >= 0 ? graph.nodeId(source) : '?'} (then/Promise combinator)`,
         objectNode: source >= 0 ? source : undefined,
         objectHeapId: source >= 0 ? graph.nodeId(source) : undefined,
       }
     }
-    const path: number[] = [] // edges from root to target
-    for (let node = target, e = parentEdge[node]; e >= 0; node = graph.edgeSource(e), e = parentEdge[node]) {
-      path.push(e)
-      if (path.length > 10_000) break
-    }
-    path.reverse()
-    return describePath(path)
+    return describePath(rootPathTo(target))
   }
 
   /** For a stuck task: where its resolver actually is, searched from the stuck frames themselves. */
@@ -587,12 +548,7 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
         localQueue.push(to)
       }
     }
-    if (found < 0) {
-      return {
-        kind: 'waiting-task-only',
-        description: 'nothing reachable from the GC roots holds its resolve function',
-      }
-    }
+    if (found < 0) return {kind: 'waiting-task-only'}
     const path: number[] = []
     for (let node = found, e = from.get(node) ?? -1; e >= 0; node = graph.edgeSource(e), e = from.get(node) ?? -1) path.push(e)
     path.reverse()
@@ -601,29 +557,27 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
     const hops = path
       .slice(1)
       .map((e) => hopText(e))
-      .filter((t) => t !== '')
       .join('')
-    return {
-      kind: 'waiting-task-only',
-      description: `nothing reachable from the GC roots holds its resolve function; only the waiting task does (locals of ${g?.functionName ?? 'an async function'}${hops ? ': ' + hops.replace(/^\./, '') : ''})`,
-      path: hops || undefined,
-    }
+    return {kind: 'waiting-task-only', functionName: g?.functionName, path: hops.replace(/^\./, '') || undefined}
   }
 
+  /** One hop of a property path; element indexes are left out so that paths compare across tasks. */
   function hopText(e: number): string {
     const type = graph.edgeType(e)
     const name = graph.edgeName(e)
-    if (type === 'property') return `.${name}`
-    if (type === 'context') return `.${name}`
-    if (type === 'element') return `[${name}]`
+    if (type === 'property' || type === 'context') return `.${name}`
+    if (type === 'element') return '[]'
     return ''
   }
 
-  /** Words for the last hops of a root→resolver path, from the nearest meaningful object. */
+  /**
+   * What the last hops of a root→resolver path say: the nearest meaningful object (a queue-like owner
+   * of a wait list, found a few objects up, is preferred), or a timer, a listener, a closure variable.
+   */
   function describePath(path: number[]): HeapHolder {
     const hops: string[] = []
     // The first named object on the way up (e.g. a Waiter record); kept while looking further up for a
-    // channel-like owner of a wait queue (Channel → queue → Waiter → resolve).
+    // queue-like owner of a wait list (Channel → queue → Waiter → resolve).
     let fallback: HeapHolder | undefined
     let objectsSeen = 0
     for (let k = path.length - 1; k >= 0 && path.length - k <= 24; k--) {
@@ -632,52 +586,27 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
       const name = graph.nodeName(source)
       const sourceType = graph.nodeType(source)
       hops.unshift(hopText(e))
-      const pathText = () => hops.join('')
+      const pathText = (): string => hops.join('')
+      const isNamedObject = sourceType === 'object' && !GENERIC_NAMES.has(name) && !name.startsWith('system /') && !isPromise(source)
+      const boundary =
+        generatorIndex.has(source) || sourceType === 'synthetic' || source === 0 || sourceType === 'closure' || name === 'Timeout' || graph.edgeName(e) === '_events'
+      if (fallback && boundary) return fallback
       if (name === 'Timeout' && sourceType === 'object') {
-        return {
-          kind: 'timer',
-          description: `Timeout (setTimeout/setInterval; ${graph.edgeName(e)})`,
-          path: `Timeout${pathText()}`,
-          objectNode: source,
-          objectHeapId: graph.nodeId(source),
-          objectClass: 'Timeout',
-        }
+        return {kind: 'timer', path: `Timeout${pathText()}`, objectNode: source, objectHeapId: graph.nodeId(source), objectClass: 'Timeout'}
       }
       if (graph.edgeName(e) === '_events' && sourceType === 'object') {
         const eventName = k + 1 < path.length ? graph.edgeName(path[k + 1]) : '?'
-        return {
-          kind: 'event-listener',
-          description: `listener for '${eventName}' on ${name}`,
-          path: `${name}${pathText()}`,
-          objectNode: source,
-          objectHeapId: graph.nodeId(source),
-          objectClass: name,
-          eventName,
-        }
+        return {kind: 'event-listener', path: `${name}${pathText()}`, objectNode: source, objectHeapId: graph.nodeId(source), objectClass: name, eventName}
       }
-      if (fallback && (generatorIndex.has(source) || sourceType === 'synthetic' || source === 0)) return fallback
       if (generatorIndex.has(source)) {
         const g = generators[generatorIndex.get(source)!]
-        return {
-          kind: 'object',
-          description: `locals of suspended async function ${g.functionName}`,
-          path: `${g.functionName}()${pathText()}`,
-          objectNode: source,
-          objectHeapId: graph.nodeId(source),
-        }
+        return {kind: 'task-locals', functionName: g.functionName, path: pathText().replace(/^\./, '') || undefined, objectNode: source, objectHeapId: graph.nodeId(source)}
       }
       if (isPromise(source) && graph.edgeName(e) === 'reactions_or_result') {
-        return {
-          kind: 'promise-reaction',
-          description: `reaction on promise @${graph.nodeId(source)}`,
-          objectNode: source,
-          objectHeapId: graph.nodeId(source),
-        }
+        return {kind: 'promise-reaction', objectNode: source, objectHeapId: graph.nodeId(source)}
       }
-      if (sourceType === 'synthetic' || source === 0) {
-        return {kind: 'root', description: `held from GC root ${name || '(root)'}`, path: pathText() || undefined}
-      }
-      if (sourceType === 'object' && !GENERIC_NAMES.has(name) && !name.startsWith('system /')) {
+      if (sourceType === 'synthetic' || source === 0) return {kind: 'root', objectClass: name || '(root)', path: pathText() || undefined}
+      if (isNamedObject) {
         const holder = describeObjectHolder(source, path.slice(k), pathText())
         if (holder.kind === 'channel-queue') return holder
         fallback ??= holder
@@ -687,21 +616,21 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
       if (sourceType === 'closure' && graph.edgeName(e) === 'context') {
         const contextNode = graph.edgeTarget(e)
         const variable = k + 1 < path.length && graph.edgeSource(path[k + 1]) === contextNode ? graph.edgeName(path[k + 1]) : '?'
-        // Keep walking: the closure itself is held by something more telling (a listener, a timer).
+        const closure = name || '(anonymous)'
+        // The closure itself may be held by something more telling (a listener, a timer, a queue).
         const outer = describePath(path.slice(0, k))
-        if (outer.kind === 'timer' || outer.kind === 'event-listener' || outer.kind === 'channel-queue') {
-          return {...outer, description: `${outer.description} (via variable '${variable}' of closure ${name || '(anonymous)'})`}
-        }
+        if (outer.kind === 'timer' || outer.kind === 'event-listener' || outer.kind === 'channel-queue') return {...outer, variable, closure}
         return {
           kind: 'closure-variable',
-          description: `variable '${variable}' captured by closure ${name || '(anonymous)'}${outer.kind === 'object' ? ' of ' + outer.description : ''}`,
-          path: pathText(),
+          variable,
+          closure,
+          ...(outer.kind === 'object' ? {objectClass: outer.objectClass, path: outer.path} : {}),
           objectNode: source,
           objectHeapId: graph.nodeId(source),
         }
       }
     }
-    return fallback ?? {kind: 'unknown', description: 'held through internal structures only', path: hops.join('') || undefined}
+    return fallback ?? {kind: 'unknown', detail: 'internal', path: hops.join('') || undefined}
   }
 
   function describeObjectHolder(objectNode: number, pathFromObject: number[], pathText: string): HeapHolder {
@@ -715,26 +644,11 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
       ['Array', 'Set', 'Map'].includes(graph.nodeName(firstTarget)) ||
       graph.nodeType(firstTarget) === 'array' ||
       (graph.nodeType(firstTarget) === 'object' && (channelName !== undefined || CHANNEL_CLASS.test(objectClass)))
-    const base = {
-      path: `${objectClass}${pathText}`,
-      objectNode,
-      objectHeapId: graph.nodeId(objectNode),
-      objectClass,
-      channelName,
-    }
+    const base = {path: `${objectClass}${pathText}`, objectNode, objectHeapId: graph.nodeId(objectNode), objectClass, channelName}
     if (graph.edgeType(first) === 'property' && targetIsArrayLike && QUEUE_PROPERTY.test(firstName)) {
-      return {
-        ...base,
-        kind: 'channel-queue',
-        queueProperty: firstName,
-        description: `array '${firstName}' of object ${objectClass}${channelName !== undefined ? ` '${channelName}'` : ''}`,
-      }
+      return {...base, kind: 'channel-queue', queueProperty: firstName}
     }
-    return {
-      ...base,
-      kind: 'object',
-      description: `property '${pathText.replace(/^\./, '')}' of object ${objectClass}${channelName !== undefined ? ` '${channelName}'` : ''}`,
-    }
+    return {...base, kind: 'object'}
   }
 
   function taskKind(functionName: string, holder: HeapHolder): HeapTaskKind {
