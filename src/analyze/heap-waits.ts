@@ -2,7 +2,7 @@
 // awaits it (the caller chain), what holds the awaited promise's resolve function, and whether that
 // resolver can still be called by anything alive. No I/O; see src/attach/heap-tasks.ts for the CDP side.
 
-import type {HeapGraph, HeapLocation} from '../attach/heap-graph.js'
+import type {HeapGraph, HeapLocation} from './heap-graph.js'
 import type {HolderInfo} from '../model/snapshot.js'
 
 /** One suspended async function found in the snapshot (a 'Generator' object with a `function` edge). */
@@ -36,6 +36,8 @@ export interface HeapGenerator {
 export interface HeapHolder extends HolderInfo {
   objectNode?: number
   objectHeapId?: number
+  /** closure-variable: the closure scope (Context) holding the variable: shared by a closure-made queue's functions. */
+  contextNode?: number
 }
 
 export type HeapTaskKind = 'promise' | 'channel-send' | 'channel-receive'
@@ -64,6 +66,10 @@ export interface HeapWaitAnalysis {
   /** scriptId → URL, read from SharedFunctionInfo → Script nodes. */
   scriptUrls: Map<number, string>
   stats: {reachedNodes: number; fixpointRounds: number; analyzeMs: number}
+  /** Edges from the GC roots to a reached node (the reachability walk's parent links); [] when unreached. */
+  rootPath: (node: number) => number[]
+  /** Whether the walk reached the node from the GC roots (not only through stuck tasks). */
+  isReached: (node: number) => boolean
 }
 
 /** Property names that make an array a wait queue of a channel-like object. */
@@ -619,11 +625,12 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
         const closure = name || '(anonymous)'
         // The closure itself may be held by something more telling (a listener, a timer, a queue).
         const outer = describePath(path.slice(0, k))
-        if (outer.kind === 'timer' || outer.kind === 'event-listener' || outer.kind === 'channel-queue') return {...outer, variable, closure}
+        if (outer.kind === 'timer' || outer.kind === 'event-listener' || outer.kind === 'channel-queue') return {...outer, variable, closure, contextNode}
         return {
           kind: 'closure-variable',
           variable,
           closure,
+          contextNode,
           ...(outer.kind === 'object' ? {objectClass: outer.objectClass, path: outer.path} : {}),
           objectNode: source,
           objectHeapId: graph.nodeId(source),
@@ -668,6 +675,8 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
     tasks,
     scriptUrls,
     stats: {reachedNodes, fixpointRounds: rounds, analyzeMs: performance.now() - startMs},
+    rootPath: rootPathTo,
+    isReached: (node) => reached[node] === 1,
   }
 }
 

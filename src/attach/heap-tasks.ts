@@ -7,7 +7,9 @@ import type CDP from 'chrome-remote-interface'
 
 import {analyzeHeapWaits, type HeapGenerator, type HeapHolder, type HeapTaskChain} from '../analyze/heap-waits.js'
 import type {HolderInfo, StackFrame, TaskRecord} from '../model/snapshot.js'
-import {HeapGraph} from './heap-graph.js'
+import {HeapGraph} from '../analyze/heap-graph.js'
+import {classifyQueueWaits, findSplitQueueCandidates, type SplitQueueCandidate} from '../analyze/heap-split-queue.js'
+import {observeHeapObjects, type ObservationResult} from './heap-observe.js'
 import {estimateHeapRouteCost, readHeapUsage, takeHeapSnapshot, type HeapRouteCost} from './heap-snapshot.js'
 
 /** Where a frame's line and column come from. */
@@ -42,6 +44,14 @@ export interface HeapTaskRecord extends TaskRecord {
 export interface CollectHeapTasksOptions {
   /** Upper bound on getObjectByHeapObjectId lookups (each walks the whole heap: ~0.3 s at 100 MB). */
   maxLookups?: number
+  /**
+   * The second look: how long to wait (ms) before re-reading the objects a finding rests on (0: no
+   * second look). Only taken when there is something to confirm (a split-queue candidate, a task that
+   * can never resume). Default DEFAULT_OBSERVE_MS.
+   */
+  observeMs?: number
+  /** Called when the second look starts (a command can say so on a TTY). */
+  onObserve?: (ms: number) => void
   /** Stop looking up await lines after this long (ms; at least MIN_LOOKUPS are made); default 1500. */
   lookupBudgetMs?: number
   /** Snapshot timeout, ms. */
@@ -85,8 +95,17 @@ export interface HeapWaitAges {
   error?: string
 }
 
+/** A split-queue candidate with the ids of its tasks as numbered in HeapTasksResult.tasks. */
+export interface HeapSplitQueue extends SplitQueueCandidate {
+  sendTaskIds: number[]
+  receiveTaskIds: number[]
+}
+
 export interface HeapTasksResult {
   tasks: HeapTaskRecord[]
+  splitQueues: HeapSplitQueue[]
+  /** The second look, when one was taken. */
+  observation?: ObservationResult & {askedMs: number; promiseHeapIds: number[]}
   /** Every distinct holder object seen, by heap id, for cross-referencing (e.g. orphaned channels). */
   holders: HeapHolder[]
   stats: HeapRouteStats
@@ -94,6 +113,9 @@ export interface HeapTasksResult {
   takenAtMs: number
   waitAges: HeapWaitAges
 }
+
+/** Default second look, ms: see README (measured: a queue that moves at all moves within it). */
+export const DEFAULT_OBSERVE_MS = 2000
 
 const OBJECT_GROUP = 'ferrydiag-heap'
 /** Await-line lookups made whatever the time budget (the stuck and queue tasks come first). */
@@ -202,7 +224,8 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
 
   const tasks: HeapTaskRecord[] = []
   const holders = new Map<number, HeapHolder>()
-  for (const task of analysis.tasks) {
+  const recordIdByTaskIndex = new Map<number, number>()
+  for (const [taskIndex, task] of analysis.tasks.entries()) {
     {
       const stack: StackFrame[] = []
       const frames: HeapTaskRecord['frames'] = []
@@ -226,6 +249,7 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
       const stamp = task.awaitStartPromise >= 0 ? stampOf.get(task.awaitStartPromise) : undefined
       const age = stamp !== undefined && agent && ageIndex ? ageFromStamp(stamp, ageIndex.agentNowMs, agent.startedAtMs) : undefined
       if (age) waitAges.tasksWithAge++
+      recordIdByTaskIndex.set(taskIndex, tasks.length + 1)
       tasks.push({
         id: tasks.length + 1,
         kind: task.kind,
@@ -248,8 +272,24 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
     }
   }
 
+  // Queue instances split between senders and receivers, then the second look at what they rest on.
+  const candidates = findSplitQueueCandidates(graph, analysis, classifyQueueWaits(graph, analysis))
+  const idsOf = (indexes: number[]): number[] => indexes.flatMap((i) => recordIdByTaskIndex.get(i) ?? [])
+  const splitQueues: HeapSplitQueue[] = candidates.map((c) => ({...c, sendTaskIds: idsOf(c.send.taskIndexes), receiveTaskIds: idsOf(c.receive.taskIndexes)}))
+  const observeMs = options.observeMs ?? DEFAULT_OBSERVE_MS
+  const neverPromises = tasks.filter((t) => t.state === 'never-resumes').flatMap((t) => t.awaitedPromiseHeapId ?? []).slice(0, 8)
+  const promiseHeapIds = [...new Set([...candidates.flatMap((c) => [...c.send.promiseHeapIds.slice(0, 2), ...c.receive.promiseHeapIds.slice(0, 2)]), ...neverPromises])]
+  const instances = candidates.flatMap((c) => [c.send, c.receive]).filter((side) => !side.className.startsWith('closure')).map((side) => side.instanceHeapId)
+  let observation: HeapTasksResult['observation']
+  if (observeMs > 0 && promiseHeapIds.length > 0) {
+    options.onObserve?.(observeMs)
+    observation = {...(await observeHeapObjects(client, {promises: promiseHeapIds, instances}, observeMs)), askedMs: observeMs, promiseHeapIds}
+  }
+
   return {
     tasks,
+    splitQueues,
+    observation,
     holders: [...holders.values()],
     estimate,
     takenAtMs,
@@ -273,7 +313,7 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
 
 /** The holder without its heap identity. */
 export function holderData(holder: HeapHolder): HolderInfo {
-  const {objectNode: _node, objectHeapId: _id, ...data} = holder
+  const {objectNode: _node, objectHeapId: _id, contextNode: _context, ...data} = holder
   return data
 }
 

@@ -4,9 +4,10 @@
 import {fileURLToPath} from 'node:url'
 
 import {findOrphanedHeapChannels} from '../analyze/heap-orphan-channels.js'
+import {buildSplitQueueFindings, type HeapObservation} from '../analyze/heap-split-queue.js'
 import {collectSites} from '../analyze/group-stacks.js'
 import {buildStacksDump} from '../analyze/stacks-findings.js'
-import {collectHeapTasks, type HeapTaskRecord, type HeapRouteStats, type HeapWaitAges} from '../attach/heap-tasks.js'
+import {collectHeapTasks, type HeapSplitQueue, type HeapTaskRecord, type HeapRouteStats, type HeapWaitAges} from '../attach/heap-tasks.js'
 import type {HeapRouteCost} from '../attach/heap-snapshot.js'
 import type {InspectorSession} from '../attach/session.js'
 import {FerrydiagError, isFerrydiagError} from '../errors.js'
@@ -25,6 +26,8 @@ export interface CollectStacksOptions {
   inject: boolean
   /** Budget for each evaluation in the target (snapshot read, injection), ms. */
   budgetMs?: number
+  /** The heap route's second look, ms (0: none); see collectHeapTasks. */
+  observeMs?: number
   /** Asked once before the heap snapshot; false declines (FerrydiagError heapDeclined, nothing taken). */
   confirmHeap?: (estimate: HeapEstimate) => Promise<boolean>
 }
@@ -36,6 +39,9 @@ export interface CollectedStacks {
   /** Heap-route tasks as recovered (ids as in `input.tasks`), for the heap-only analyses. */
   heapTasks: HeapTaskRecord[]
   heapStats: HeapRouteStats | null
+  /** Heap route: queue instances split between parked senders and parked receivers, and the second look. */
+  heapSplitQueues?: HeapSplitQueue[]
+  heapObservation?: HeapObservation
 }
 
 /** Frames of ferrydiag's runtime as a target loads it (this package's own copy, or one in node_modules). */
@@ -62,12 +68,15 @@ export async function collectStacks(session: InspectorSession, options: CollectS
       'No agent in the target: waits were recovered from a V8 heap snapshot, with no buffer or stage records and no wait ages (those need the agent in await-times mode).',
       'An async function stuck on a promise that nothing references is garbage-collected with it and cannot appear; start the target with `node --import ferrydiag/register` to see every wait.',
       describeHeapCost(heap.stats),
+      ...describeObservation(heap.observation),
     ]
     return {
       input: {takenAtMs: heap.takenAtMs, tasks, channels: [], stages: [], process},
       source: {kind: 'heap-snapshot', notes},
       heapTasks: heap.tasks,
       heapStats: heap.stats,
+      heapSplitQueues: heap.splitQueues,
+      heapObservation: heap.observation,
     }
   }
 
@@ -105,10 +114,18 @@ export function buildCollectedStacksDump(collected: CollectedStacks, options: Bu
   const mapFrame = options.mapLocation ?? ((frame: StackFrame) => frame)
   const mapped = collected.heapTasks.map((task) => ({...task, stack: task.stack.map((frame) => mapFrame({...frame}))}))
   const byId = new Map(mapped.map((task) => [task.id, task]))
-  const heapFindings: Finding[] = findOrphanedHeapChannels(mapped).map((finding) => {
-    const involved = (finding.evidence.taskIds ?? []).flatMap((id) => byId.get(id) ?? [])
-    return {...finding, evidence: {...finding.evidence, sites: collectSites(involved)}}
-  })
+  const sitesOf = (ids: number[]): string[] => collectSites(ids.flatMap((id) => byId.get(id) ?? []))
+  const splitFindings = buildSplitQueueFindings(
+    (collected.heapSplitQueues ?? []).map((split) => ({...split, sendSites: sitesOf(split.sendTaskIds), receiveSites: sitesOf(split.receiveTaskIds)})),
+    collected.heapObservation,
+  )
+  const explained = new Set(splitFindings.flatMap((finding) => finding.evidence.taskIds ?? []))
+  const heapFindings: Finding[] = [
+    ...splitFindings,
+    ...findOrphanedHeapChannels(mapped)
+      .filter((finding) => !(finding.evidence.taskIds ?? []).some((id) => explained.has(id)))
+      .map((finding) => ({...finding, evidence: {...finding.evidence, sites: sitesOf(finding.evidence.taskIds ?? [])}})),
+  ]
   if (heapFindings.length === 0) return dump
   const errors = dump.findings.filter((finding) => finding.severity === 'error')
   const rest = dump.findings.filter((finding) => finding.severity !== 'error')
@@ -133,11 +150,14 @@ interface HeapRead {
   stats: HeapRouteStats
   takenAtMs: number
   waitAges: HeapWaitAges
+  splitQueues: HeapSplitQueue[]
+  observation?: HeapObservation & {askedMs: number}
 }
 
 async function readHeapTasks(session: InspectorSession, options: CollectStacksOptions): Promise<HeapRead> {
   const result = await guardExit(session, 'taking a heap snapshot', () =>
     collectHeapTasks(session.cdp, {
+      observeMs: options.observeMs,
       onEstimate: async (estimate) => {
         const confirmed = options.confirmHeap ? await options.confirmHeap(estimate) : false
         if (!confirmed) {
@@ -150,7 +170,14 @@ async function readHeapTasks(session: InspectorSession, options: CollectStacksOp
       },
     }),
   )
-  return {tasks: result.tasks, stats: result.stats, takenAtMs: result.takenAtMs, waitAges: result.waitAges}
+  return {
+    tasks: result.tasks,
+    stats: result.stats,
+    takenAtMs: result.takenAtMs,
+    waitAges: result.waitAges,
+    splitQueues: result.splitQueues,
+    observation: result.observation,
+  }
 }
 
 /**
@@ -190,6 +217,7 @@ function mergeAgentAndHeap(snapshot: AgentSnapshot, heap: HeapRead): CollectedSt
     heapTasks: renumbered,
     heapStats: heap.stats,
   }
+  // The split-queue candidates name tasks by their heap-route ids, which the merge renumbered: left out.
 }
 
 function siteKey(frame: StackFrame): string {
@@ -227,6 +255,15 @@ function describeWaitAges(ages: HeapWaitAges): string {
   if (ages.error !== undefined) return `Wait ages of heap-snapshot tasks could not be read: ${ages.error}.`
   if (!ages.awaitTimes) return "Heap-snapshot tasks have no wait age: the agent is not in await-times mode (FERRYDIAG_AGENT_MODE=await-times)."
   return `Wait ages of heap-snapshot tasks come from the agent's await-times stamps (${ages.tasksWithAge} task(s) with an age).`
+}
+
+function describeObservation(observation: (HeapObservation & {askedMs: number}) | undefined): string[] {
+  if (!observation) return []
+  const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
+  if (!observation.completed) {
+    return [`The target went away during the ${seconds(observation.askedMs)} second look (after ${seconds(observation.elapsedMs)}): this dump shows what the snapshot saw; findings that needed the second look are unconfirmed.`]
+  }
+  return [`Second look after ${seconds(observation.elapsedMs)}: the objects the findings rest on were read again (the target ran freely meanwhile); "no progress" in a finding is a lower bound of that length.`]
 }
 
 function describeHeapCost(stats: HeapRouteStats): string {
