@@ -8,7 +8,9 @@ export interface HeapGraphData {
   edgeFields: string[]
   nodeTypeNames: string[]
   edgeTypeNames: string[]
+  /** node_count × nodeFields.length values (type, name, id, self_size, edge_count, …). */
   nodes: Uint32Array
+  /** edge_count × edgeFields.length values (type, name_or_index, to_node as an index into nodes). */
   edges: Uint32Array
   /** (object_index, script_id, line, column) quadruples; line and column are 0-based. */
   locations: Uint32Array
