@@ -12,6 +12,8 @@ import {FerrydiagCommand} from '../src/cli/base-command.js'
 import {checkOutputWritable, writeOutputFile} from '../src/cli/output-file.js'
 import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
 import {buildCollectedStacksDump, collectStacks, type HeapEstimate} from '../src/collect/stacks-source.js'
+import {DEFAULT_OBSERVE_MS} from '../src/attach/heap-tasks.js'
+import {parseDuration} from '../src/cli/duration.js'
 import {FerrydiagError} from '../src/errors.js'
 import type {StacksDump} from '../src/model/dump.js'
 import {renderStacksPprof} from '../src/render/stacks-pprof.js'
@@ -79,6 +81,13 @@ Exit status 0 means the dump was taken, whatever it found (read the findings, or
       allowNo: true,
     }),
     timeout: durationFlag({name: 'timeout', summary: 'Budget for each evaluation in the target.', defaultMs: 10_000}),
+    observe: Flags.custom<number>({
+      summary: 'With --heap: how long to wait before a second look at what a finding rests on (0 turns it off).',
+      helpValue: 'DURATION',
+      default: DEFAULT_OBSERVE_MS,
+      defaultHelp: async () => `${DEFAULT_OBSERVE_MS / 1000}s`,
+      parse: async (input: string) => (/^0+(\.0*)?(ms|s)?$/.test(input.trim()) ? 0 : parseDuration(input, '--observe')),
+    })(),
   }
 
   async run(): Promise<StacksDump> {
@@ -102,7 +111,10 @@ Exit status 0 means the dump was taken, whatever it found (read the findings, or
         heap: flags.heap,
         inject: flags.inject,
         budgetMs: flags.timeout,
+        observeMs: flags.observe,
         confirmHeap: (estimate) => confirmHeapRoute(estimate, flags.yes),
+        // The agent saw nothing: offer the heap route at a terminal only (a script gets the finding).
+        offerHeap: (estimate) => confirmHeapRoute(estimate, false, 'The agent sees nothing of this pipeline (no task, no ferrydiag buffer). '),
       })
       // Only a target on this machine has its files on our disk.
       const local = !flags['allow-remote'] && isLoopbackHost(session.target.host)
@@ -137,11 +149,12 @@ Exit status 0 means the dump was taken, whatever it found (read the findings, or
  * Prints what the heap snapshot will cost the target (to stderr, so --json stays parseable) and asks
  * to proceed: --yes, or "y" at a terminal. Anything else declines.
  */
-async function confirmHeapRoute(estimate: HeapEstimate, yes: boolean): Promise<boolean> {
+async function confirmHeapRoute(estimate: HeapEstimate, yes: boolean, why = ''): Promise<boolean> {
+  if (why !== '' && (process.stdin.isTTY !== true || process.stderr.isTTY !== true)) return false
   const mb = (bytes: number) => `${Math.round(bytes / (1024 * 1024))} MB`
   const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`
   process.stderr.write(
-    `--heap: the target's JavaScript heap holds ${mb(estimate.usedHeapBytes)}. A heap snapshot stops its JavaScript for about ` +
+    `${why}--heap: the target's JavaScript heap holds ${mb(estimate.usedHeapBytes)}. A heap snapshot stops its JavaScript for about ` +
       `${s(estimate.stallMs)} (up to ${s(estimate.stallMsWorst)} for a heap of many small objects) and grows its memory by about ` +
       `${mb(estimate.extraMemoryBytes)} (up to ${mb(estimate.extraMemoryBytesWorst)}), much of it kept afterwards.\n`,
   )

@@ -15,6 +15,7 @@ import {fileURLToPath} from 'node:url'
 import CDP from 'chrome-remote-interface'
 
 import {findOrphanedHeapChannels} from '../src/analyze/heap-orphan-channels.js'
+import {describeHolder} from '../src/render/stacks-holder.js'
 import {ageFromStamp, collectHeapTasks, type HeapTaskRecord, type HeapTasksResult} from '../src/attach/heap-tasks.js'
 import {estimateHeapRouteCost, HeapSnapshotParser, readHeapUsage} from '../src/attach/heap-snapshot.js'
 import {spawnTarget} from './helpers/child-process.js'
@@ -68,7 +69,7 @@ const innermost = (t: HeapTaskRecord): string => t.stack[0]?.functionName ?? ''
 const stackNames = (t: HeapTaskRecord): string[] => t.stack.map((f) => f.functionName)
 const dump = (r: HeapTasksResult): string =>
   r.tasks
-    .map((t) => `${t.id} ${t.kind} ${t.state} ${t.holder} :: ${t.stack.map((f) => `${f.functionName}:${f.line}`).join(' <- ')}`)
+    .map((t) => `${t.id} ${t.kind} ${t.state} ${describeHolder(t.holder)} :: ${t.stack.map((f) => `${f.functionName}:${f.line}`).join(' <- ')}`)
     .join('\n')
 
 // A plain-JS channel with wait queues, as a pipeline without ferrydiag would write it.
@@ -302,7 +303,7 @@ describe('heap route (--heap) on targets with no preparation', {timeout: TEST_TI
       assert.equal(sender.channelName, 'binlog-events')
       assert.equal(receiver.channelName, 'binlog-events')
       assert.equal(sender.state, 'blocked', 'the placeholder is still referenced: not provably dead')
-      assert.match(sender.holder, /array 'sendWaiters' of object Channel 'binlog-events'/)
+      assert.match(describeHolder(sender.holder), /wait list 'sendWaiters' of Channel 'binlog-events'/)
       assert.deepEqual(stackNames(sender), ['send', 'bufferBinlogEvents', 'handleRowsEvent', 'run'])
       assert.deepEqual(stackNames(receiver), ['receive', 'run'])
       // Exact await lines from [[GeneratorLocation]], innermost first.
@@ -342,16 +343,18 @@ describe('heap route (--heap) on targets with no preparation', {timeout: TEST_TI
       assert.equal(stuck.state, 'never-resumes', dump(result))
       assert.equal(stuck.reason, 'no-resolver')
       assert.equal(stuck.holderInfo.kind, 'waiting-task-only')
-      assert.match(stuck.holder, /locals of waitUntilReady/)
+      assert.match(describeHolder(stuck.holder), /locals of waitUntilReady/)
       assert.deepEqual(stackNames(stuck), ['waitUntilReady', 'run'])
       assert.equal(stuck.stack[0].line, lineOf(DEFERRED_SOURCE, 'AWAIT-READY'))
       assert.equal(stuck.stack[1].line, lineOf(DEFERRED_SOURCE, 'AWAIT-RUN'))
-      // The resolver is gone from the heap: nothing proves it is dead (a native promise looks the
-      // same), so the verdict stays 'blocked' with the holder saying so.
+      // The resolver is gone from the heap and no native handle owns the promise (only a property
+      // stores it): made by new Promise with an executor that dropped resolve, it can never settle.
       const gate = result.tasks.find((t) => t.stack.some((f) => f.line === lineOf(DEFERRED_SOURCE, 'AWAIT-GATE')))
       assert.ok(gate, dump(result))
-      assert.equal(gate.state, 'blocked')
+      assert.equal(gate.state, 'never-resumes', dump(result))
+      assert.equal(gate.reason, 'resolver-gone')
       assert.equal(gate.holderInfo.kind, 'no-resolver')
+      assert.equal(gate.holderInfo.objectClass, 'RowCopier')
     } finally {
       await target.stop()
     }
@@ -360,7 +363,7 @@ describe('heap route (--heap) on targets with no preparation', {timeout: TEST_TI
   it('reports no never-resumes on a healthy pipeline full of by-design waits', {timeout: TEST_TIMEOUT_MS}, async () => {
     const target = await startTarget(path.join(dir, 'healthy.mjs'))
     try {
-      const result = await collectHeapTasks(target.client, {maxLookups: 30})
+      const result = await collectHeapTasks(target.client, {maxLookups: 30, lookupBudgetMs: 60_000})
       const never = result.tasks.filter((t) => t.state === 'never-resumes')
       assert.deepEqual(never, [], dump(result))
       const byLine = (marker: string, source = HEALTHY_SOURCE): HeapTaskRecord | undefined =>
@@ -448,7 +451,7 @@ describe('heap route (--heap) on targets with no preparation', {timeout: TEST_TI
       env: {...process.env, FERRYDIAG_AGENT_MODE: 'await-times'},
     })
     try {
-      const result = await collectHeapTasks(target.client, {maxLookups: 30})
+      const result = await collectHeapTasks(target.client, {maxLookups: 30, lookupBudgetMs: 60_000})
       assert.deepEqual(result.tasks.filter((t) => t.state === 'never-resumes'), [], dump(result))
       const consumer = result.tasks.find((t) => t.kind === 'channel-receive')
       assert.ok(consumer?.waitKnown, dump(result))

@@ -106,7 +106,7 @@ describe('renderStacksJson', () => {
     const json = renderStacksJson(dumpOf('init-race-slot'))
     const parsed = JSON.parse(json) as StacksDump
     assert.equal(parsed.schema, 'ferrydiag.stacks')
-    assert.equal(parsed.version, 1)
+    assert.equal(parsed.version, 2)
     assert.deepEqual(Object.keys(parsed).slice(0, 6), ['schema', 'version', 'takenAtMs', 'process', 'source', 'grouped'])
     assert.equal(parsed.process.pid, 3117)
     assert.deepEqual(parsed.source, PRELOADED)

@@ -10,7 +10,7 @@ import {groupStacks} from '../src/analyze/group-stacks.js'
 import {buildStacksDump, findStacksProblems} from '../src/analyze/stacks-findings.js'
 import type {DumpSource} from '../src/model/dump.js'
 import type {Finding} from '../src/model/findings.js'
-import type {AgentSnapshot, TaskRecord} from '../src/model/snapshot.js'
+import type {AgentSnapshot, HolderInfo, TaskRecord} from '../src/model/snapshot.js'
 import {
   frameIn,
   loadSnapshotFixture,
@@ -97,17 +97,17 @@ describe('groupStacks', () => {
 
   it('separates heap-route promises by what holds them', () => {
     const site = [frameIn('batch-writer', 'BatchWriter.flush', 120, 11)]
-    const tasks = [
-      {...makeTask({id: 1, kind: 'promise', stack: site}), holder: 'Timeout'},
-      {...makeTask({id: 2, kind: 'promise', stack: site}), holder: 'Timeout'},
-      {...makeTask({id: 3, kind: 'promise', stack: site}), holder: 'EventEmitter'},
+    const tasks: TaskRecord[] = [
+      {...makeTask({id: 1, kind: 'promise', stack: site}), holder: {kind: 'timer', path: 'Timeout._onTimeout'}},
+      {...makeTask({id: 2, kind: 'promise', stack: site}), holder: {kind: 'timer', path: 'Timeout._onTimeout'}},
+      {...makeTask({id: 3, kind: 'promise', stack: site}), holder: {kind: 'event-listener', objectClass: 'EventEmitter', eventName: 'x'}},
     ]
     const groups = groupStacks(tasks)
     assert.deepEqual(
-      groups.map((group) => [group.holder, group.taskIds]),
+      groups.map((group) => [group.holder?.kind, group.taskIds]),
       [
-        ['Timeout', [1, 2]],
-        ['EventEmitter', [3]],
+        ['timer', [1, 2]],
+        ['event-listener', [3]],
       ],
     )
   })
@@ -236,7 +236,7 @@ describe('never-resumes rules', () => {
     const task = {
       ...makeTask({id: 4, kind: 'promise', state: 'never-resumes', reason: 'no-resolver', waitMs: 0, stack: [frameIn('batch-writer', 'BatchWriter.flush', 120, 11)]}),
       waitKnown: false,
-      holder: 'a closure in BatchWriter.run',
+      holder: {kind: 'waiting-task-only', functionName: 'BatchWriter.run'} satisfies HolderInfo,
     }
     const findings = findNeverResumes(makeSnapshot({tasks: [task]}))
     assert.equal(findings.length, 1)
@@ -245,7 +245,7 @@ describe('never-resumes rules', () => {
       'BatchWriter.flush is awaiting a promise that nothing can settle: no resolve or reject function for it is reachable except through the waiting task itself',
     )
     assert.deepEqual(findings[0]!.evidence.channels, [])
-    assert.equal(findings[0]!.evidence.resolver, 'a closure in BatchWriter.run')
+    assert.deepEqual(findings[0]!.evidence.resolver, {kind: 'waiting-task-only', functionName: 'BatchWriter.run'})
     assert.equal(findings[0]!.evidence.waitMs, undefined, 'an unknown age is not reported as 0 ms')
   })
 
@@ -341,7 +341,7 @@ describe('buildStacksDump', () => {
   it('records schema, thresholds and how many tasks --min-wait hid', () => {
     const dump = buildStacksDump(loadSnapshotFixture('healthy'), {source: PRELOADED, minWaitMs: 150})
     assert.equal(dump.schema, 'ferrydiag.stacks')
-    assert.equal(dump.version, 1)
+    assert.equal(dump.version, 2)
     assert.deepEqual(dump.thresholds, {minWaitMs: 150, longWaitMs: 150, stuckAfterMs: 10_000})
     assert.equal(dump.taskCount, 5)
     assert.equal(dump.hiddenTaskCount, 2)

@@ -111,6 +111,10 @@ export function findNeverResumes(input: StacksInput): Finding[] {
       suggestion =
         'Keep whatever should settle this promise reachable (the resolve function, or the emitter, buffer or timer holding it), ' +
         'or reject it on shutdown; with no resolver the await is a send into a nil channel.'
+    } else if (first.reason === 'resolver-gone') {
+      summary = `${who} ${isPlural(tasks) ? 'are' : 'is'} awaiting a promise that can never settle: no resolve function for it exists any more and no native handle owns it (its resolver was overwritten or dropped, or it is the result of an async function that was itself garbage-collected while stuck)${waited}`
+      suggestion =
+        'Find where this promise\'s resolve function is stored and what replaced or dropped it (a second wait overwriting a single `resolve` field, a wait list entry removed without being called); keep one resolver per waiter, or reject waiters you drop.'
     } else {
       const reason = first.reason === undefined ? '' : ` (${first.reason})`
       summary = `${who} ${isPlural(tasks) ? 'are' : 'is'} ${describeWaitVerb(first.kind)} ${what} and can never resume${reason}${waited}`

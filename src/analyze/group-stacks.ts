@@ -2,7 +2,7 @@
 // senders read as one block. Also the small helpers every stacks finding uses to name a task or a site.
 
 import type {TaskGroup} from '../model/dump.js'
-import type {StackFrame, TaskRecord} from '../model/snapshot.js'
+import type {HolderInfo, StackFrame, TaskRecord} from '../model/snapshot.js'
 
 export interface GroupStacksOptions {
   /** Leave out tasks waiting less than this many milliseconds (>= 0). Default: keep all. */
@@ -59,12 +59,9 @@ export function describeWaiter(task: TaskRecord): string {
   return `task ${task.id}`
 }
 
-/**
- * The heap route may attach a description of what holds the awaited promise. TaskRecord does not
- * declare it (yet), so read it defensively rather than widen the shared model from here.
- */
-export function readHolder(task: TaskRecord): string | undefined {
-  return task.holder === '' ? undefined : task.holder
+/** The heap route's holder of the awaited promise, when the task has one. */
+export function readHolder(task: TaskRecord): HolderInfo | undefined {
+  return task.holder
 }
 
 /**

@@ -2,7 +2,8 @@
 // awaits it (the caller chain), what holds the awaited promise's resolve function, and whether that
 // resolver can still be called by anything alive. No I/O; see src/attach/heap-tasks.ts for the CDP side.
 
-import type {HeapGraph, HeapLocation} from '../attach/heap-graph.js'
+import type {HeapGraph, HeapLocation} from './heap-graph.js'
+import type {HolderInfo} from '../model/snapshot.js'
 
 /** One suspended async function found in the snapshot (a 'Generator' object with a `function` edge). */
 export interface HeapGenerator {
@@ -31,32 +32,12 @@ export interface HeapGenerator {
   live: boolean
 }
 
-export type HeapHolderKind =
-  | 'channel-queue' // resolver sits in an array-like wait queue of a channel-like object
-  | 'timer' // a Timeout holds it (setTimeout / setInterval)
-  | 'event-listener' // an EventEmitter listener closure holds it
-  | 'object' // some other object's property holds it
-  | 'closure-variable' // a variable captured by a closure holds it
-  | 'promise-reaction' // it settles when another promise settles (then/Promise.all/…)
-  | 'async-function' // the awaited promise is another async function's result
-  | 'root' // held directly from a GC root (global handle, module, native)
-  | 'waiting-task-only' // the resolver is reachable only through suspended tasks that cannot run
-  | 'no-resolver' // no resolve function in the heap: settled natively, or its executor dropped it
-  | 'unknown'
-
-export interface HeapHolder {
-  kind: HeapHolderKind
-  /** Human wording, e.g. "array 'waiters' of object Channel 'binlog-events'". */
-  description: string
-  /** Hops from the describing object to the resolver, e.g. "Channel.waiters[0].resolve". */
-  path?: string
+/** A holder as the walk found it: the shared HolderInfo plus the heap identity of its object. */
+export interface HeapHolder extends HolderInfo {
   objectNode?: number
   objectHeapId?: number
-  objectClass?: string
-  /** The `name` (or `label`) string property of a channel-like holder. */
-  channelName?: string
-  queueProperty?: string
-  eventName?: string
+  /** closure-variable: the closure scope (Context) holding the variable: shared by a closure-made queue's functions. */
+  contextNode?: number
 }
 
 export type HeapTaskKind = 'promise' | 'channel-send' | 'channel-receive'
@@ -85,6 +66,10 @@ export interface HeapWaitAnalysis {
   /** scriptId → URL, read from SharedFunctionInfo → Script nodes. */
   scriptUrls: Map<number, string>
   stats: {reachedNodes: number; fixpointRounds: number; analyzeMs: number}
+  /** Edges from the GC roots to a reached node (the reachability walk's parent links); [] when unreached. */
+  rootPath: (node: number) => number[]
+  /** Whether the walk reached the node from the GC roots (not only through stuck tasks). */
+  isReached: (node: number) => boolean
 }
 
 /** Property names that make an array a wait queue of a channel-like object. */
@@ -244,35 +229,36 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
   }
 
   // 3. What can settle a promise. A referrer that merely stores the promise (a property, an array
-  //    element, a generator's registers) cannot; anything else (resolving-function contexts,
-  //    reactions that derive it, capabilities, unknown internals) is counted as able to, which errs
-  //    on the side of "alive".
+  //    element, a variable of a closure scope, a generator's registers) cannot; a resolving-function
+  //    context, a reaction that derives it, a capability or an internal this walk does not know can.
+  //    A promise with no settler at all was either made natively (a handle settles it from C++; see
+  //    nativelyHeld) or made by `new Promise(executor)` whose resolve function is gone.
   interface Settlers {
     nodes: number[]
     /** A PromiseCapabilityDefaultResolve/Reject closure exists for it somewhere in the heap. */
     builtinResolvers: number[]
     /** Reactions on other promises that settle this one (then/catch/finally/thenable adoption). */
     reactions: number[]
-    /** Settlers of a kind this walk does not understand: never conclude "never resumes" past them. */
-    unknown: number
+    /** Objects that only store it (property, element, closure variable), for evidence and native checks. */
+    storedBy: number[]
+  }
+  const isStorageContainer = (node: number): boolean => {
+    const type = graph.nodeType(node)
+    if (type === 'array') return true
+    const name = graph.nodeName(node)
+    return name === 'system / PropertyArray' || name === 'system / PropertyCell' || name === 'system / NumberDictionary' || name === 'system / NameDictionary'
   }
   const settlerCache = new Map<number, Settlers>()
   const settlersOf = (promise: number): Settlers => {
     const cached = settlerCache.get(promise)
     if (cached) return cached
-    const result: Settlers = {nodes: [], builtinResolvers: [], reactions: [], unknown: 0}
+    const result: Settlers = {nodes: [], builtinResolvers: [], reactions: [], storedBy: []}
     for (const e of graph.incomingEdges(promise)) {
       const source = graph.edgeSource(e)
       const edgeType = graph.edgeTypeCodeOf(e)
       if (generatorIndex.has(source)) continue // its own result (handled through liveness) or registers
-      if (edgeType === propertyEdge || edgeType === elementEdge) continue
-      if (edgeType === internalEdge && graph.nodeType(source) === 'array') continue
-      // A global variable's (or globalThis property's) storage cell stores, it cannot settle.
-      if (graph.nodeName(source) === 'system / PropertyCell') continue
-      if (edgeType === contextEdge) {
-        // A variable holding the promise in a closure scope: storage, not a resolver. Counted as a
-        // settler anyway when reached (conservative), but it never proves a resolver exists.
-        result.nodes.push(source)
+      if (edgeType === propertyEdge || edgeType === elementEdge || edgeType === contextEdge || isStorageContainer(source)) {
+        result.storedBy.push(source)
         continue
       }
       if (isContext(source)) {
@@ -290,11 +276,55 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
         result.reactions.push(source)
         continue
       }
-      result.nodes.push(source)
-      result.unknown++
+      result.nodes.push(source) // a capability, a module record, an embedder object: can settle it
     }
     settlerCache.set(promise, result)
     return result
+  }
+
+  /**
+   * True when native code can settle the promise without a JavaScript resolve function: a handle or
+   * an embedder object points at it directly, or it is stored (through property storage) in an object
+   * that wraps a native handle (fs requests, sockets, timers' handles: `javascript_to_native`).
+   */
+  const nativeMemo = new Map<number, boolean>()
+  const isNativeLink = (source: number): boolean => {
+    const type = graph.nodeType(source)
+    return (type === 'synthetic' || type === 'native') && source !== 0
+  }
+  const wrapsNative = (object: number): boolean => {
+    for (let e = graph.firstEdgeOf(object); e < graph.endEdgeOf(object); e++) {
+      if (graph.edgeName(e) === 'javascript_to_native') return true
+    }
+    for (const e of graph.incomingEdges(object)) {
+      if (graph.edgeName(e) === 'native_to_javascript') return true
+    }
+    return false
+  }
+  const nativelyHeld = (promise: number): boolean => {
+    const memo = nativeMemo.get(promise)
+    if (memo !== undefined) return memo
+    let verdict = false
+    const seen = new Set<number>([promise])
+    let frontier = [promise]
+    for (let depth = 0; depth < 3 && !verdict && frontier.length > 0; depth++) {
+      const next: number[] = []
+      for (const node of frontier) {
+        for (const e of graph.incomingEdges(node)) {
+          const source = graph.edgeSource(e)
+          if (seen.has(source) || generatorIndex.has(source)) continue
+          seen.add(source)
+          if (isNativeLink(source) && node === promise) verdict = true
+          else if (graph.nodeTypeCodeOf(source) === objectType && wrapsNative(source)) verdict = true
+          else if (isStorageContainer(source)) next.push(source)
+          if (verdict) break
+        }
+        if (verdict) break
+      }
+      frontier = next
+    }
+    nativeMemo.set(promise, verdict)
+    return verdict
   }
 
   // 4. Reachability from the GC roots over every edge (weak ones too: a WeakRef can bring an object
@@ -340,7 +370,7 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
       if (!settleable) {
         const owner = resultOwner.get(promise)
         if (owner !== undefined && generators[owner].live) settleable = true
-        else if (owner === undefined) settleable = settlersOf(promise).nodes.some((s) => reached[s] === 1)
+        else if (owner === undefined) settleable = nativelyHeld(promise) || settlersOf(promise).nodes.some((s) => reached[s] === 1)
       }
       if (settleable) {
         g.live = true
@@ -351,8 +381,9 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
     drain()
   }
 
-  // 5. Positive proof of "never resumes": the awaited promise has a resolve function in the heap and
-  //    none of its settlers is reachable; or it is derived from / the result of such a promise.
+  // 5. Proof of "never resumes": nothing reached from the GC roots (other than through tasks that
+  //    cannot run) can settle the awaited promise, and no native owner holds it; or it is the result of
+  //    an async function that is itself stuck that way.
   const neverMemo = new Map<number, boolean>()
   const provablyNever = (promise: number, depth: number): boolean => {
     if (promise < 0 || depth > 64) return false
@@ -365,12 +396,7 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
       const g = generators[owner]
       verdict = !g.live && provablyNever(g.awaitedPromise, depth + 1)
     } else {
-      const settlers = settlersOf(promise)
-      if (settlers.unknown > 0 || settlers.nodes.some((s) => reached[s] === 1)) verdict = false
-      else {
-        const derivedAllNever = settlers.reactions.every((r) => provablyNever(promiseOfReaction(r), depth + 1))
-        verdict = derivedAllNever && (settlers.builtinResolvers.length > 0 || settlers.reactions.length > 0)
-      }
+      verdict = !nativelyHeld(promise) && !settlersOf(promise).nodes.some((s) => reached[s] === 1)
     }
     neverMemo.set(promise, verdict)
     return verdict
@@ -401,9 +427,13 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
       current = generators[callers[0]]
     }
     const never = !g.live && provablyNever(g.awaitedPromise, 0)
-    const holder = never
-      ? describeStuckHolder(g.awaitedPromise, frames.map((f) => generators[f].node))
-      : describeHolder(g.awaitedPromise)
+    const innermostAwaited = innermostNeverPromise(g.awaitedPromise)
+    const resolverGone = never && innermostAwaited >= 0 && settlersOf(innermostAwaited).nodes.length === 0
+    const holder = !never
+      ? describeHolder(g.awaitedPromise)
+      : resolverGone
+        ? describeGoneResolver(innermostAwaited)
+        : describeStuckHolder(g.awaitedPromise, frames.map((f) => generators[f].node))
     tasks.push({
       frames,
       awaitedPromise: g.awaitedPromise,
@@ -412,14 +442,61 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
       awaitStartPromiseHeapId: g.awaitStartPromise >= 0 ? graph.nodeId(g.awaitStartPromise) : undefined,
       holder,
       state: never ? 'never-resumes' : 'blocked',
-      reason: never ? 'no-resolver' : g.live ? undefined : 'unresolved-holder',
+      reason: never ? (resolverGone ? 'resolver-gone' : 'no-resolver') : g.live ? undefined : 'unresolved-holder',
       kind: taskKind(g.functionName, holder),
       otherCallers,
     })
   })
 
+  /** Follows "result of a stuck async function" links down to the promise that is actually unsettleable. */
+  function innermostNeverPromise(promise: number): number {
+    const seen = new Set<number>()
+    let current = promise
+    while (current >= 0 && !seen.has(current)) {
+      seen.add(current)
+      const owner = resultOwner.get(current)
+      if (owner === undefined) return current
+      current = generators[owner].awaitedPromise
+    }
+    return current
+  }
+
+  /**
+   * A pending promise with no resolve function anywhere in the heap and no native owner: made by
+   * `new Promise(executor)` whose resolver was overwritten or dropped (or never stored), or the result
+   * of an async function that was garbage-collected while it waited. Names what still stores it.
+   */
+  function describeGoneResolver(promise: number): HeapHolder {
+    const stored = settlersOf(promise).storedBy.filter((node) => reached[node] === 1)
+    for (const node of stored) {
+      const path = rootPathTo(node)
+      // The edge from the storing object to the promise itself ends the path.
+      for (const e of graph.incomingEdges(promise)) {
+        if (graph.edgeSource(e) === node) {
+          path.push(e)
+          break
+        }
+      }
+      const found = describePath(path)
+      if (found.kind === 'object' || found.kind === 'channel-queue' || found.kind === 'closure-variable' || found.kind === 'task-locals') {
+        return {...found, kind: 'no-resolver', queueProperty: undefined}
+      }
+    }
+    return {kind: 'no-resolver'}
+  }
+
+  /** Edges from the GC roots to node along the reachability walk's parent links. */
+  function rootPathTo(node: number): number[] {
+    const path: number[] = []
+    for (let n = node, e = parentEdge[n]; e >= 0; n = graph.edgeSource(e), e = parentEdge[n]) {
+      path.push(e)
+      if (path.length > 10_000) break
+    }
+    return path.reverse()
+  }
+
   function describeHolder(promise: number, depth = 0): HeapHolder {
-    if (promise < 0) return {kind: 'unknown', description: 'awaited value not recognised in the snapshot'}
+    if (promise < 0) return {kind: 'unknown', detail: 'not-recognised'}
     const settlers = settlersOf(promise)
     // Prefer a resolve function over its context, a reached one over any other.
     const viaReject = (node: number): number => (parentEdge[node] >= 0 && /reject/i.test(graph.edgeName(parentEdge[node])) ? 1 : 0)
@@ -427,13 +504,11 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
       .filter((s) => reached[s] === 1)
       .sort((a, b) => viaReject(a) - viaReject(b))
     if (candidates.length === 0) {
-      if (settlers.nodes.length === 0) {
-        return {
-          kind: 'no-resolver',
-          description: 'no resolve function in the heap (settled by native code, or its executor dropped it)',
-        }
+      if (nativelyHeld(promise)) {
+        const owner = settlers.storedBy.find((node) => graph.nodeTypeCodeOf(node) === objectType)
+        return {kind: 'native', objectClass: owner === undefined ? undefined : graph.nodeName(owner)}
       }
-      return {kind: 'unknown', description: 'its resolver is reachable only through other suspended tasks'}
+      return {kind: 'unknown', detail: 'through-tasks'}
     }
     const target = candidates[0]
     if (isReaction(target)) {
@@ -442,31 +517,17 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
       const source = promiseOfReaction(target)
       const owner = source >= 0 ? resultOwner.get(source) : undefined
       if (owner !== undefined) {
-        return {
-          kind: 'async-function',
-          description: `settles after async function ${generators[owner].functionName}`,
-          objectNode: source,
-          objectHeapId: graph.nodeId(source),
-        }
+        return {kind: 'async-function', functionName: generators[owner].functionName, objectNode: source, objectHeapId: graph.nodeId(source)}
       }
       const inner = source >= 0 && depth < 4 ? describeHolder(source, depth + 1) : undefined
-      if (inner && inner.kind !== 'unknown' && inner.kind !== 'no-resolver') {
-        return {...inner, description: `${inner.description} (through promise @${graph.nodeId(source)})`}
-      }
+      if (inner && inner.kind !== 'unknown') return {...inner, throughPromise: true}
       return {
         kind: 'promise-reaction',
-        description: `settles after promise @${source >= 0 ? graph.nodeId(source) : '?'} (then/Promise combinator)`,
         objectNode: source >= 0 ? source : undefined,
         objectHeapId: source >= 0 ? graph.nodeId(source) : undefined,
       }
     }
-    const path: number[] = [] // edges from root to target
-    for (let node = target, e = parentEdge[node]; e >= 0; node = graph.edgeSource(e), e = parentEdge[node]) {
-      path.push(e)
-      if (path.length > 10_000) break
-    }
-    path.reverse()
-    return describePath(path)
+    return describePath(rootPathTo(target))
   }
 
   /** For a stuck task: where its resolver actually is, searched from the stuck frames themselves. */
@@ -493,12 +554,7 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
         localQueue.push(to)
       }
     }
-    if (found < 0) {
-      return {
-        kind: 'waiting-task-only',
-        description: 'nothing reachable from the GC roots holds its resolve function',
-      }
-    }
+    if (found < 0) return {kind: 'waiting-task-only'}
     const path: number[] = []
     for (let node = found, e = from.get(node) ?? -1; e >= 0; node = graph.edgeSource(e), e = from.get(node) ?? -1) path.push(e)
     path.reverse()
@@ -507,29 +563,27 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
     const hops = path
       .slice(1)
       .map((e) => hopText(e))
-      .filter((t) => t !== '')
       .join('')
-    return {
-      kind: 'waiting-task-only',
-      description: `nothing reachable from the GC roots holds its resolve function; only the waiting task does (locals of ${g?.functionName ?? 'an async function'}${hops ? ': ' + hops.replace(/^\./, '') : ''})`,
-      path: hops || undefined,
-    }
+    return {kind: 'waiting-task-only', functionName: g?.functionName, path: hops.replace(/^\./, '') || undefined}
   }
 
+  /** One hop of a property path; element indexes are left out so that paths compare across tasks. */
   function hopText(e: number): string {
     const type = graph.edgeType(e)
     const name = graph.edgeName(e)
-    if (type === 'property') return `.${name}`
-    if (type === 'context') return `.${name}`
-    if (type === 'element') return `[${name}]`
+    if (type === 'property' || type === 'context') return `.${name}`
+    if (type === 'element') return '[]'
     return ''
   }
 
-  /** Words for the last hops of a root→resolver path, from the nearest meaningful object. */
+  /**
+   * What the last hops of a root→resolver path say: the nearest meaningful object (a queue-like owner
+   * of a wait list, found a few objects up, is preferred), or a timer, a listener, a closure variable.
+   */
   function describePath(path: number[]): HeapHolder {
     const hops: string[] = []
     // The first named object on the way up (e.g. a Waiter record); kept while looking further up for a
-    // channel-like owner of a wait queue (Channel → queue → Waiter → resolve).
+    // queue-like owner of a wait list (Channel → queue → Waiter → resolve).
     let fallback: HeapHolder | undefined
     let objectsSeen = 0
     for (let k = path.length - 1; k >= 0 && path.length - k <= 24; k--) {
@@ -538,52 +592,27 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
       const name = graph.nodeName(source)
       const sourceType = graph.nodeType(source)
       hops.unshift(hopText(e))
-      const pathText = () => hops.join('')
+      const pathText = (): string => hops.join('')
+      const isNamedObject = sourceType === 'object' && !GENERIC_NAMES.has(name) && !name.startsWith('system /') && !isPromise(source)
+      const boundary =
+        generatorIndex.has(source) || sourceType === 'synthetic' || source === 0 || sourceType === 'closure' || name === 'Timeout' || graph.edgeName(e) === '_events'
+      if (fallback && boundary) return fallback
       if (name === 'Timeout' && sourceType === 'object') {
-        return {
-          kind: 'timer',
-          description: `Timeout (setTimeout/setInterval; ${graph.edgeName(e)})`,
-          path: `Timeout${pathText()}`,
-          objectNode: source,
-          objectHeapId: graph.nodeId(source),
-          objectClass: 'Timeout',
-        }
+        return {kind: 'timer', path: `Timeout${pathText()}`, objectNode: source, objectHeapId: graph.nodeId(source), objectClass: 'Timeout'}
       }
       if (graph.edgeName(e) === '_events' && sourceType === 'object') {
         const eventName = k + 1 < path.length ? graph.edgeName(path[k + 1]) : '?'
-        return {
-          kind: 'event-listener',
-          description: `listener for '${eventName}' on ${name}`,
-          path: `${name}${pathText()}`,
-          objectNode: source,
-          objectHeapId: graph.nodeId(source),
-          objectClass: name,
-          eventName,
-        }
+        return {kind: 'event-listener', path: `${name}${pathText()}`, objectNode: source, objectHeapId: graph.nodeId(source), objectClass: name, eventName}
       }
-      if (fallback && (generatorIndex.has(source) || sourceType === 'synthetic' || source === 0)) return fallback
       if (generatorIndex.has(source)) {
         const g = generators[generatorIndex.get(source)!]
-        return {
-          kind: 'object',
-          description: `locals of suspended async function ${g.functionName}`,
-          path: `${g.functionName}()${pathText()}`,
-          objectNode: source,
-          objectHeapId: graph.nodeId(source),
-        }
+        return {kind: 'task-locals', functionName: g.functionName, path: pathText().replace(/^\./, '') || undefined, objectNode: source, objectHeapId: graph.nodeId(source)}
       }
       if (isPromise(source) && graph.edgeName(e) === 'reactions_or_result') {
-        return {
-          kind: 'promise-reaction',
-          description: `reaction on promise @${graph.nodeId(source)}`,
-          objectNode: source,
-          objectHeapId: graph.nodeId(source),
-        }
+        return {kind: 'promise-reaction', objectNode: source, objectHeapId: graph.nodeId(source)}
       }
-      if (sourceType === 'synthetic' || source === 0) {
-        return {kind: 'root', description: `held from GC root ${name || '(root)'}`, path: pathText() || undefined}
-      }
-      if (sourceType === 'object' && !GENERIC_NAMES.has(name) && !name.startsWith('system /')) {
+      if (sourceType === 'synthetic' || source === 0) return {kind: 'root', objectClass: name || '(root)', path: pathText() || undefined}
+      if (isNamedObject) {
         const holder = describeObjectHolder(source, path.slice(k), pathText())
         if (holder.kind === 'channel-queue') return holder
         fallback ??= holder
@@ -593,21 +622,22 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
       if (sourceType === 'closure' && graph.edgeName(e) === 'context') {
         const contextNode = graph.edgeTarget(e)
         const variable = k + 1 < path.length && graph.edgeSource(path[k + 1]) === contextNode ? graph.edgeName(path[k + 1]) : '?'
-        // Keep walking: the closure itself is held by something more telling (a listener, a timer).
+        const closure = name || '(anonymous)'
+        // The closure itself may be held by something more telling (a listener, a timer, a queue).
         const outer = describePath(path.slice(0, k))
-        if (outer.kind === 'timer' || outer.kind === 'event-listener' || outer.kind === 'channel-queue') {
-          return {...outer, description: `${outer.description} (via variable '${variable}' of closure ${name || '(anonymous)'})`}
-        }
+        if (outer.kind === 'timer' || outer.kind === 'event-listener' || outer.kind === 'channel-queue') return {...outer, variable, closure, contextNode}
         return {
           kind: 'closure-variable',
-          description: `variable '${variable}' captured by closure ${name || '(anonymous)'}${outer.kind === 'object' ? ' of ' + outer.description : ''}`,
-          path: pathText(),
+          variable,
+          closure,
+          contextNode,
+          ...(outer.kind === 'object' ? {objectClass: outer.objectClass, path: outer.path} : {}),
           objectNode: source,
           objectHeapId: graph.nodeId(source),
         }
       }
     }
-    return fallback ?? {kind: 'unknown', description: 'held through internal structures only', path: hops.join('') || undefined}
+    return fallback ?? {kind: 'unknown', detail: 'internal', path: hops.join('') || undefined}
   }
 
   function describeObjectHolder(objectNode: number, pathFromObject: number[], pathText: string): HeapHolder {
@@ -621,26 +651,11 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
       ['Array', 'Set', 'Map'].includes(graph.nodeName(firstTarget)) ||
       graph.nodeType(firstTarget) === 'array' ||
       (graph.nodeType(firstTarget) === 'object' && (channelName !== undefined || CHANNEL_CLASS.test(objectClass)))
-    const base = {
-      path: `${objectClass}${pathText}`,
-      objectNode,
-      objectHeapId: graph.nodeId(objectNode),
-      objectClass,
-      channelName,
-    }
+    const base = {path: `${objectClass}${pathText}`, objectNode, objectHeapId: graph.nodeId(objectNode), objectClass, channelName}
     if (graph.edgeType(first) === 'property' && targetIsArrayLike && QUEUE_PROPERTY.test(firstName)) {
-      return {
-        ...base,
-        kind: 'channel-queue',
-        queueProperty: firstName,
-        description: `array '${firstName}' of object ${objectClass}${channelName !== undefined ? ` '${channelName}'` : ''}`,
-      }
+      return {...base, kind: 'channel-queue', queueProperty: firstName}
     }
-    return {
-      ...base,
-      kind: 'object',
-      description: `property '${pathText.replace(/^\./, '')}' of object ${objectClass}${channelName !== undefined ? ` '${channelName}'` : ''}`,
-    }
+    return {...base, kind: 'object'}
   }
 
   function taskKind(functionName: string, holder: HeapHolder): HeapTaskKind {
@@ -660,6 +675,8 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
     tasks,
     scriptUrls,
     stats: {reachedNodes, fixpointRounds: rounds, analyzeMs: performance.now() - startMs},
+    rootPath: rootPathTo,
+    isReached: (node) => reached[node] === 1,
   }
 }
 

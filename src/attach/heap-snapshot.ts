@@ -4,21 +4,11 @@
 
 import type CDP from 'chrome-remote-interface'
 
+import type {HeapGraphData} from '../analyze/heap-graph.js'
 import {FerrydiagError} from '../errors.js'
 
-/** The parts of a V8 .heapsnapshot that the heap route uses. */
-export interface HeapSnapshotData {
-  nodeFields: string[]
-  edgeFields: string[]
-  nodeTypeNames: string[]
-  edgeTypeNames: string[]
-  /** node_count × nodeFields.length values (type, name, id, self_size, edge_count, …). */
-  nodes: Uint32Array
-  /** edge_count × edgeFields.length values (type, name_or_index, to_node as an index into nodes). */
-  edges: Uint32Array
-  /** (object_index, script_id, line, column) quadruples; line and column are 0-based. */
-  locations: Uint32Array
-  strings: string[]
+/** The parts of a V8 .heapsnapshot that the heap route uses (the graph's fields, see HeapGraphData). */
+export interface HeapSnapshotData extends HeapGraphData {
   /** Length of the snapshot text, in UTF-16 code units (≈ bytes for this mostly-ASCII format). */
   textLength: number
 }

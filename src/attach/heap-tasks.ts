@@ -6,8 +6,10 @@
 import type CDP from 'chrome-remote-interface'
 
 import {analyzeHeapWaits, type HeapGenerator, type HeapHolder, type HeapTaskChain} from '../analyze/heap-waits.js'
-import type {StackFrame, TaskRecord} from '../model/snapshot.js'
-import {HeapGraph} from './heap-graph.js'
+import type {HolderInfo, StackFrame, TaskRecord} from '../model/snapshot.js'
+import {HeapGraph} from '../analyze/heap-graph.js'
+import {classifyQueueWaits, findSplitQueueCandidates, type SplitQueueCandidate} from '../analyze/heap-split-queue.js'
+import {observeHeapObjects, type ObservationResult} from './heap-observe.js'
 import {estimateHeapRouteCost, readHeapUsage, takeHeapSnapshot, type HeapRouteCost} from './heap-snapshot.js'
 
 /** Where a frame's line and column come from. */
@@ -18,8 +20,9 @@ export type HeapSiteSource =
 
 /** A TaskRecord plus what only the heap route knows. Fields the shared model lacks are optional here. */
 export interface HeapTaskRecord extends TaskRecord {
-  /** What holds the awaited promise's resolve function, in words. */
-  holder: string
+  /** What holds the awaited promise's resolve function (no heap ids: groups compare it). */
+  holder: HolderInfo
+  /** The same with the holder object's heap identity. */
   holderInfo: HeapHolder
   /** Per frame (same order as stack): the generator's heap object id and where its site came from. */
   frames: Array<{heapId: number; siteSource: HeapSiteSource; receiverClass?: string}>
@@ -41,8 +44,16 @@ export interface HeapTaskRecord extends TaskRecord {
 export interface CollectHeapTasksOptions {
   /** Upper bound on getObjectByHeapObjectId lookups (each walks the whole heap: ~0.3 s at 100 MB). */
   maxLookups?: number
-  /** Representatives per group of identical stacks whose exact await lines are looked up. */
-  lookupsPerGroup?: number
+  /**
+   * The second look: how long to wait (ms) before re-reading the objects a finding rests on (0: no
+   * second look). Only taken when there is something to confirm (a split-queue candidate, a task that
+   * can never resume). Default DEFAULT_OBSERVE_MS.
+   */
+  observeMs?: number
+  /** Called when the second look starts (a command can say so on a TTY). */
+  onObserve?: (ms: number) => void
+  /** Stop looking up await lines after this long (ms; at least MIN_LOOKUPS are made); default 1500. */
+  lookupBudgetMs?: number
   /** Snapshot timeout, ms. */
   snapshotTimeoutMs?: number
   /** Called once before the snapshot with the estimate, so a command can print it (or decline). */
@@ -84,8 +95,17 @@ export interface HeapWaitAges {
   error?: string
 }
 
+/** A split-queue candidate with the ids of its tasks as numbered in HeapTasksResult.tasks. */
+export interface HeapSplitQueue extends SplitQueueCandidate {
+  sendTaskIds: number[]
+  receiveTaskIds: number[]
+}
+
 export interface HeapTasksResult {
   tasks: HeapTaskRecord[]
+  splitQueues: HeapSplitQueue[]
+  /** The second look, when one was taken. */
+  observation?: ObservationResult & {askedMs: number; promiseHeapIds: number[]}
   /** Every distinct holder object seen, by heap id, for cross-referencing (e.g. orphaned channels). */
   holders: HeapHolder[]
   stats: HeapRouteStats
@@ -94,7 +114,12 @@ export interface HeapTasksResult {
   waitAges: HeapWaitAges
 }
 
+/** Default second look, ms: see README (measured: a queue that moves at all moves within it). */
+export const DEFAULT_OBSERVE_MS = 2000
+
 const OBJECT_GROUP = 'ferrydiag-heap'
+/** Await-line lookups made whatever the time budget (the stuck and queue tasks come first). */
+const MIN_LOOKUPS = 8
 /** Object group of the age index's CDP handles; released before the snapshot (see buildAgeIndex). */
 const AGE_GROUP = 'ferrydiag-heap-ages'
 /** The agent's await-times stamp (src/agent/agent-core.cts, enableAwaitTimes). */
@@ -107,8 +132,8 @@ const NEW_PROMISES_KEY = 'ferrydiag.heapAgeNewPromises'
 const STAMP_WRAP_MS = 2 ** 30
 
 export async function collectHeapTasks(client: CDP.Client, options: CollectHeapTasksOptions = {}): Promise<HeapTasksResult> {
-  const maxLookups = options.maxLookups ?? 12
-  const lookupsPerGroup = options.lookupsPerGroup ?? 1
+  const maxLookups = options.maxLookups ?? 48
+  const lookupBudgetMs = options.lookupBudgetMs ?? 1500
   const hideNodeInternals = options.hideNodeInternals ?? true
 
   const usage = await readHeapUsage(client)
@@ -162,52 +187,53 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
   const {generators} = analysis
   const stampOf = readStampIndex(graph, indexNodes)
 
-  // Exact await sites: one CDP lookup per generator, for a few representatives per group of chains
-  // running the same functions. Stuck and channel tasks first, then the rest.
+  // Exact await sites: one CDP lookup per generator (each walks the target's whole heap), so only for
+  // one representative per site key: the innermost frame by function and holder shape (two awaits in
+  // one function wait on different things), an outer frame by function and the callee it awaits.
+  // Stuck and queue tasks first, then the biggest groups, within a count and a time budget.
   const lookupStart = performance.now()
-  const exactSite = new Map<number, StackFrame>() // generator index → frame
-  const siteByFunctionInGroup = new Map<string, StackFrame>()
-  const groups = new Map<string, HeapTaskChain[]>()
+  const siteByKey = new Map<string, StackFrame>()
+  const frameKeys = (task: HeapTaskChain): string[] =>
+    task.frames.map((index, depth) =>
+      depth === 0
+        ? `${definitionKey(generators[index])}|${JSON.stringify(holderData(task.holder))}`
+        : `${definitionKey(generators[index])}<${definitionKey(generators[task.frames[depth - 1]])}`,
+    )
+  const bySiteKey = new Map<string, {task: HeapTaskChain; depth: number; count: number}>()
   for (const task of analysis.tasks) {
-    const key = groupKey(task, generators)
-    const list = groups.get(key) ?? []
-    list.push(task)
-    groups.set(key, list)
+    frameKeys(task).forEach((key, depth) => {
+      const entry = bySiteKey.get(key)
+      if (entry) entry.count++
+      else bySiteKey.set(key, {task, depth, count: 1})
+    })
   }
   const priority = (t: HeapTaskChain): number =>
     (t.state === 'never-resumes' ? 0 : 4) + (t.kind !== 'promise' ? 0 : 2) + (isInternalChain(t, generators) ? 1 : 0)
-  const orderedGroups = [...groups.entries()].sort((a, b) => priority(a[1][0]) - priority(b[1][0]))
+  const ordered = [...bySiteKey.entries()].sort(
+    (a, b) => priority(a[1].task) - priority(b[1].task) || a[1].depth - b[1].depth || b[1].count - a[1].count,
+  )
   let lookups = 0
-  for (const [key, members] of orderedGroups) {
-    for (const task of members.slice(0, lookupsPerGroup)) {
-      for (const [depth, index] of task.frames.entries()) {
-        if (exactSite.has(index)) continue
-        if (lookups >= maxLookups) break
-        lookups++
-        const frame = await lookupGeneratorSite(client, generators[index], analysis.scriptUrls)
-        if (!frame) continue
-        exactSite.set(index, frame)
-        siteByFunctionInGroup.set(`${key}#${depth}`, frame)
-      }
-    }
+  for (const [key, {task, depth}] of ordered) {
+    if (lookups >= maxLookups || (lookups >= MIN_LOOKUPS && performance.now() - lookupStart > lookupBudgetMs)) break
+    lookups++
+    const frame = await lookupGeneratorSite(client, generators[task.frames[depth]], analysis.scriptUrls)
+    if (frame) siteByKey.set(key, frame)
   }
   await client.send('Runtime.releaseObjectGroup', {objectGroup: OBJECT_GROUP}).catch(() => undefined)
   const lookupMs = performance.now() - lookupStart
 
   const tasks: HeapTaskRecord[] = []
   const holders = new Map<number, HeapHolder>()
-  for (const [key, members] of groups) {
-    for (const task of members) {
+  const recordIdByTaskIndex = new Map<number, number>()
+  for (const [taskIndex, task] of analysis.tasks.entries()) {
+    {
       const stack: StackFrame[] = []
       const frames: HeapTaskRecord['frames'] = []
+      const keys = frameKeys(task)
       task.frames.forEach((index, depth) => {
         const g = generators[index]
-        let frame = exactSite.get(index)
-        let siteSource: HeapSiteSource = 'generator-location'
-        if (!frame) {
-          frame = siteByFunctionInGroup.get(`${key}#${depth}`)
-          siteSource = 'representative'
-        }
+        let frame = siteByKey.get(keys[depth])
+        let siteSource: HeapSiteSource = bySiteKey.get(keys[depth])?.task === task ? 'generator-location' : 'representative'
         if (!frame) {
           frame = definitionFrame(g)
           siteSource = 'function-definition'
@@ -223,6 +249,7 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
       const stamp = task.awaitStartPromise >= 0 ? stampOf.get(task.awaitStartPromise) : undefined
       const age = stamp !== undefined && agent && ageIndex ? ageFromStamp(stamp, ageIndex.agentNowMs, agent.startedAtMs) : undefined
       if (age) waitAges.tasksWithAge++
+      recordIdByTaskIndex.set(taskIndex, tasks.length + 1)
       tasks.push({
         id: tasks.length + 1,
         kind: task.kind,
@@ -233,7 +260,7 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
         waitMs: age?.waitMs ?? 0,
         stack,
         reason: task.state === 'never-resumes' ? task.reason : undefined,
-        holder: holder.description,
+        holder: holderData(holder),
         holderInfo: holder,
         frames,
         awaitedPromiseHeapId: task.awaitedPromiseHeapId,
@@ -245,8 +272,24 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
     }
   }
 
+  // Queue instances split between senders and receivers, then the second look at what they rest on.
+  const candidates = findSplitQueueCandidates(graph, analysis, classifyQueueWaits(graph, analysis))
+  const idsOf = (indexes: number[]): number[] => indexes.flatMap((i) => recordIdByTaskIndex.get(i) ?? [])
+  const splitQueues: HeapSplitQueue[] = candidates.map((c) => ({...c, sendTaskIds: idsOf(c.send.taskIndexes), receiveTaskIds: idsOf(c.receive.taskIndexes)}))
+  const observeMs = options.observeMs ?? DEFAULT_OBSERVE_MS
+  const neverPromises = tasks.filter((t) => t.state === 'never-resumes').flatMap((t) => t.awaitedPromiseHeapId ?? []).slice(0, 8)
+  const promiseHeapIds = [...new Set([...candidates.flatMap((c) => [...c.send.promiseHeapIds.slice(0, 2), ...c.receive.promiseHeapIds.slice(0, 2)]), ...neverPromises])]
+  const instances = candidates.flatMap((c) => [c.send, c.receive]).filter((side) => !side.className.startsWith('closure')).map((side) => side.instanceHeapId)
+  let observation: HeapTasksResult['observation']
+  if (observeMs > 0 && promiseHeapIds.length > 0) {
+    options.onObserve?.(observeMs)
+    observation = {...(await observeHeapObjects(client, {promises: promiseHeapIds, instances}, observeMs)), askedMs: observeMs, promiseHeapIds}
+  }
+
   return {
     tasks,
+    splitQueues,
+    observation,
     holders: [...holders.values()],
     estimate,
     takenAtMs,
@@ -268,14 +311,16 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
   }
 }
 
-/** Chains running the same functions, waiting on the same kind of holder, form one group. */
-function groupKey(task: HeapTaskChain, generators: HeapGenerator[]): string {
-  const functions = task.frames.map((i) => {
-    const g = generators[i]
-    const d = g.definition
-    return `${g.functionName}@${d ? `${d.scriptId}:${d.line}:${d.column}` : '?'}`
-  })
-  return `${task.state}|${task.kind}|${task.holder.kind}|${task.holder.channelName ?? ''}|${functions.join('<')}`
+/** The holder without its heap identity. */
+export function holderData(holder: HeapHolder): HolderInfo {
+  const {objectNode: _node, objectHeapId: _id, contextNode: _context, ...data} = holder
+  return data
+}
+
+/** Where a generator's function is defined: the part of a site key that names the function. */
+function definitionKey(g: HeapGenerator): string {
+  const d = g.definition
+  return `${g.functionName}@${d ? `${d.scriptId}:${d.line}:${d.column}` : '?'}`
 }
 
 function isInternalChain(task: HeapTaskChain, generators: HeapGenerator[]): boolean {

@@ -4,9 +4,10 @@
 import {fileURLToPath} from 'node:url'
 
 import {findOrphanedHeapChannels} from '../analyze/heap-orphan-channels.js'
+import {buildSplitQueueFindings, type HeapObservation} from '../analyze/heap-split-queue.js'
 import {collectSites} from '../analyze/group-stacks.js'
 import {buildStacksDump} from '../analyze/stacks-findings.js'
-import {collectHeapTasks, type HeapTaskRecord, type HeapRouteStats, type HeapWaitAges} from '../attach/heap-tasks.js'
+import {collectHeapTasks, type HeapSplitQueue, type HeapTaskRecord, type HeapRouteStats, type HeapWaitAges} from '../attach/heap-tasks.js'
 import type {HeapRouteCost} from '../attach/heap-snapshot.js'
 import type {InspectorSession} from '../attach/session.js'
 import {FerrydiagError, isFerrydiagError} from '../errors.js'
@@ -25,6 +26,13 @@ export interface CollectStacksOptions {
   inject: boolean
   /** Budget for each evaluation in the target (snapshot read, injection), ms. */
   budgetMs?: number
+  /** The heap route's second look, ms (0: none); see collectHeapTasks. */
+  observeMs?: number
+  /**
+   * Without --heap, when the agent sees nothing: asked (with the estimate) whether to take the heap
+   * route instead; absent or false keeps the agent's empty dump, with a finding saying nothing was seen.
+   */
+  offerHeap?: (estimate: HeapEstimate) => Promise<boolean>
   /** Asked once before the heap snapshot; false declines (FerrydiagError heapDeclined, nothing taken). */
   confirmHeap?: (estimate: HeapEstimate) => Promise<boolean>
 }
@@ -36,6 +44,11 @@ export interface CollectedStacks {
   /** Heap-route tasks as recovered (ids as in `input.tasks`), for the heap-only analyses. */
   heapTasks: HeapTaskRecord[]
   heapStats: HeapRouteStats | null
+  /** Heap route: queue instances split between parked senders and parked receivers, and the second look. */
+  heapSplitQueues?: HeapSplitQueue[]
+  heapObservation?: HeapObservation
+  /** The agent route saw no task and no buffer (and the heap route was not taken): a finding says so. */
+  nothingSeen?: boolean
 }
 
 /** Frames of ferrydiag's runtime as a target loads it (this package's own copy, or one in node_modules). */
@@ -55,20 +68,8 @@ export async function collectStacks(session: InspectorSession, options: CollectS
 
   if (options.heap) {
     const heap = await readHeapTasks(session, options)
-    if (agentSnapshot) return mergeAgentAndHeap(agentSnapshot, heap)
-    const process = await guardExit(session, 'reading process information', () => readProcessInfo(session, budgetMs))
-    const tasks = heap.tasks.map((task) => toTaskRecord(task, task.id))
-    const notes = [
-      'No agent in the target: waits were recovered from a V8 heap snapshot, with no buffer or stage records and no wait ages (those need the agent in await-times mode).',
-      'An async function stuck on a promise that nothing references is garbage-collected with it and cannot appear; start the target with `node --import ferrydiag/register` to see every wait.',
-      describeHeapCost(heap.stats),
-    ]
-    return {
-      input: {takenAtMs: heap.takenAtMs, tasks, channels: [], stages: [], process},
-      source: {kind: 'heap-snapshot', notes},
-      heapTasks: heap.tasks,
-      heapStats: heap.stats,
-    }
+    if (agentSnapshot && !seesNothing(agentSnapshot)) return mergeAgentAndHeap(agentSnapshot, heap)
+    return heapOnly(session, heap, budgetMs, [])
   }
 
   if (!agentSnapshot) {
@@ -82,7 +83,53 @@ export async function collectStacks(session: InspectorSession, options: CollectS
       )
     }
   }
+  if (seesNothing(agentSnapshot)) {
+    // Never a clean dump that saw nothing: an agent with no task and no buffer cannot tell a healthy
+    // process from one whose tasks wait on plain promises. Offer the heap route (its cost shown and
+    // confirmed, as with --heap); declined or not asked (no terminal), say so in the dump.
+    const offered = options.offerHeap ? await readHeapTasks(session, {...options, confirmHeap: options.offerHeap}).catch(declinedAsNull) : null
+    const nothingSeen = 'The agent saw no task and the process has no ferrydiag buffers: this pipeline does not use ferrydiag/runtime, so nothing of its waits could be seen this way.'
+    if (offered) return heapOnly(session, offered, budgetMs, [nothingSeen + ' Went to the heap route instead (confirmed).'])
+    const source = describeAgentSource(agentSnapshot)
+    return {
+      input: agentSnapshot,
+      source: {...source, notes: [...source.notes, nothingSeen]},
+      heapTasks: [],
+      heapStats: null,
+      nothingSeen: true,
+    }
+  }
   return {input: agentSnapshot, source: describeAgentSource(agentSnapshot), heapTasks: [], heapStats: null}
+}
+
+/** An agent snapshot with no task and no buffer: the agent sees nothing of this pipeline. */
+function seesNothing(snapshot: AgentSnapshot): boolean {
+  return snapshot.tasks.length === 0 && snapshot.channels.length === 0
+}
+
+function declinedAsNull(error: unknown): null {
+  if (isFerrydiagError(error) && error.code === 'heapDeclined') return null
+  throw error
+}
+
+async function heapOnly(session: InspectorSession, heap: HeapRead, budgetMs: number | undefined, extraNotes: string[]): Promise<CollectedStacks> {
+  const process = await guardExit(session, 'reading process information', () => readProcessInfo(session, budgetMs))
+  const tasks = heap.tasks.map((task) => toTaskRecord(task, task.id))
+  const notes = [
+    ...extraNotes,
+    'No agent records in the target: waits were recovered from a V8 heap snapshot, with no buffer or stage records and no wait ages (those need the agent in await-times mode).',
+    'An async function stuck on a promise that nothing references is garbage-collected with it and cannot appear; start the target with `node --import ferrydiag/register` to see every wait.',
+    describeHeapCost(heap.stats),
+    ...describeObservation(heap.observation),
+  ]
+  return {
+    input: {takenAtMs: heap.takenAtMs, tasks, channels: [], stages: [], process},
+    source: {kind: 'heap-snapshot', notes},
+    heapTasks: heap.tasks,
+    heapStats: heap.stats,
+    heapSplitQueues: heap.splitQueues,
+    heapObservation: heap.observation,
+  }
 }
 
 export interface BuildDumpOptions {
@@ -100,19 +147,41 @@ export interface BuildDumpOptions {
  */
 export function buildCollectedStacksDump(collected: CollectedStacks, options: BuildDumpOptions = {}): StacksDump {
   const dump = buildStacksDump(collected.input, {source: collected.source, ...options})
-  if (collected.heapTasks.length === 0) return dump
+  if (collected.nothingSeen) return {...dump, findings: [...dump.findings, nothingSeenFinding()]}
+  if (collected.heapTasks.length === 0 && (collected.heapSplitQueues ?? []).length === 0) return dump
 
   const mapFrame = options.mapLocation ?? ((frame: StackFrame) => frame)
   const mapped = collected.heapTasks.map((task) => ({...task, stack: task.stack.map((frame) => mapFrame({...frame}))}))
   const byId = new Map(mapped.map((task) => [task.id, task]))
-  const heapFindings: Finding[] = findOrphanedHeapChannels(mapped).map((finding) => {
-    const involved = (finding.evidence.taskIds ?? []).flatMap((id) => byId.get(id) ?? [])
-    return {...finding, evidence: {...finding.evidence, sites: collectSites(involved)}}
-  })
+  const sitesOf = (ids: number[]): string[] => collectSites(ids.flatMap((id) => byId.get(id) ?? []))
+  const splitFindings = buildSplitQueueFindings(
+    (collected.heapSplitQueues ?? []).map((split) => ({...split, sendSites: sitesOf(split.sendTaskIds), receiveSites: sitesOf(split.receiveTaskIds)})),
+    collected.heapObservation,
+  )
+  const explained = new Set(splitFindings.flatMap((finding) => finding.evidence.taskIds ?? []))
+  const heapFindings: Finding[] = [
+    ...splitFindings,
+    ...findOrphanedHeapChannels(mapped)
+      .filter((finding) => !(finding.evidence.taskIds ?? []).some((id) => explained.has(id)))
+      .map((finding) => ({...finding, evidence: {...finding.evidence, sites: sitesOf(finding.evidence.taskIds ?? [])}})),
+  ]
   if (heapFindings.length === 0) return dump
   const errors = dump.findings.filter((finding) => finding.severity === 'error')
   const rest = dump.findings.filter((finding) => finding.severity !== 'error')
   return {...dump, findings: [...heapFindings, ...errors, ...rest]}
+}
+
+/** The finding of a dump that saw nothing (agent route, no tasks, no ferrydiag buffers). */
+function nothingSeenFinding(): Finding {
+  return {
+    kind: 'not-measured',
+    severity: 'warning',
+    summary:
+      'Nothing could be seen: the agent found no waiting task and no ferrydiag buffer in this process, which is what a pipeline that does not use ferrydiag/runtime looks like whether it is healthy or stuck. This is not a clean bill of health.',
+    evidence: {route: 'agent', tasks: 0, buffers: 0},
+    suggestion:
+      'Run `ferrydiag stacks --heap` (a heap snapshot: needs no preparation, stops the target for the estimated time) to see every suspended async function, or start the pipeline with `node --import ferrydiag/register`.',
+  }
 }
 
 /** The agent route's name and blind spots, from how the agent got into the process. */
@@ -133,11 +202,14 @@ interface HeapRead {
   stats: HeapRouteStats
   takenAtMs: number
   waitAges: HeapWaitAges
+  splitQueues: HeapSplitQueue[]
+  observation?: HeapObservation & {askedMs: number}
 }
 
 async function readHeapTasks(session: InspectorSession, options: CollectStacksOptions): Promise<HeapRead> {
   const result = await guardExit(session, 'taking a heap snapshot', () =>
     collectHeapTasks(session.cdp, {
+      observeMs: options.observeMs,
       onEstimate: async (estimate) => {
         const confirmed = options.confirmHeap ? await options.confirmHeap(estimate) : false
         if (!confirmed) {
@@ -150,7 +222,14 @@ async function readHeapTasks(session: InspectorSession, options: CollectStacksOp
       },
     }),
   )
-  return {tasks: result.tasks, stats: result.stats, takenAtMs: result.takenAtMs, waitAges: result.waitAges}
+  return {
+    tasks: result.tasks,
+    stats: result.stats,
+    takenAtMs: result.takenAtMs,
+    waitAges: result.waitAges,
+    splitQueues: result.splitQueues,
+    observation: result.observation,
+  }
 }
 
 /**
@@ -190,6 +269,7 @@ function mergeAgentAndHeap(snapshot: AgentSnapshot, heap: HeapRead): CollectedSt
     heapTasks: renumbered,
     heapStats: heap.stats,
   }
+  // The split-queue candidates name tasks by their heap-route ids, which the merge renumbered: left out.
 }
 
 function siteKey(frame: StackFrame): string {
@@ -227,6 +307,15 @@ function describeWaitAges(ages: HeapWaitAges): string {
   if (ages.error !== undefined) return `Wait ages of heap-snapshot tasks could not be read: ${ages.error}.`
   if (!ages.awaitTimes) return "Heap-snapshot tasks have no wait age: the agent is not in await-times mode (FERRYDIAG_AGENT_MODE=await-times)."
   return `Wait ages of heap-snapshot tasks come from the agent's await-times stamps (${ages.tasksWithAge} task(s) with an age).`
+}
+
+function describeObservation(observation: (HeapObservation & {askedMs: number}) | undefined): string[] {
+  if (!observation) return []
+  const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
+  if (!observation.completed) {
+    return [`The target went away during the ${seconds(observation.askedMs)} second look (after ${seconds(observation.elapsedMs)}): this dump shows what the snapshot saw; findings that needed the second look are unconfirmed.`]
+  }
+  return [`Second look after ${seconds(observation.elapsedMs)}: the objects the findings rest on were read again (the target ran freely meanwhile); "no progress" in a finding is a lower bound of that length.`]
 }
 
 function describeHeapCost(stats: HeapRouteStats): string {

@@ -5,6 +5,7 @@ import type {Finding} from './findings.js'
 import type {
   AgentSnapshot,
   ChannelRecord,
+  HolderInfo,
   ProcessInfo,
   StackFrame,
   StageRecord,
@@ -23,7 +24,7 @@ export type DumpProcessInfo = Omit<ProcessInfo, 'agentMode' | 'agentLoadedBy'> &
 
 /** Schema tag and version of the dump; bumped only on a change that breaks existing readers. */
 export const DUMP_SCHEMA = 'ferrydiag.stacks'
-export const DUMP_VERSION = 1
+export const DUMP_VERSION = 2
 
 /**
  * How the waits were obtained.
@@ -66,8 +67,8 @@ export interface TaskGroup {
   channelIds: number[]
   /** Stage the waiting code belongs to, when the pipeline declared one. */
   stageName?: string
-  /** Heap route: what holds the awaited promise (e.g. "Timeout", "ChannelWaitQueue"), when known. */
-  holder?: string
+  /** Heap route: what holds the awaited promise's resolver (data, see HolderInfo), when known. */
+  holder?: HolderInfo
   /** Await site, innermost first (source-mapped when the caller supplied a mapping). */
   stack: StackFrame[]
   /** Tasks in the group whose wait age is unknown (heap route); the wait figures below leave them out. */

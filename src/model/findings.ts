@@ -1,6 +1,8 @@
 // Findings: what an analysis concludes, with the evidence behind it. Shared by stacks, lag and
 // tune-batch so that --json consumers see one shape.
 
+import type {HolderInfo} from './snapshot.js'
+
 export type Severity = 'error' | 'warning' | 'info'
 
 export type FindingKind =
@@ -19,8 +21,8 @@ export interface FindingEvidence {
   taskIds?: number[]
   /** Longest wait among the tasks (ms); absent when their ages are unknown. */
   waitMs?: number
-  /** Heap route: what holds the awaited promise's resolver, in words. */
-  resolver?: string
+  /** Heap route: what holds the awaited promise's resolver. */
+  resolver?: HolderInfo
   [key: string]: unknown
 }
 

@@ -53,8 +53,51 @@ export interface TaskRecord {
   stack: StackFrame[]
   /** When state is never-resumes: why (e.g. 'channel-collected', 'no-resolver'). */
   reason?: string
-  /** Heap route: what holds the awaited promise's resolver, in words ("Timeout 500 ms", "nothing reachable"). */
-  holder?: string
+  /** Heap route: what holds the awaited promise's resolver (data; src/render words it). */
+  holder?: HolderInfo
+}
+
+/** What can settle (or, for no-resolver, merely stores) the promise a heap-route task awaits. */
+export type HolderKind =
+  | 'channel-queue' // resolver sits in an array-like wait list of a queue-like object
+  | 'timer' // a Timeout holds it (setTimeout / setInterval)
+  | 'event-listener' // an EventEmitter (or EventTarget) listener holds it
+  | 'object' // some other object's property holds it
+  | 'task-locals' // the locals of another suspended async function that can still run
+  | 'closure-variable' // a variable captured by a closure holds it
+  | 'promise-reaction' // it settles when another promise settles (then/Promise combinator)
+  | 'async-function' // the awaited promise is another async function's result
+  | 'root' // held directly from a GC root (global handle, module, native)
+  | 'native' // no JavaScript resolver: a native handle (fs request, socket, …) owns the promise
+  | 'waiting-task-only' // the resolver is reachable only through suspended tasks that cannot run
+  | 'no-resolver' // no resolve function in the heap and no native owner: it can never settle
+  | 'unknown'
+
+/**
+ * Holder of an awaited promise as data, free of heap object ids so that thousands of tasks held the
+ * same way group together. Every field but kind is optional.
+ */
+export interface HolderInfo {
+  kind: HolderKind
+  /** Constructor name of the object that holds it ('Timeout', 'EventEmitter', 'Gate', …). */
+  objectClass?: string
+  /** Property path from that object, indexes left out: "Pool.waiting[]", "Timeout._onTimeout". */
+  path?: string
+  /** The `name` (or `label`, `id`) string property of a queue-like holder. */
+  channelName?: string
+  /** The wait list property of a queue-like holder ('waiting', 'takers', …). */
+  queueProperty?: string
+  /** event-listener: the event the listener is for. */
+  eventName?: string
+  /** closure-variable (or via a closure): the variable and the closure's function name. */
+  variable?: string
+  closure?: string
+  /** async-function / task-locals / waiting-task-only: the async function concerned. */
+  functionName?: string
+  /** Held through another promise that settles this one (then/combinator/thenable adoption). */
+  throughPromise?: boolean
+  /** Why the kind is 'unknown': 'not-recognised', 'through-tasks' or 'internal'. */
+  detail?: 'not-recognised' | 'through-tasks' | 'internal'
 }
 
 export type ChannelKind = 'channel' | 'slot' | 'stream'

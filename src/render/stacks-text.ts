@@ -7,6 +7,7 @@ import type {Finding, Severity} from '../model/findings.js'
 import type {ChannelRecord, StackFrame} from '../model/snapshot.js'
 import {formatSite} from '../analyze/group-stacks.js'
 import {formatDurationMs, formatDurationRangeMs} from './format-duration.js'
+import {describeHolder} from './stacks-holder.js'
 
 export interface RenderStacksTextOptions {
   /** ANSI colours for severities and group lines; the command passes true only for a TTY. Default false. */
@@ -84,7 +85,7 @@ function renderGroup(
   for (const id of group.channelIds) {
     lines.push(`${INDENT}waits on ${describeTarget(channelsById.get(id), group.channelName, id)}`)
   }
-  if (group.holder !== undefined) lines.push(`${INDENT}resolver: ${group.holder}`)
+  if (group.holder !== undefined) lines.push(`${INDENT}resolver: ${describeHolder(group.holder)}`)
   if (group.state === 'never-resumes') lines.push(`${INDENT}never resumes: ${explainReason(group.reason)}`)
   if (grouped) lines.push(`${INDENT}${group.count === 1 ? 'task' : 'tasks'} ${listIds(group.taskIds)}`)
   return lines
@@ -141,6 +142,7 @@ function describeTarget(channel: ChannelRecord | undefined, name: string | undef
 function explainReason(reason: string | undefined): string {
   if (reason === 'channel-collected') return 'the buffer was garbage-collected while it waited'
   if (reason === 'no-resolver') return 'nothing reachable can resolve or reject the awaited promise'
+  if (reason === 'resolver-gone') return 'its resolve function is gone and no native handle owns the awaited promise'
   return reason ?? 'reason not recorded'
 }
 
@@ -207,7 +209,7 @@ function renderFindings(findings: readonly Finding[], widthColumns: number, pain
       for (const site of evidence.sites) lines.push(`${INDENT}${site}`)
     }
     if (evidence.channels && evidence.channels.length > 0) lines.push(`  buffers: ${evidence.channels.join(', ')}`)
-    if (typeof evidence.resolver === 'string') lines.push(...wrap(evidence.resolver, '  resolver: ', '            ', widthColumns))
+    if (evidence.resolver !== undefined) lines.push(...wrap(describeHolder(evidence.resolver), '  resolver: ', '            ', widthColumns))
     if (evidence.taskIds && evidence.taskIds.length > 0) {
       const waited = typeof evidence.waitMs === 'number' ? ` (waiting up to ${formatDurationMs(evidence.waitMs)})` : ''
       lines.push(`  tasks: ${listIds(evidence.taskIds)}${waited}`)

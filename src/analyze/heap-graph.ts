@@ -2,7 +2,20 @@
 // the snapshot's own layout, incoming edges from a compressed reverse index, and each node's source
 // location. Read-only and free of I/O, so analyses can be tested on a recorded snapshot.
 
-import type {HeapSnapshotData} from './heap-snapshot.js'
+/** The parts of a V8 .heapsnapshot the graph reads (src/attach/heap-snapshot.ts parses them). */
+export interface HeapGraphData {
+  nodeFields: string[]
+  edgeFields: string[]
+  nodeTypeNames: string[]
+  edgeTypeNames: string[]
+  /** node_count × nodeFields.length values (type, name, id, self_size, edge_count, …). */
+  nodes: Uint32Array
+  /** edge_count × edgeFields.length values (type, name_or_index, to_node as an index into nodes). */
+  edges: Uint32Array
+  /** (object_index, script_id, line, column) quadruples; line and column are 0-based. */
+  locations: Uint32Array
+  strings: string[]
+}
 
 /** A 0-based source position as V8 records it (script id, line, column). */
 export interface HeapLocation {
@@ -41,7 +54,7 @@ export class HeapGraph {
   private readonly edgeTypeCodes: Record<string, number> = {}
   private readonly idToOrdinal = new Map<number, number>()
 
-  constructor(data: HeapSnapshotData) {
+  constructor(data: HeapGraphData) {
     this.nodes = data.nodes
     this.edges = data.edges
     this.strings = data.strings
