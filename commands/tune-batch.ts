@@ -164,6 +164,7 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
       rate ??= rateFromStreamer(snapshots, collected.stageName === 'probe' ? null : collected.stageName)
       const problems = [...(window?.problems ?? [])]
       if (perturbed && !perturbed.restored) problems.push(`could not restore BinlogEventBatchSize to ${current.value}: ${perturbed.restoreError}`)
+      if (probed && probed.swept.length > 0) this.logToStderr(`ferrydiag tune-batch: dropped ${probed.swept.length} scratch table(s) left by an earlier probe that was killed: ${probed.swept.join(', ')}`)
       if (probed && !probed.completed) problems.push(`the probe was interrupted after ${probed.samples.length} batch(es); its table was dropped`)
       const interrupted = signal.aborted
       const result = analyzeTuneBatch({
