@@ -17,6 +17,7 @@ import {
 } from '../agent/watchdog.js'
 import {registerCleanup} from '../cleanup.js'
 import {FerrydiagError} from '../errors.js'
+import {trace} from '../trace.js'
 import {
   AGENT_GLOBAL_KEY,
   type AgentMode,
@@ -99,6 +100,7 @@ export async function attachTarget(options: AttachOptions): Promise<InspectorSes
     await session.detach()
     throw error
   }
+  trace('attached')
   return session
 }
 
