@@ -27,6 +27,8 @@ export interface CollectStacksOptions {
   budgetMs?: number
   /** Asked once before the heap snapshot; false declines (FerrydiagError heapDeclined, nothing taken). */
   confirmHeap?: (estimate: HeapEstimate) => Promise<boolean>
+  /** Give up waiting for the heap snapshot after this long (default: tied to the estimate), ms. */
+  heapTimeoutMs?: number
 }
 
 /** Everything read from the target, before analysis. */
@@ -138,6 +140,7 @@ interface HeapRead {
 async function readHeapTasks(session: InspectorSession, options: CollectStacksOptions): Promise<HeapRead> {
   const result = await guardExit(session, 'taking a heap snapshot', () =>
     collectHeapTasks(session.cdp, {
+      snapshotTimeoutMs: options.heapTimeoutMs,
       onEstimate: async (estimate) => {
         const confirmed = options.confirmHeap ? await options.confirmHeap(estimate) : false
         if (!confirmed) {
