@@ -15,6 +15,9 @@ const GO_USERINFO = /([^\s:/@'"=]+):([^\s@]*)@(tcp6?|unix)\(/g
 /** `--password=x`, `PASSWORD=x`, `db_pass: x` inside one token or line. */
 const NAMED_VALUE = /((?:^|[\s"'{,;(-])-{0,2}[A-Za-z0-9_.-]*?(?:pass(?:word|wd)?|pwd|secret|token|api[-_]?key|credentials?))(=|:\s*)([^\s"',;)]+)/gi
 
+/** `--password hunter2` inside a command line held as one string (a process title). */
+const FLAG_THEN_VALUE = /((?:^|\s)-{1,2}[A-Za-z0-9_.-]*(?:pass(?:word|wd)?|pwd|secret|token|api[-_]?key|credentials?)\s+)(?!-)([^\s"',;)]+)/gi
+
 /** The text with every recognised secret replaced by ****. */
 export function maskSecretsInText(text: string): string {
   if (text.length === 0) return text
@@ -22,6 +25,7 @@ export function maskSecretsInText(text: string): string {
     .replace(URL_USERINFO, (_, scheme: string, user: string) => `${scheme}${user}:${MASK}@`)
     .replace(GO_USERINFO, (_, user: string, __: string, proto: string) => `${user}:${MASK}@${proto}(`)
     .replace(NAMED_VALUE, (whole: string, name: string, sep: string, value: string) => (value === MASK ? whole : `${name}${sep}${MASK}`))
+    .replace(FLAG_THEN_VALUE, (_, flag: string) => `${flag}${MASK}`)
 }
 
 /**
