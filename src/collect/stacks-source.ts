@@ -124,7 +124,7 @@ function describeAgentSource(snapshot: AgentSnapshot): DumpSource {
   return {
     kind: 'agent-injected',
     notes: [
-      `The agent was injected ${sinceMs < 1000 ? 'just now' : `${Math.round(sinceMs / 1000)} s before this dump`}: it sees only waits that began after injection, and only on ferrydiag/runtime buffers (Channel, ChannelSlot, instrumentWritable).`,
+      `The agent was injected ${sinceMs < 1000 ? 'just now' : `${Math.round(sinceMs / 1000)} s before this dump`}: it sees only waits that began after injection, and only on ferrydiag/runtime buffers (Channel, ChannelSlot, instrumentWritable). It stays in the process after ferrydiag detaches (no hooks or timers in channels mode), so a later dump sees every wait since.`,
       'A task already stuck on a plain promise is invisible to it; run again with --heap to look for such tasks in a heap snapshot.',
     ],
   }
