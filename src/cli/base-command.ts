@@ -92,7 +92,7 @@ export function toCliError(err: unknown): Error {
   if (err instanceof Error && typeof (err as {oclif?: unknown}).oclif === 'object') {
     const exit = (err as Errors.CLIError).oclif?.exit
     const code = (err as {code?: string}).code ?? (exit === 2 ? 'usage' : undefined)
-    const message = err.message.replace(/\n\s*See more help with --help\s*$/, '')
+    const message = String(err.message ?? '').replace(/\n\s*See more help with --help\s*$/, '')
     return new Errors.CLIError(message, {exit: exit ?? 1, code, suggestions: (err as {suggestions?: string[]}).suggestions})
   }
   const message = err instanceof Error ? `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}` : String(err)
