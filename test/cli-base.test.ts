@@ -165,9 +165,11 @@ describe('FerrydiagCommand', () => {
     })
   })
 
-  test('toCliError leaves oclif errors untouched', () => {
-    const usage = new Errors.CLIError('bad flag', {exit: 2})
-    assert.equal(toCliError(usage), usage)
+  test('toCliError keeps oclif errors\' exit status and codes flag errors `usage`', () => {
+    const usage = toCliError(new Errors.CLIError('bad flag\nSee more help with --help', {exit: 2})) as Errors.CLIError & {code?: string}
+    assert.equal(usage.oclif?.exit, 2)
+    assert.equal(usage.code, 'usage')
+    assert.equal(usage.message, 'bad flag')
     const exit = new Errors.ExitError(3)
     assert.equal(toCliError(exit), exit)
   })
