@@ -7,7 +7,7 @@ import CDP from 'chrome-remote-interface'
 import {FerrydiagError} from '../errors.js'
 
 /** Below this, an unanswered request says more about the budget than about the target, ms. */
-const SHORTEST_CONCLUSIVE_WAIT_MS = 1000
+const SHORTEST_CONCLUSIVE_WAIT_MS = 100
 
 /** One entry of a Node inspector's /json/list. */
 export interface InspectorListEntry {
