@@ -11,6 +11,8 @@ import {createSourceMapper} from '../src/attach/source-maps.js'
 import {FerrydiagCommand} from '../src/cli/base-command.js'
 import {checkOutputWritable, writeOutputFile} from '../src/cli/output-file.js'
 import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
+import {checkHeapRouteAllowed, DEFAULT_HEAP_MAX_BYTES, readHostAvailableBytes} from '../src/attach/heap-snapshot.js'
+import {parseSize} from '../src/cli/size.js'
 import {buildCollectedStacksDump, collectStacks, type HeapEstimate} from '../src/collect/stacks-source.js'
 import {DEFAULT_OBSERVE_MS} from '../src/attach/heap-tasks.js'
 import {parseDuration} from '../src/cli/duration.js'
@@ -88,6 +90,11 @@ Exit status 0 means the dump was taken, whatever it found (read the findings, or
       defaultHelp: async () => `${DEFAULT_OBSERVE_MS / 1000}s`,
       parse: async (input: string) => (/^0+(\.0*)?(ms|s)?$/.test(input.trim()) ? 0 : parseDuration(input, '--observe')),
     })(),
+    'heap-max': Flags.string({
+      summary: 'Largest memory growth the --heap snapshot may cost the target (high end of the estimate), e.g. 2GB (default 1GB).',
+      helpValue: 'SIZE',
+    }),
+    'heap-timeout': durationFlag({name: 'heap-timeout', summary: 'How long to wait for the --heap snapshot (default: 3x the high estimate + 30 s).'}),
   }
 
   async run(): Promise<StacksDump> {
@@ -103,7 +110,10 @@ Exit status 0 means the dump was taken, whatever it found (read the findings, or
     }
     // Before attaching, so a typo in the path leaves the target untouched.
     if (flags.output !== undefined) checkOutputWritable(flags.output, '--output')
+    // --json --output FILE: the JSON document goes to FILE (text goes there without --json).
+    if (format === 'text' && this.jsonEnabled()) this.jsonOutputFile = flags.output
 
+    const heapMaxBytes = flags['heap-max'] === undefined ? DEFAULT_HEAP_MAX_BYTES : parseSize(flags['heap-max'], '--heap-max')
     const session = await attachTarget({...targetOptionsFromFlags(flags), connectTimeoutMs: flags.timeout})
     let dump: StacksDump
     try {
@@ -112,9 +122,24 @@ Exit status 0 means the dump was taken, whatever it found (read the findings, or
         inject: flags.inject,
         budgetMs: flags.timeout,
         observeMs: flags.observe,
-        confirmHeap: (estimate) => confirmHeapRoute(estimate, flags.yes),
-        // The agent saw nothing: offer the heap route at a terminal only (a script gets the finding).
-        offerHeap: (estimate) => confirmHeapRoute(estimate, false, 'The agent sees nothing of this pipeline (no task, no ferrydiag buffer). '),
+        heapTimeoutMs: flags['heap-timeout'],
+        confirmHeap: async (estimate) => {
+          // Only a target on this host shares its memory with ours.
+          const hostAvailableBytes = isLoopbackHost(session.target.host) ? await readHostAvailableBytes() : null
+          checkHeapRouteAllowed(estimate, {heapMaxBytes, hostAvailableBytes})
+          return confirmHeapRoute(estimate, flags.yes)
+        },
+        // The agent saw nothing: offer the heap route at a terminal only (a script gets the finding), and
+        // only within the same limits as --heap.
+        offerHeap: async (estimate) => {
+          const hostAvailableBytes = isLoopbackHost(session.target.host) ? await readHostAvailableBytes() : null
+          try {
+            checkHeapRouteAllowed(estimate, {heapMaxBytes, hostAvailableBytes})
+          } catch {
+            return false
+          }
+          return confirmHeapRoute(estimate, false, 'The agent sees nothing of this pipeline (no task, no ferrydiag buffer). ')
+        },
       })
       // Only a target on this machine has its files on our disk.
       const local = !flags['allow-remote'] && isLoopbackHost(session.target.host)
@@ -155,8 +180,8 @@ async function confirmHeapRoute(estimate: HeapEstimate, yes: boolean, why = ''):
   const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`
   process.stderr.write(
     `${why}--heap: the target's JavaScript heap holds ${mb(estimate.usedHeapBytes)}. A heap snapshot stops its JavaScript for about ` +
-      `${s(estimate.stallMs)} (up to ${s(estimate.stallMsWorst)} for a heap of many small objects) and grows its memory by about ` +
-      `${mb(estimate.extraMemoryBytes)} (up to ${mb(estimate.extraMemoryBytesWorst)}), much of it kept afterwards.\n`,
+      `${s(estimate.stallMs)} (${s(estimate.stallMsLow)}–${s(estimate.stallMsHigh)}: the cost follows the number of objects, from large rows to tiny objects) and grows its memory by about ` +
+      `${mb(estimate.extraMemoryBytes)} (${mb(estimate.extraMemoryBytesLow)}–${mb(estimate.extraMemoryBytesHigh)}), much of it kept afterwards.\n`,
   )
   if (yes) return true
   if (process.stdin.isTTY !== true || process.stderr.isTTY !== true) return false

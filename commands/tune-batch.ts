@@ -17,7 +17,7 @@ import {
 } from '../src/analyze/tune-batch.js'
 import {attachTarget, type InspectorSession} from '../src/attach/index.js'
 import {FerrydiagCommand} from '../src/cli/base-command.js'
-import {EXIT_INTERRUPTED, listenForInterrupt} from '../src/cli/interrupt.js'
+import {listenForInterrupt, type Interrupt} from '../src/cli/interrupt.js'
 import {checkOutputWritable, writeOutputFile} from '../src/cli/output-file.js'
 import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
 import {perturbBatchSize, type PerturbOutcome} from '../src/collect/perturb-batch-size.js'
@@ -164,9 +164,10 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
       rate ??= rateFromStreamer(snapshots, collected.stageName === 'probe' ? null : collected.stageName)
       const problems = [...(window?.problems ?? [])]
       if (perturbed && !perturbed.restored) problems.push(`could not restore BinlogEventBatchSize to ${current.value}: ${perturbed.restoreError}`)
+      if (probed && probed.swept.length > 0) this.logToStderr(`ferrydiag tune-batch: dropped ${probed.swept.length} scratch table(s) left by an earlier probe that was killed: ${probed.swept.join(', ')}`)
       if (probed && !probed.completed) problems.push(`the probe was interrupted after ${probed.samples.length} batch(es); its table was dropped`)
       const interrupted = signal.aborted
-      const result = analyzeTuneBatch({
+      const analyzed = analyzeTuneBatch({
         mode,
         samples: collected,
         rate,
@@ -176,9 +177,18 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
         canPerturb: current.from === 'setting' && current.writable,
         problems,
       })
+      const targetExited = window?.endedBy === 'target-exited'
+      // A window cut short by the target's exit says nothing about a pipeline that keeps up: no verdict.
+      const result: TuneBatchResult = targetExited
+        ? {
+            ...analyzed,
+            verdict: 'insufficient-data',
+            summary: `the target exited ${((endedAtMs - startedAtMs) / 1000).toFixed(1)} s into the ${(flags.duration / 1000).toFixed(0)} s window: no verdict from a window cut short`,
+          }
+        : analyzed
       if (flags.plot !== undefined) writePlot(flags.plot, result, collected.samples)
       if (!json) this.log(renderTuneBatchText(result, {samples: collected.samples}))
-      this.setExitStatus(result, interrupted)
+      this.setExitStatus(result, interrupted, interrupt, targetExited ? (window?.problems.at(-1) ?? 'the target exited') : null)
       return result
     } finally {
       progress.clear()
@@ -189,13 +199,16 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
   }
 
   /** Too few samples and a bad model are reported in full, then exit with their own status. */
-  private setExitStatus(result: TuneBatchResult, interrupted: boolean): void {
+  private setExitStatus(result: TuneBatchResult, interrupted: boolean, interrupt: Interrupt, targetExited: string | null): void {
     const fit = result.fit
     let code: number | undefined
     let reason = ''
-    if (interrupted) {
+    if (targetExited !== null) {
+      code = EXIT.targetExited
+      reason = `${targetExited}; the report covers the part of the window before it`
+    } else if (interrupted) {
       // Ctrl-C wins: the user stopped it, whatever the partial data allowed.
-      code = EXIT_INTERRUPTED
+      code = interrupt.exitCode
       reason = `interrupted; the report covers what was measured${fit.status === 'too-few-samples' ? ` (${fit.sampleCount} sample(s), too few to fit)` : ''}`
     } else if (fit.status === 'too-few-samples') {
       code = EXIT.tooFewSamples

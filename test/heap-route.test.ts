@@ -472,8 +472,9 @@ describe('heap route (--heap) on targets with no preparation', {timeout: TEST_TI
     const small = estimateHeapRouteCost(10 * 1024 * 1024)
     const large = estimateHeapRouteCost(100 * 1024 * 1024)
     assert.ok(small.stallMs < large.stallMs && small.extraMemoryBytes < large.extraMemoryBytes)
-    assert.ok(large.stallMs > 1000 && large.stallMs < 4000, JSON.stringify(large))
-    assert.ok(large.extraMemoryBytes > 100e6 && large.extraMemoryBytes < 200e6, JSON.stringify(large))
+    // The band's low end is the measured sparse heap (~2 s, ~+120 MB at 100 MB), its high end above it.
+    assert.ok(large.stallMsLow > 1000 && large.stallMsLow < 4000 && large.stallMsHigh > large.stallMs, JSON.stringify(large))
+    assert.ok(large.extraMemoryBytesLow > 100e6 && large.extraMemoryBytesLow < 200e6, JSON.stringify(large))
     assert.ok(large.stallMsWorst > large.stallMs && large.extraMemoryBytesWorst > large.extraMemoryBytes)
     assert.throws(() => estimateHeapRouteCost(-1), RangeError)
   })

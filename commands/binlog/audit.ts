@@ -85,10 +85,6 @@ Verdict (worst first): corrupt, invalid-resume-point, lost, complete. Exit statu
     }),
   }
 
-  protected logJson(json: unknown): void {
-    process.stdout.write(`${JSON.stringify(json)}\n`)
-  }
-
   async run(): Promise<undefined> {
     const {flags} = await this.parse(BinlogAudit)
     if (flags.source === undefined && (flags['binlog-file'] ?? []).length === 0) {

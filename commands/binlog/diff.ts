@@ -10,7 +10,7 @@ import type {BinlogDiffReport} from '../../src/model/binlog-diff.js'
 import {parseGtidSelection} from '../../src/model/gtid.js'
 import {runBinlogDiff, type BinlogDiffRequestSelection} from '../../src/mysql/binlog-diff-run.js'
 import {createBinlogDiffProgress} from '../../src/render/binlog-diff-progress.js'
-import {renderBinlogDiffJson, renderBinlogDiffText} from '../../src/render/binlog-diff-text.js'
+import {renderBinlogDiffText} from '../../src/render/binlog-diff-text.js'
 
 /** --since: an ISO 8601 time (2026-11-27T16:00:00Z) or a duration back from now (90s, 15m, 2h). */
 export function parseSince(text: string, nowMs: number): number {
@@ -80,10 +80,5 @@ Exit status: 0 with the report (whatever it found), 74 with --exit-code when som
     if (!this.jsonEnabled()) this.log(renderBinlogDiffText(report))
     if (flags['exit-code'] && report.summary.different > 0) process.exitCode = EXIT.binlogDiverged
     return report
-  }
-
-  /** Plain JSON.stringify, not oclif's colouriser. */
-  protected logJson(json: unknown): void {
-    process.stdout.write(`${json === undefined ? '' : renderBinlogDiffJson(json as BinlogDiffReport)}\n`)
   }
 }

@@ -6,6 +6,9 @@ import CDP from 'chrome-remote-interface'
 
 import {FerrydiagError} from '../errors.js'
 
+/** Below this, an unanswered request says more about the budget than about the target, ms. */
+const SHORTEST_CONCLUSIVE_WAIT_MS = 100
+
 /** One entry of a Node inspector's /json/list. */
 export interface InspectorListEntry {
   id: string
@@ -132,11 +135,19 @@ function getText(
     const timer = setTimeout(
       () =>
         finish(
-          new FerrydiagError(
-            'notInspector',
-            `${where} accepted a connection but gave no HTTP answer to GET ${pathname} within ${timeoutMs} ms; expected a Node inspector.`,
-            tryInspectFlag(where),
-          ),
+          // A budget shorter than a loaded machine's round trip proves nothing about the target: say it
+          // was ours that ran out, not that the target is not an inspector.
+          timeoutMs < SHORTEST_CONCLUSIVE_WAIT_MS
+            ? new FerrydiagError(
+                'evaluateTimeout',
+                `No answer from ${where} to GET ${pathname} within the ${timeoutMs} ms budget (--timeout), too short to tell whether a Node inspector listens there.`,
+                'Raise --timeout (e.g. --timeout 10s).',
+              )
+            : new FerrydiagError(
+                'notInspector',
+                `${where} accepted a connection but gave no HTTP answer to GET ${pathname} within ${timeoutMs} ms; expected a Node inspector.`,
+                tryInspectFlag(where),
+              ),
         ),
       timeoutMs,
     )

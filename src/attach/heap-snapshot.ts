@@ -3,9 +3,11 @@
 // through JSON.parse. Also reads the target's heap size and estimates what a snapshot will cost it.
 
 import type CDP from 'chrome-remote-interface'
+import {readFile} from 'node:fs/promises'
 
 import type {HeapGraphData} from '../analyze/heap-graph.js'
 import {FerrydiagError} from '../errors.js'
+import {trace} from '../trace.js'
 
 /** The parts of a V8 .heapsnapshot that the heap route uses (the graph's fields, see HeapGraphData). */
 export interface HeapSnapshotData extends HeapGraphData {
@@ -16,48 +18,137 @@ export interface HeapSnapshotData extends HeapGraphData {
 export interface HeapUsage {
   usedBytes: number
   totalBytes: number
+  /**
+   * Bytes in V8's large-object spaces (strings, arrays and code over ~128 KB): few objects per MB, so
+   * cheap to snapshot. 0 when the target's v8 module cannot be reached.
+   */
+  largeObjectBytes: number
 }
 
 export interface HeapRouteCost {
-  /** Time the target's JavaScript is stopped while V8 writes the snapshot, typical heap, ms. */
+  /** Time the target's JavaScript is stopped while V8 writes the snapshot, central estimate, ms. */
   stallMs: number
-  /** Extra memory the target's process grows by (much of it kept afterwards), typical heap, bytes. */
+  /** Band of the stall: a heap of large rows (few objects per MB) to one of tiny objects (many per MB). */
+  stallMsLow: number
+  stallMsHigh: number
+  /** Peak growth of the target's memory (RSS) while writing, central estimate, bytes. Much of it is kept. */
   extraMemoryBytes: number
-  /** The same for a heap of millions of small objects (buffered row events): far more nodes per MB. */
+  extraMemoryBytesLow: number
+  extraMemoryBytesHigh: number
+  /** The high ends again, under the names older callers use. */
   stallMsWorst: number
   extraMemoryBytesWorst: number
+  /** How long the CLI waits for the snapshot before giving up by default (3 × the high stall + 30 s), ms. */
+  waitMs: number
 }
 
 const MB = 1024 * 1024
 
 /**
- * Estimated cost of the heap route for a target whose used JS heap is usedHeapBytes. The cost follows
- * the number of heap objects, which getHeapUsage cannot tell, so this gives a typical figure and a
- * worst case. Fits of measurements on these 2-core machines (shared/inspector-notes.md and
- * test/bench/heap.bench.ts): typical ~0.25 s at 10 MB and ~2 s at 100 MB of stall, ~+120 MB at
- * 100 MB; dense small objects (~25k objects per MB) ~1.8 s at 23 MB and ~29 s and +2.4 GB at 170 MB
- * (a loaded machine; V8's own writeHeapSnapshot in-process took 24 s on the same heap).
+ * Cost per MB of small-object heap (objects under ~128 KB) for three densities, fitted on these 2-core
+ * machines under load (test/bench/heap-estimate.bench.ts; figures in the README's Safety section).
+ * What drives the cost is the number of objects, which no cheap reading gives: `low` is a heap of
+ * ~1 KB rows (~3k objects per MB), `high` one of tiny row objects (~40k objects per MB, buffered row
+ * events), `mid` their geometric mean. Large-object space (big strings, arrays, Buffers' JS side) costs
+ * little per MB: it is a handful of nodes whatever its size.
  */
-export function estimateHeapRouteCost(usedHeapBytes: number): HeapRouteCost {
+export const HEAP_COST_MODEL = {
+  fixedStallMs: 60,
+  stallMsPerSmallMb: {low: 19.5, mid: 58, high: 175},
+  stallMsPerLargeMb: 2,
+  fixedMemoryBytes: 16 * MB,
+  memoryPerSmallByte: {low: 1.2, mid: 4.1, high: 14},
+  memoryPerLargeByte: 0.05,
+} as const
+
+/**
+ * Estimated cost of the heap route for a target whose used JS heap is usedHeapBytes, of which
+ * largeObjectBytes are in large-object space; see HEAP_COST_MODEL.
+ */
+export function estimateHeapRouteCost(usedHeapBytes: number, largeObjectBytes = 0): HeapRouteCost {
   if (!Number.isFinite(usedHeapBytes) || usedHeapBytes < 0) {
     throw new RangeError(`Expected usedHeapBytes to be a finite number >= 0, got ${String(usedHeapBytes)}`)
   }
-  const usedMb = usedHeapBytes / MB
+  const large = Math.min(Math.max(0, Number.isFinite(largeObjectBytes) ? largeObjectBytes : 0), usedHeapBytes)
+  const small = usedHeapBytes - large
+  const m = HEAP_COST_MODEL
+  const stall = (perMb: number) => Math.round(m.fixedStallMs + perMb * (small / MB) + m.stallMsPerLargeMb * (large / MB))
+  const memory = (perByte: number) => Math.round(m.fixedMemoryBytes + perByte * small + m.memoryPerLargeByte * large)
+  const stallMsHigh = stall(m.stallMsPerSmallMb.high)
+  const extraMemoryBytesHigh = memory(m.memoryPerSmallByte.high)
   return {
-    // 60 ms fixed (GC, serialiser start) plus ~19.5 ms per MB.
-    stallMs: Math.round(60 + 19.5 * usedMb),
-    // The generator's per-object entries plus the JSON in flight: ~1.2× the heap, 8 MB floor.
-    extraMemoryBytes: Math.round(8 * MB + 1.2 * usedHeapBytes),
-    // ~175 ms per MB and ~14× the heap in V8's UTF-16 message buffers when objects are tiny.
-    stallMsWorst: Math.round(200 + 175 * usedMb),
-    extraMemoryBytesWorst: Math.round(16 * MB + 14 * usedHeapBytes),
+    stallMs: stall(m.stallMsPerSmallMb.mid),
+    stallMsLow: stall(m.stallMsPerSmallMb.low),
+    stallMsHigh,
+    extraMemoryBytes: memory(m.memoryPerSmallByte.mid),
+    extraMemoryBytesLow: memory(m.memoryPerSmallByte.low),
+    extraMemoryBytesHigh,
+    stallMsWorst: stallMsHigh,
+    extraMemoryBytesWorst: extraMemoryBytesHigh,
+    waitMs: 3 * stallMsHigh + 30_000,
   }
 }
 
-/** Reads the target's JS heap size without stopping it (Runtime.getHeapUsage: no GC, no walk). */
+/**
+ * Reads the target's JS heap size without stopping it (Runtime.getHeapUsage: no GC, no walk), and the
+ * large-object spaces' share from v8.getHeapSpaceStatistics() evaluated in the target (a few µs).
+ */
 export async function readHeapUsage(client: CDP.Client): Promise<HeapUsage> {
   const usage = await client.send('Runtime.getHeapUsage')
-  return {usedBytes: usage.usedSize, totalBytes: usage.totalSize}
+  let largeObjectBytes = 0
+  try {
+    const answer = await client.send('Runtime.evaluate', {
+      expression: `(() => { const v8 = process.getBuiltinModule?.('v8'); if (!v8) return 0;
+        return v8.getHeapSpaceStatistics().filter((s) => /large_object/.test(s.space_name)).reduce((sum, s) => sum + s.space_used_size, 0) })()`,
+      returnByValue: true,
+      silent: true,
+      timeout: 2000,
+    })
+    if (typeof answer.result.value === 'number') largeObjectBytes = answer.result.value
+  } catch {
+    // An old target without getBuiltinModule: estimate as if every byte were small objects.
+  }
+  return {usedBytes: usage.usedSize, totalBytes: usage.totalSize, largeObjectBytes}
+}
+
+/** Bytes of memory the host can still give without swapping (MemAvailable), or null when unknown. */
+export async function readHostAvailableBytes(): Promise<number | null> {
+  try {
+    const meminfo = await readFile('/proc/meminfo', 'utf8')
+    const kb = /^MemAvailable:\s+(\d+)\s+kB/m.exec(meminfo)?.[1]
+    return kb === undefined ? null : Number(kb) * 1024
+  } catch {
+    return null
+  }
+}
+
+/** Default --heap-max: the largest memory growth (high end of the band) the heap route accepts. */
+export const DEFAULT_HEAP_MAX_BYTES = 1024 * MB
+
+/**
+ * Refuses the heap route (FerrydiagError heapTooLarge) when the high end of its memory estimate is above
+ * `heapMaxBytes`, or, for a target on this host, above what the host has available.
+ */
+export function checkHeapRouteAllowed(
+  estimate: HeapRouteCost & {usedHeapBytes: number},
+  options: {heapMaxBytes: number; hostAvailableBytes: number | null; heapMaxFlag?: string},
+): void {
+  const mb = (bytes: number) => `${Math.round(bytes / MB)} MB`
+  const band = `${mb(estimate.extraMemoryBytesLow)}–${mb(estimate.extraMemoryBytesHigh)}`
+  if (estimate.extraMemoryBytesHigh > options.heapMaxBytes) {
+    throw new FerrydiagError(
+      'heapTooLarge',
+      `Refusing the heap snapshot: the target's ${mb(estimate.usedHeapBytes)} heap could grow its memory by ${band} (and stop it for ${(estimate.stallMsLow / 1000).toFixed(0)}–${(estimate.stallMsHigh / 1000).toFixed(0)} s), above the ${mb(options.heapMaxBytes)} ceiling.`,
+      `Drop --heap (use the agent), or allow it with --heap-max ${Math.ceil(estimate.extraMemoryBytesHigh / (256 * MB)) * 256}MB if the target can afford that.`,
+    )
+  }
+  if (options.hostAvailableBytes !== null && estimate.extraMemoryBytesHigh > options.hostAvailableBytes) {
+    throw new FerrydiagError(
+      'heapTooLarge',
+      `Refusing the heap snapshot: it could grow the target's memory by ${band}, and this host has only ${mb(options.hostAvailableBytes)} available (MemAvailable); the kernel would have to kill something.`,
+      'Free memory on the host first, or drop --heap and use the agent (`node --import ferrydiag/register`).',
+    )
+  }
 }
 
 type ParseState = 'header' | 'nodes' | 'between' | 'edges' | 'tail'
@@ -236,6 +327,17 @@ export class HeapSnapshotParser {
   }
 }
 
+/**
+ * Snapshots being written per CDP client. Closing the socket while V8 writes a snapshot crashed targets
+ * (SIGSEGV in 3 of 41 interrupted snapshots), so detach waits for this to settle before closing.
+ */
+const inFlight = new WeakMap<object, Promise<unknown>>()
+
+/** The snapshot this client is waiting for, if any (settles when the target has sent it all). */
+export function snapshotInFlight(client: object): Promise<unknown> | undefined {
+  return inFlight.get(client)
+}
+
 export interface TakeHeapSnapshotOptions {
   /** Give up (and report) after this many ms of waiting for the snapshot; default 120000. */
   timeoutMs?: number
@@ -277,17 +379,24 @@ export async function takeHeapSnapshot(
       timer = setTimeout(() => {
         reject(
           new FerrydiagError(
-            'evaluateTimeout',
-            `Heap snapshot took longer than ${timeoutMs} ms`,
-            'The target heap may be very large; retry with a longer --timeout or use the agent route.',
+            'heapTimeout',
+            `The heap snapshot took longer than ${(timeoutMs / 1000).toFixed(0)} s; ferrydiag stopped waiting for it but let the target finish writing it before detaching (closing the connection mid-snapshot can crash the target).`,
+            `Retry with a longer --heap-timeout (e.g. --heap-timeout ${Math.ceil((timeoutMs * 2) / 60_000)}m), or drop --heap and use the agent.`,
           ),
         )
       }, timeoutMs)
     })
-    await Promise.race([
-      client.send('HeapProfiler.takeHeapSnapshot', {reportProgress: false, captureNumericValue: false}),
-      timeout,
-    ])
+    const request = client.send('HeapProfiler.takeHeapSnapshot', {reportProgress: false, captureNumericValue: false})
+    const settled = request.then(
+      () => undefined,
+      () => undefined,
+    )
+    inFlight.set(client, settled)
+    trace('heap-snapshot')
+    void settled.then(() => {
+      if (inFlight.get(client) === settled) inFlight.delete(client)
+    })
+    await Promise.race([request, timeout])
   } finally {
     if (timer !== undefined) clearTimeout(timer)
     emitter.removeListener('HeapProfiler.addHeapSnapshotChunk', onChunk)

@@ -137,7 +137,7 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
   const hideNodeInternals = options.hideNodeInternals ?? true
 
   const usage = await readHeapUsage(client)
-  const estimate = estimateHeapRouteCost(usage.usedBytes)
+  const estimate = estimateHeapRouteCost(usage.usedBytes, usage.largeObjectBytes)
   await options.onEstimate?.({...estimate, usedHeapBytes: usage.usedBytes})
 
   // Wait ages (await-times mode only): note promises made from now on, fetch every live promise, then
@@ -165,7 +165,7 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
   let snapshot: Awaited<ReturnType<typeof takeHeapSnapshot>>
   let ageIndex: AgeIndexBuilt | null = null
   try {
-    snapshot = await takeHeapSnapshot(client, {timeoutMs: options.snapshotTimeoutMs})
+    snapshot = await takeHeapSnapshot(client, {timeoutMs: options.snapshotTimeoutMs ?? estimate.waitMs})
   } finally {
     if (indexBuilt) {
       const settleStart = performance.now()

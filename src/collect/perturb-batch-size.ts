@@ -2,6 +2,7 @@
 // for the window so a saturated writer writes batches of several sizes, then restore it, always.
 import type {InspectorSession} from '../attach/index.js'
 import {AGENT_GLOBAL_KEY} from '../model/snapshot.js'
+import {trace} from '../trace.js'
 import {sleepUnlessAborted} from './sleep.js'
 
 export interface PerturbOutcome {
@@ -44,6 +45,14 @@ export async function perturbBatchSize(options: {session: InspectorSession; orig
   }
   const used: number[] = []
   let restoreError: string | undefined
+  // Registered inside the target before the first change: if this CLI is killed, the watchdog restores
+  // the original size within its timeout; on a signal, detach runs it.
+  const undoName = 'perturb:BinlogEventBatchSize'
+  await session.registerUndo(
+    undoName,
+    `() => globalThis[Symbol.for(${JSON.stringify(AGENT_GLOBAL_KEY)})].writeSetting('BinlogEventBatchSize', ${Number(originalBatchSize)})`,
+  )
+  trace('perturb')
   try {
     for (const level of order) {
       if (signal.aborted) break
@@ -56,6 +65,7 @@ export async function perturbBatchSize(options: {session: InspectorSession; orig
     try {
       const readBack = await writeSetting(session, 'BinlogEventBatchSize', originalBatchSize)
       if (readBack !== originalBatchSize) restoreError = `read back ${readBack}`
+      else await session.forgetUndo(undoName)
     } catch (error) {
       restoreError = (error as Error).message
     }

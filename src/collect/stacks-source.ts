@@ -35,6 +35,8 @@ export interface CollectStacksOptions {
   offerHeap?: (estimate: HeapEstimate) => Promise<boolean>
   /** Asked once before the heap snapshot; false declines (FerrydiagError heapDeclined, nothing taken). */
   confirmHeap?: (estimate: HeapEstimate) => Promise<boolean>
+  /** Give up waiting for the heap snapshot after this long (default: tied to the estimate), ms. */
+  heapTimeoutMs?: number
 }
 
 /** Everything read from the target, before analysis. */
@@ -191,7 +193,7 @@ function describeAgentSource(snapshot: AgentSnapshot): DumpSource {
   return {
     kind: 'agent-injected',
     notes: [
-      `The agent was injected ${sinceMs < 1000 ? 'just now' : `${Math.round(sinceMs / 1000)} s before this dump`}: it sees only waits that began after injection, and only on ferrydiag/runtime buffers (Channel, ChannelSlot, instrumentWritable).`,
+      `The agent was injected ${sinceMs < 1000 ? 'just now' : `${Math.round(sinceMs / 1000)} s before this dump`}: it sees only waits that began after injection, and only on ferrydiag/runtime buffers (Channel, ChannelSlot, instrumentWritable). It stays in the process after ferrydiag detaches (no hooks or timers in channels mode), so a later dump sees every wait since.`,
       'A task already stuck on a plain promise is invisible to it; run again with --heap to look for such tasks in a heap snapshot.',
     ],
   }
@@ -210,6 +212,7 @@ async function readHeapTasks(session: InspectorSession, options: CollectStacksOp
   const result = await guardExit(session, 'taking a heap snapshot', () =>
     collectHeapTasks(session.cdp, {
       observeMs: options.observeMs,
+      snapshotTimeoutMs: options.heapTimeoutMs,
       onEstimate: async (estimate) => {
         const confirmed = options.confirmHeap ? await options.confirmHeap(estimate) : false
         if (!confirmed) {

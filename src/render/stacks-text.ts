@@ -8,6 +8,7 @@ import type {ChannelRecord, StackFrame} from '../model/snapshot.js'
 import {formatSite} from '../analyze/group-stacks.js'
 import {formatDurationMs, formatDurationRangeMs} from './format-duration.js'
 import {describeHolder} from './stacks-holder.js'
+import {maskSecretsInText} from './mask-secrets.js'
 
 export interface RenderStacksTextOptions {
   /** ANSI colours for severities and group lines; the command passes true only for a TTY. Default false. */
@@ -43,7 +44,7 @@ function renderHeader(dump: StacksDump): string[] {
   const info = dump.process
   const shown = dump.groups.reduce((sum, group) => sum + group.count, 0)
   const lines = [
-    `ferrydiag stacks: pid ${info.pid}, node ${info.nodeVersion}, up ${formatDurationMs(info.uptimeSec * 1000)}, ${info.title}`,
+    `ferrydiag stacks: pid ${info.pid}, node ${info.nodeVersion}, up ${formatDurationMs(info.uptimeSec * 1000)}, ${maskSecretsInText(info.title)}`,
     info.agentLoadedBy === 'none'
       ? `data from ${dump.source.kind} (no ferrydiag agent in the process)`
       : `data from ${dump.source.kind} (agent ${info.agentVersion}, ${info.agentMode} mode, loaded by ${info.agentLoadedBy})`,
