@@ -29,6 +29,7 @@ export const EXIT = {
   outputUnwritable: 44,
   badArgument: 45,
   inspectorPortBusy: 46, // --pid: the port SIGUSR1 would open is held by another process
+  probesPresent: 50, // probes of another ferrydiag session are installed in the target (never installed twice)
 } as const
 
 export type ExitName = keyof typeof EXIT
