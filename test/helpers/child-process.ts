@@ -17,6 +17,8 @@ export interface SpawnTargetOptions {
   /** Arguments after the script. */
   args?: string[]
   env?: NodeJS.ProcessEnv
+  /** Working directory of the child (default: this process's). */
+  cwd?: string
   /** Resolve only once stdout has a line matching this (default: /^ready$/). null: do not wait. */
   readyLine?: RegExp | null
   /** Give up waiting for readiness (and the inspector line, when --inspect is in execArgv), ms. */
@@ -65,6 +67,7 @@ export async function spawnTarget(options: SpawnTargetOptions): Promise<TargetPr
   if (scriptPath === undefined) throw new TypeError('spawnTarget needs `script` or `file`')
   const child = spawn(process.execPath, [...(options.execArgv ?? []), scriptPath, ...(options.args ?? [])], {
     env: options.env ?? process.env,
+    cwd: options.cwd,
     stdio: ['pipe', 'pipe', 'pipe'],
   })
   const target = wrapChild(child)
