@@ -5,7 +5,7 @@ import {Flags} from '@oclif/core'
 
 import {attachTarget, type InspectorSession} from '../src/attach/index.js'
 import {FerrydiagCommand} from '../src/cli/base-command.js'
-import {EXIT_INTERRUPTED, listenForInterrupt} from '../src/cli/interrupt.js'
+import {listenForInterrupt, receivedSignal, type Interrupt} from '../src/cli/interrupt.js'
 import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
 import {assessWindow, type LagResult, type LagResultContext} from '../src/collect/lag-result.js'
 import {chooseAgentIntervalMs, sampleWindow, type SampledWindow, type SourceRowCount, type WindowSample} from '../src/collect/sample-window.js'
@@ -93,7 +93,7 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
       }
       if (flags.watch) {
         const window = await this.watch(session, reader, flags.source, flags.duration, context, json, interrupt.signal)
-        this.setExitStatus(window, true)
+        this.setExitStatus(window, true, interrupt)
         return undefined
       }
       const window = await sampleWindow({
@@ -108,7 +108,7 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
       progress.clear()
       const result = assessWindow(window, context)
       if (!json) this.log(renderLagText(result).trimEnd())
-      this.setExitStatus(window, false)
+      this.setExitStatus(window, false, interrupt)
       return result
     } finally {
       progress.clear()
@@ -178,10 +178,11 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
   }
 
   /** Exit status for a window that ended early; the report was already printed. */
-  private setExitStatus(window: SampledWindow, watching: boolean): void {
+  private setExitStatus(window: SampledWindow, watching: boolean, interrupt: Interrupt): void {
     const end = window.endedBy
     if (end === 'interrupted') {
-      process.exitCode = watching ? 0 : EXIT_INTERRUPTED
+      // In --watch, Ctrl-C is the normal end; SIGTERM, SIGHUP or a closed terminal still say so.
+      process.exitCode = watching && receivedSignal() === 'SIGINT' ? 0 : interrupt.exitCode
       return
     }
     if (end === 'duration') return

@@ -94,6 +94,8 @@ Exit status 0 means the dump was taken, whatever it found (read the findings, or
     }
     // Before attaching, so a typo in the path leaves the target untouched.
     if (flags.output !== undefined) checkOutputWritable(flags.output, '--output')
+    // --json --output FILE: the JSON document goes to FILE (text goes there without --json).
+    if (format === 'text' && this.jsonEnabled()) this.jsonOutputFile = flags.output
 
     const session = await attachTarget({...targetOptionsFromFlags(flags), connectTimeoutMs: flags.timeout})
     let dump: StacksDump

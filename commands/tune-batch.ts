@@ -17,7 +17,7 @@ import {
 } from '../src/analyze/tune-batch.js'
 import {attachTarget, type InspectorSession} from '../src/attach/index.js'
 import {FerrydiagCommand} from '../src/cli/base-command.js'
-import {EXIT_INTERRUPTED, listenForInterrupt} from '../src/cli/interrupt.js'
+import {listenForInterrupt, type Interrupt} from '../src/cli/interrupt.js'
 import {checkOutputWritable, writeOutputFile} from '../src/cli/output-file.js'
 import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
 import {perturbBatchSize, type PerturbOutcome} from '../src/collect/perturb-batch-size.js'
@@ -164,6 +164,7 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
       rate ??= rateFromStreamer(snapshots, collected.stageName === 'probe' ? null : collected.stageName)
       const problems = [...(window?.problems ?? [])]
       if (perturbed && !perturbed.restored) problems.push(`could not restore BinlogEventBatchSize to ${current.value}: ${perturbed.restoreError}`)
+      if (probed && probed.swept.length > 0) this.logToStderr(`ferrydiag tune-batch: dropped ${probed.swept.length} scratch table(s) left by an earlier probe that was killed: ${probed.swept.join(', ')}`)
       if (probed && !probed.completed) problems.push(`the probe was interrupted after ${probed.samples.length} batch(es); its table was dropped`)
       const interrupted = signal.aborted
       const result = analyzeTuneBatch({
@@ -178,7 +179,7 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
       })
       if (flags.plot !== undefined) writePlot(flags.plot, result, collected.samples)
       if (!json) this.log(renderTuneBatchText(result, {samples: collected.samples}))
-      this.setExitStatus(result, interrupted)
+      this.setExitStatus(result, interrupted, interrupt)
       return result
     } finally {
       progress.clear()
@@ -189,13 +190,13 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
   }
 
   /** Too few samples and a bad model are reported in full, then exit with their own status. */
-  private setExitStatus(result: TuneBatchResult, interrupted: boolean): void {
+  private setExitStatus(result: TuneBatchResult, interrupted: boolean, interrupt: Interrupt): void {
     const fit = result.fit
     let code: number | undefined
     let reason = ''
     if (interrupted) {
       // Ctrl-C wins: the user stopped it, whatever the partial data allowed.
-      code = EXIT_INTERRUPTED
+      code = interrupt.exitCode
       reason = `interrupted; the report covers what was measured${fit.status === 'too-few-samples' ? ` (${fit.sampleCount} sample(s), too few to fit)` : ''}`
     } else if (fit.status === 'too-few-samples') {
       code = EXIT.tooFewSamples

@@ -29,6 +29,9 @@ export const EXIT = {
   outputUnwritable: 44,
   badArgument: 45,
   inspectorPortBusy: 46, // --pid: the port SIGUSR1 would open is held by another process
+  sessionBusy: 47, // another ferrydiag session holds the target's lease
+  heapTooLarge: 48, // --heap: estimate above the --heap-max ceiling, or more than the host's free memory
+  heapTimeout: 49, // --heap: the snapshot outlasted --heap-timeout (ferrydiag still let it finish)
   probesPresent: 50, // probes of another ferrydiag session are installed in the target (never installed twice)
 } as const
 

@@ -72,7 +72,7 @@ describe('probe-target on MariaDB', {concurrency: false}, () => {
         onTableCreated: (name) => seen.push(name),
       })
       assert.equal(seen.length, 1)
-      assert.match(result.table, /^`ferrydiag`\.`_ferrydiag_probe_[0-9a-f]{12}`$/)
+      assert.match(result.table, /^`ferrydiag`\.`_ferrydiag_probe_\d+_\d+_[0-9a-f]{6}`$/)
       assert.ok(result.completed && result.dropped)
       assert.equal(result.samples.length, 2 * new Set(result.samples.map((s) => s.events)).size)
       assert.ok(result.samples.every((s) => s.ok && s.ms > 0))

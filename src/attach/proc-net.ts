@@ -194,6 +194,25 @@ export function findInspectPortInArgs(args: string[]): number | null {
   return port
 }
 
+/**
+ * The host the inspector would listen on, from --inspect / --inspect-port / --inspect-brk values in
+ * the target's argv and NODE_OPTIONS (the last one wins, as in Node); null when none names a host
+ * (Node's default 127.0.0.1).
+ */
+export function findInspectHostInArgs(args: string[]): string | null {
+  let host: string | null = null
+  for (const arg of args) {
+    const match = /^--inspect(?:-brk|-wait|-port)?=(.+)$/.exec(arg)
+    if (!match) continue
+    const value = match[1]
+    const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(value)
+    if (bracketed) host = bracketed[1]
+    else if (/^\d+$/.test(value)) continue
+    else host = value.replace(/:\d+$/, '')
+  }
+  return host
+}
+
 /** Loopback or wildcard addresses that a local client reaches through loopback. */
 export function connectableHostFor(address: string): string {
   if (address === '0.0.0.0') return '127.0.0.1'

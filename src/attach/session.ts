@@ -5,6 +5,17 @@ import type CDP from 'chrome-remote-interface'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {expandWireSnapshot, SNAPSHOT_WIRE_FORMAT, type WireSnapshot} from '../agent/agent-core.cjs'
+import {
+  forgetUndoExpression,
+  HEARTBEAT_INTERVAL_MS,
+  heartbeatExpression,
+  registerUndoExpression,
+  releaseExpression,
+  watchdogInstallExpression,
+  type WatchdogInstallStatus,
+  type WatchdogReleaseStatus,
+} from '../agent/watchdog.js'
+import {registerCleanup} from '../cleanup.js'
 import {FerrydiagError} from '../errors.js'
 import {
   AGENT_GLOBAL_KEY,
@@ -14,6 +25,7 @@ import {
   SNAPSHOT_VERSION,
 } from '../model/snapshot.js'
 import {connectInspector, formatHostPort, type InspectorListEntry} from './connect.js'
+import {snapshotInFlight} from './heap-snapshot.js'
 import {readOwnedListeningSockets} from './proc-net.js'
 import {isPortOpen, resolveTarget, type ResolvedTarget, type ResolveTargetOptions} from './target.js'
 
@@ -59,8 +71,38 @@ export interface AttachOptions extends ResolveTargetOptions {
   connectTimeoutMs?: number
 }
 
-/** Resolves the target flags and opens a session. The caller must `detach()` (use try/finally). */
+/**
+ * Resolves the target flags, opens a session and takes the target's lease (installing the watchdog).
+ * The caller must `detach()` (use try/finally). The session is also registered with the process's
+ * cleanups, so a signal detaches it (src/cli/interrupt.ts); a signal that arrives while attaching
+ * detaches as soon as the attach completes. Throws FerrydiagError sessionBusy when another ferrydiag
+ * session holds the target.
+ */
 export async function attachTarget(options: AttachOptions): Promise<InspectorSession> {
+  const attaching = openSession(options)
+  // Registered before the SIGUSR1 is sent: an interrupted attach still closes what it opened.
+  const unregister = registerCleanup('detach from the target', async () => {
+    const session = await attaching.catch(() => null)
+    await session?.detach()
+  })
+  let session: InspectorSession
+  try {
+    session = await attaching
+  } catch (error) {
+    unregister()
+    throw error
+  }
+  session.onDetached(unregister)
+  try {
+    await session.acquireLease({budgetMs: options.connectTimeoutMs})
+  } catch (error) {
+    await session.detach()
+    throw error
+  }
+  return session
+}
+
+async function openSession(options: AttachOptions): Promise<InspectorSession> {
   const target = await resolveTarget(options)
   try {
     const {client, target: listEntry} = await connectInspector({
@@ -93,8 +135,16 @@ export class InspectorSession {
   readonly inspectorTarget: InspectorListEntry
   /** Set when this session injected the agent. */
   agentLoadedBy: 'inject' | null = null
+  /** Set when the watchdog expired this session (no heartbeat for its timeout): its undo entries ran. */
+  leaseLost = false
+  /** What the watchdog undid at detach (names of undo entries), for tests and notes. */
+  lastRelease: WatchdogReleaseStatus | null = null
   private readonly client: CDP.Client
   private state: AttachState = 'attached'
+  private leaseToken: string | null = null
+  private heartbeat: NodeJS.Timeout | undefined
+  private detaching: Promise<DetachResult> | undefined
+  private readonly detachedCallbacks: Array<() => void> = []
 
   constructor(client: CDP.Client, target: ResolvedTarget, inspectorTarget: InspectorListEntry) {
     this.client = client
@@ -118,6 +168,58 @@ export class InspectorSession {
   /** HOST:PORT of the inspector, for messages. */
   get address(): string {
     return formatHostPort(this.target.host, this.target.port)
+  }
+
+  /** Calls `callback` once the session has detached. */
+  onDetached(callback: () => void): void {
+    this.detachedCallbacks.push(callback)
+  }
+
+  /**
+   * Installs the watchdog and takes the target's lease, then beats every HEARTBEAT_INTERVAL_MS. Throws
+   * FerrydiagError sessionBusy when another live ferrydiag session holds it.
+   */
+  async acquireLease(options: {budgetMs?: number} = {}): Promise<void> {
+    const token = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`
+    const raw = await this.evaluate<string>(
+      watchdogInstallExpression({token, cliPid: process.pid, closeInspector: this.target.openedBySignal}),
+      {budgetMs: options.budgetMs, awaitPromise: false},
+    )
+    const status = JSON.parse(raw) as WatchdogInstallStatus
+    if (!status.installed) {
+      const busy = status.busy
+      throw new FerrydiagError(
+        'sessionBusy',
+        `Another ferrydiag session (CLI pid ${busy.cliPid}, attached ${formatAgo(Date.now() - busy.since)} ago, last heartbeat ${formatAgo(busy.lastBeatAgoMs)} ago) is attached to the target at ${this.address}; two sessions would undo each other's changes.`,
+        `Wait for it to finish (\`ps -p ${busy.cliPid}\`); if that CLI was killed, its session expires ${formatAgo(Math.max(0, busy.timeoutMs - busy.lastBeatAgoMs))} from now and you can attach again.`,
+      )
+    }
+    this.leaseToken = token
+    const beat = heartbeatExpression(token)
+    this.heartbeat = setInterval(() => {
+      if (this.state !== 'attached') return
+      const request = this.client.send('Runtime.evaluate', {expression: beat, returnByValue: true, silent: true, timeout: 500})
+      request.then(
+        (answer) => {
+          if (answer.result?.value === false && this.state === 'attached') this.leaseLost = true
+        },
+        () => undefined,
+      )
+    }, HEARTBEAT_INTERVAL_MS)
+    this.heartbeat.unref()
+  }
+
+  /**
+   * Registers, inside the target, an undo function (`undoSource`: a function expression evaluated
+   * there) that the watchdog runs if this CLI disappears, or that detach runs. Forget it with forgetUndo
+   * once undone normally.
+   */
+  async registerUndo(name: string, undoSource: string): Promise<void> {
+    await this.evaluate(registerUndoExpression(name, undoSource), {budgetMs: 2000, awaitPromise: false})
+  }
+
+  async forgetUndo(name: string): Promise<void> {
+    await this.evaluate(forgetUndoExpression(name), {budgetMs: 2000, awaitPromise: false})
   }
 
   /**
@@ -304,19 +406,40 @@ export class InspectorSession {
   }
 
   /**
-   * Closes the session. If ferrydiag opened the inspector with SIGUSR1, first schedules
-   * `inspector.close()` inside the target (it cannot run synchronously: close() waits for open
-   * sessions, ours included), then checks from outside that the port closed. Never throws.
+   * Closes the session, once (later calls share the first one's result). First waits for a heap snapshot
+   * in progress to finish: closing the socket while V8 writes one can crash the target. Then the watchdog
+   * runs every undo entry, drops the lease and, if ferrydiag opened the inspector with SIGUSR1, schedules
+   * `inspector.close()` (it cannot run synchronously: close() waits for open sessions, ours included);
+   * then checks from outside that the port closed. Never throws.
    */
-  async detach(options: {verifyTimeoutMs?: number} = {}): Promise<DetachResult> {
+  detach(options: {verifyTimeoutMs?: number} = {}): Promise<DetachResult> {
+    this.detaching ??= this.detachOnce(options).finally(() => {
+      for (const callback of this.detachedCallbacks.splice(0)) callback()
+    })
+    return this.detaching
+  }
+
+  private async detachOnce(options: {verifyTimeoutMs?: number}): Promise<DetachResult> {
     const startedAt = performance.now()
+    const inFlight = snapshotInFlight(this.client)
+    if (inFlight) await inFlight
     const wasAttached = this.state === 'attached'
     this.state = 'detaching'
+    clearInterval(this.heartbeat)
     let scheduled = false
-    if (wasAttached && this.target.openedBySignal) {
+    if (wasAttached && this.leaseToken !== null) {
       try {
-        // 50 ms gives our own close frame time to arrive first, so close() finds no session and does
-        // not block the target's event loop; if it arrives later, close() ends our session itself.
+        const raw = await this.sendEvaluate<string>(releaseExpression(this.leaseToken), 2000)
+        this.lastRelease = JSON.parse(raw) as WatchdogReleaseStatus
+        scheduled = this.lastRelease.released && this.target.openedBySignal
+      } catch {
+        // The target went away meanwhile: nothing left to restore or close.
+      }
+    }
+    if (wasAttached && this.target.openedBySignal && !scheduled) {
+      try {
+        // No watchdog (it expired, or was never installed): close the inspector directly. 50 ms gives
+        // our own close frame time to arrive first, so close() finds no session and does not block.
         await this.sendEvaluate(
           `(() => { const inspector = typeof process.getBuiltinModule === 'function'
               ? process.getBuiltinModule('node:inspector') : require('node:inspector');
@@ -362,7 +485,7 @@ export class InspectorSession {
   }
 
   /** Evaluate used by detach: no state checks, includeCommandLineAPI for the require fallback. */
-  private async sendEvaluate(expression: string, budgetMs: number): Promise<void> {
+  private async sendEvaluate<T = unknown>(expression: string, budgetMs: number): Promise<T> {
     const request = this.client.send('Runtime.evaluate', {
       expression,
       returnByValue: true,
@@ -380,6 +503,7 @@ export class InspectorSession {
         }),
       ])
       if (response.exceptionDetails) throw new Error(response.exceptionDetails.text)
+      return response.result.value as T
     } finally {
       clearTimeout(timer)
     }
@@ -463,4 +587,8 @@ function unknownSnapshotError(seen: string): FerrydiagError {
     `The target's agent wrote a snapshot with ${seen}; this ferrydiag reads schema "${SNAPSHOT_SCHEMA}" version ${SNAPSHOT_VERSION}.`,
     'Use the ferrydiag version that matches the agent in the target (the one its ferrydiag/register or ferrydiag/runtime comes from).',
   )
+}
+
+function formatAgo(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`
 }

@@ -2,7 +2,9 @@
 // hosts unless allowed, check the pid is a live Node process, find its inspector or open one with SIGUSR1.
 
 import {lookup} from 'node:dns/promises'
-import {readFile} from 'node:fs/promises'
+import {mkdir, readFile, writeFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
 import net from 'node:net'
 import {setTimeout as sleep} from 'node:timers/promises'
 
@@ -11,6 +13,7 @@ import {fetchInspectorTargets, formatHostPort} from './connect.js'
 import {
   connectableHostFor,
   describeProcessRuntime,
+  findInspectHostInArgs,
   findInspectPortInArgs,
   type ListeningSocket,
   readListeningSockets,
@@ -154,8 +157,7 @@ async function resolvePid(pid: number, options: ResolveTargetOptions): Promise<R
   const probeTimeoutMs = options.probeTimeoutMs ?? 1500
 
   const before = await readOwnedListeningSockets(pid)
-  if (before === null) return resolvePidBlind(pid, debugPort, options)
-
+  if (before === null) return resolvePidBlind(pid, debugPort, [...nodeOptions, ...argv], options)
   // The inspector is usually on the debug port; an application may also have opened it elsewhere with
   // inspector.open(port), and then SIGUSR1 is a no-op, so look at its other loopback sockets too
   // (a GET /json/list to an application's own HTTP port is harmless).
@@ -163,6 +165,7 @@ async function resolvePid(pid: number, options: ResolveTargetOptions): Promise<R
   const elsewhere = before.filter((socket) => !onDebugPort.includes(socket)).slice(0, 8)
   const existing = await findInspectorAmong([...onDebugPort, ...elsewhere], probeTimeoutMs)
   if (existing) return {...existing, pid, openedBySignal: false, via: 'pid'}
+  await checkSafeToSignal(pid, [...nodeOptions, ...argv], debugPort, options)
 
   if (debugPort !== 0) {
     const holder = (await readListeningSockets(pid)).find(
@@ -197,17 +200,19 @@ async function resolvePid(pid: number, options: ResolveTargetOptions): Promise<R
     }
   }
   checkSignalable(pid) // a process that died on the signal reads better as noSuchProcess
-  throw ownSigusr1Error(pid, waitMs)
+  await recordSigusr1Refusal(pid)
+  throw ownSigusr1Error(pid, waitMs, null)
 }
 
 /** Without /proc/PID/fd (e.g. a non-dumpable process) the port is known only from flags or defaults. */
-async function resolvePidBlind(pid: number, debugPort: number, options: ResolveTargetOptions): Promise<ResolvedTarget> {
+async function resolvePidBlind(pid: number, debugPort: number, args: string[], options: ResolveTargetOptions): Promise<ResolvedTarget> {
   const port = debugPort === 0 ? DEFAULT_INSPECT_PORT : debugPort
   const host = DEFAULT_INSPECT_HOST
   if (await isPortOpen(host, port)) {
     await fetchInspectorTargets({host, port, timeoutMs: options.probeTimeoutMs ?? 1500})
     return {host, port, pid, openedBySignal: false, via: 'pid'}
   }
+  await checkSafeToSignal(pid, args, debugPort, options)
   sendSigusr1(pid)
   const waitMs = options.sigusr1WaitMs ?? DEFAULT_SIGUSR1_WAIT_MS
   const deadline = performance.now() + waitMs
@@ -219,15 +224,76 @@ async function resolvePidBlind(pid: number, debugPort: number, options: ResolveT
     }
   }
   checkSignalable(pid)
-  throw ownSigusr1Error(pid, waitMs)
+  await recordSigusr1Refusal(pid)
+  throw ownSigusr1Error(pid, waitMs, null)
 }
 
-function ownSigusr1Error(pid: number, waitMs: number): FerrydiagError {
+/**
+ * Before SIGUSR1: refuse when the process's flags would open the inspector on a non-loopback address
+ * (0.0.0.0: every interface, as --inspect itself refuses for such a host), and when an earlier attempt
+ * showed that the process handles SIGUSR1 itself (sending it again would only run its handler again).
+ */
+async function checkSafeToSignal(pid: number, args: string[], debugPort: number, options: ResolveTargetOptions): Promise<void> {
+  const host = findInspectHostInArgs(args)
+  if (host !== null && !isLoopbackHost(host) && !options.allowRemote) {
+    throw new FerrydiagError(
+      'remoteRefused',
+      `Refusing to send SIGUSR1 to process ${pid}: its flags would open the inspector on ${formatHostPort(host, debugPort)}, a non-loopback address where anyone who can reach it can run any code in the process.`,
+      'Restart the target with --inspect-port=127.0.0.1:PORT, or pass --allow-remote if that network is trusted.',
+    )
+  }
+  const refusedAt = await readSigusr1Refusal(pid)
+  if (refusedAt !== null) throw ownSigusr1Error(pid, 0, refusedAt)
+}
+
+/**
+ * The inspector did not open on SIGUSR1: Node gives the signal to the application's own
+ * process.on('SIGUSR1') handler instead, so that handler ran (whatever it does: reopen logs, dump
+ * state). `earlierAt` is when an earlier ferrydiag found this, in which case no signal was sent now.
+ */
+function ownSigusr1Error(pid: number, waitMs: number, earlierAt: number | null): FerrydiagError {
+  const what =
+    earlierAt === null
+      ? `Sent SIGUSR1 to process ${pid} but no inspector opened within ${waitMs} ms: the process handles SIGUSR1 itself (process.on('SIGUSR1')), so its own handler ran instead, once, and did whatever it does on SIGUSR1.`
+      : `Did not send SIGUSR1 to process ${pid}: ferrydiag found at ${new Date(earlierAt).toISOString()} that it handles SIGUSR1 itself (its own handler ran then instead of the inspector opening), so sending it again would only run that handler again.`
   return new FerrydiagError(
     'ownSigusr1',
-    `Sent SIGUSR1 to process ${pid} but no inspector opened within ${waitMs} ms: the process probably handles SIGUSR1 itself (process.on('SIGUSR1')) or runs with --disable-sigusr1.`,
+    what,
     "Restart it with --inspect=127.0.0.1:9229 and use --inspect, or preload the agent (node --import ferrydiag/register app.js) and attach with --inspect.",
   )
+}
+
+/** Where ferrydiag remembers processes whose own SIGUSR1 handler ran: per user, per process start. */
+async function sigusr1RefusalFile(pid: number): Promise<string | null> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+    const startTicks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+    const dir = path.join(os.tmpdir(), `ferrydiag-${process.getuid?.() ?? 'user'}`)
+    return path.join(dir, `sigusr1-refused-${pid}-${startTicks}`)
+  } catch {
+    return null
+  }
+}
+
+async function readSigusr1Refusal(pid: number): Promise<number | null> {
+  const file = await sigusr1RefusalFile(pid)
+  if (file === null) return null
+  try {
+    return Number((await readFile(file, 'utf8')).trim()) || null
+  } catch {
+    return null
+  }
+}
+
+async function recordSigusr1Refusal(pid: number): Promise<void> {
+  const file = await sigusr1RefusalFile(pid)
+  if (file === null) return
+  try {
+    await mkdir(path.dirname(file), {recursive: true, mode: 0o700})
+    await writeFile(file, String(Date.now()))
+  } catch {
+    // Only a memo: without it the next attempt sends the signal again and says so.
+  }
 }
 
 /** Probes sockets (loopback or wildcard only) with GET /json/list; the first inspector wins. */

@@ -44,6 +44,13 @@ export async function perturbBatchSize(options: {session: InspectorSession; orig
   }
   const used: number[] = []
   let restoreError: string | undefined
+  // Registered inside the target before the first change: if this CLI is killed, the watchdog restores
+  // the original size within its timeout; on a signal, detach runs it.
+  const undoName = 'perturb:BinlogEventBatchSize'
+  await session.registerUndo(
+    undoName,
+    `() => globalThis[Symbol.for(${JSON.stringify(AGENT_GLOBAL_KEY)})].writeSetting('BinlogEventBatchSize', ${Number(originalBatchSize)})`,
+  )
   try {
     for (const level of order) {
       if (signal.aborted) break
@@ -56,6 +63,7 @@ export async function perturbBatchSize(options: {session: InspectorSession; orig
     try {
       const readBack = await writeSetting(session, 'BinlogEventBatchSize', originalBatchSize)
       if (readBack !== originalBatchSize) restoreError = `read back ${readBack}`
+      else await session.forgetUndo(undoName)
     } catch (error) {
       restoreError = (error as Error).message
     }

@@ -1,8 +1,12 @@
 // The active probe of tune-batch: writes batches of varied sizes into a scratch table of its own on the
-// target (CREATE TABLE _ferrydiag_probe_<hex> LIKE db.table), one transaction per batch like the writer,
-// times each, and always drops the table again: on success, on error and on abort (Ctrl-C).
+// target (CREATE TABLE _ferrydiag_probe_<pid>_<unix s>_<hex> LIKE db.table), one transaction per batch like
+// the writer, times each, and always drops the table again: on success, on error, on a signal. If the CLI
+// is killed outright, the next probe of that database finds the table and drops it: each probe holds a
+// server-side named lock (GET_LOCK) named after its table for as long as its connection lives, so a
+// scratch table whose lock is free belongs to a probe that is gone.
 import {randomBytes} from 'node:crypto'
 import type {Connection} from 'mysql2/promise'
+import {registerCleanup} from '../cleanup.js'
 import {FerrydiagError} from '../errors.js'
 import type {BatchSample} from '../model/snapshot.js'
 import {connectMysql, isConnectionLost, mapConnectError} from './connect.js'
@@ -31,8 +35,10 @@ export interface ProbeTargetOptions {
 }
 
 export interface ProbeTargetResult {
-  /** `db`.`_ferrydiag_probe_<hex>` as created. */
+  /** `db`.`_ferrydiag_probe_<pid>_<unix s>_<hex>` as created. */
   table: string
+  /** Scratch tables of earlier probes that were killed before dropping theirs, dropped now. */
+  swept: string[]
   samples: BatchSample[]
   /** False when the probe was aborted before every batch was written. */
   completed: boolean
@@ -261,6 +267,32 @@ async function checkNoSideEffects(conn: Connection, database: string, table: str
   return [...triggers.map((t) => `trigger ${t.n}`), ...keys.map((k) => `foreign key ${k.n}`)]
 }
 
+/** The scratch table's name: recognisable, with the creating CLI's pid and time (unix seconds). */
+export function probeTableName(pid: number, atMs: number, suffix: string): string {
+  return `${PROBE_TABLE_PREFIX}${pid}_${Math.floor(atMs / 1000)}_${suffix}`
+}
+
+/**
+ * Drops the scratch tables that probes killed before they could drop their own left in `database`: those
+ * whose named lock (held by the creating probe's connection while it lives) is free. A table of a probe
+ * running now, from another CLI, is left alone. Returns the tables dropped.
+ */
+export async function sweepOrphanedProbeTables(conn: Connection, database: string): Promise<string[]> {
+  const [rows] = (await conn.query('SELECT TABLE_NAME AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME LIKE ?', [
+    database,
+    `${PROBE_TABLE_PREFIX.replace(/_/g, '\\_')}%`,
+  ])) as unknown as [Array<{n: string}>]
+  const dropped: string[] = []
+  for (const {n} of rows) {
+    const name = String(n)
+    const [[lock]] = (await conn.query('SELECT IS_FREE_LOCK(?) AS free', [name])) as unknown as [[{free: number | null}]]
+    if (Number(lock.free) !== 1) continue
+    await conn.query(`DROP TABLE IF EXISTS ${quote(database)}.${quote(name)}`)
+    dropped.push(`${quote(database)}.${quote(name)}`)
+  }
+  return dropped
+}
+
 /** Drops the scratch table, on a fresh connection if the probe's own one is gone. Never throws. */
 async function dropProbeTable(conn: Connection | undefined, parsed: ParsedDsn, qualified: string): Promise<boolean> {
   const sql = `DROP TABLE IF EXISTS ${qualified}`
@@ -300,9 +332,13 @@ export async function probeTarget(options: ProbeTargetOptions): Promise<ProbeTar
   const sizes = options.sizes ?? logSpacedSizes(options.maxBatchSize ?? 500)
   const plan = buildProbePlan(sizes, repeats, options.random ?? Math.random)
   const conn = await connectMysql(parsed, {role: 'probe target'})
-  const scratch = `${PROBE_TABLE_PREFIX}${randomBytes(6).toString('hex')}`
+  const scratch = probeTableName(process.pid, Date.now(), randomBytes(3).toString('hex'))
   const qualified = `${quote(database)}.${quote(scratch)}`
   let created = false
+  let swept: string[] = []
+  // On a signal the probe loop stops and the finally below drops the table; if that is cut short, this
+  // drops it on a fresh connection before the CLI exits.
+  let unregister: (() => void) | undefined
   const samples: BatchSample[] = []
   let completed = false
   let dropped = false
@@ -328,6 +364,14 @@ export async function probeTarget(options: ProbeTargetOptions): Promise<ProbeTar
     // Fail on unfillable columns before creating anything.
     for (const c of written) syntheticValue(c, 1)
 
+    swept = await sweepOrphanedProbeTables(conn, database)
+    // Held by this connection until it ends, however it ends (the server releases it when the
+    // connection dies): the next probe's sweep tells a live probe's table from an orphan by it.
+    const [[lock]] = (await conn.query('SELECT GET_LOCK(?, 0) AS got', [scratch])) as unknown as [[{got: number | null}]]
+    if (Number(lock.got) !== 1) throw new RangeError(`the probe's lock ${scratch} is already held`)
+    unregister = registerCleanup('drop the probe table', async () => {
+      await dropProbeTable(undefined, parsed, qualified)
+    })
     try {
       await conn.query(`CREATE TABLE ${qualified} LIKE ${quote(database)}.${quote(table)}`)
       created = true
@@ -392,14 +436,15 @@ export async function probeTarget(options: ProbeTargetOptions): Promise<ProbeTar
     if (created) {
       dropped = await dropProbeTable(conn, parsed, qualified)
     }
+    unregister?.()
     await conn.end().catch(() => conn.destroy())
   }
   if (created && !dropped) {
     throw new FerrydiagError(
       'mysqlLost',
       `Could not drop the probe's scratch table ${qualified} on ${describeEndpoint(parsed)}`,
-      `Drop it by hand: DROP TABLE ${qualified};`,
+      `Drop it by hand (DROP TABLE ${qualified};), or let the next --probe-target run on that database drop it.`,
     )
   }
-  return {table: qualified, samples, completed, dropped, columnsWritten, columnsLeftToDefaults: columnsLeft}
+  return {table: qualified, swept, samples, completed, dropped, columnsWritten, columnsLeftToDefaults: columnsLeft}
 }
