@@ -78,7 +78,8 @@ export function collectBatchSamples(
 
 export interface CurrentBatchSize {
   value: number | null
-  from: 'flag' | 'setting' | 'channel-capacity' | 'unknown'
+  /** observed: the median rows of the writer's recent batch writes (probes: nothing names the knob). */
+  from: 'flag' | 'setting' | 'channel-capacity' | 'observed' | 'unknown'
   /** The setting can be changed at runtime (what --perturb needs). */
   writable: boolean
   channelName?: string
@@ -98,6 +99,17 @@ export function findCurrentBatchSize(snapshot: AgentSnapshot | null, override?: 
   const channel = named ?? busiest
   if (channel) return {value: channel.capacity, from: 'channel-capacity', writable: false, channelName: channel.name}
   return {value: null, from: 'unknown', writable: false}
+}
+
+/**
+ * When nothing names the batch size: the median events of the writer's batch writes in the window (the
+ * probes' BEGIN..COMMIT or multi-row write sizes). Left as is when the size is known or no batch was seen.
+ */
+export function withObservedBatchSize(current: CurrentBatchSize, samples: readonly BatchSample[]): CurrentBatchSize {
+  if (current.value !== null) return current
+  const sizes = samples.filter((s) => s.ok && s.events > 0).map((s) => s.events).sort((a, b) => a - b)
+  if (sizes.length === 0) return current
+  return {value: sizes[Math.floor((sizes.length - 1) / 2)]!, from: 'observed', writable: false}
 }
 
 export interface TuneBatchRate {
