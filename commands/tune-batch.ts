@@ -187,6 +187,7 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
         canPerturb: current.from === 'setting' && current.writable,
         problems,
       })
+      result.probes = reader?.probes ?? null
       if (flags.plot !== undefined) writePlot(flags.plot, result, collected.samples)
       if (!json) this.log(renderTuneBatchText(result, {samples: collected.samples}))
       this.setExitStatus(result, interrupted, interrupt)

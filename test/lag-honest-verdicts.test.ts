@@ -97,7 +97,7 @@ function windowOf(samples: WindowSample[]) {
 }
 
 test('lag on a process nothing can see: unknown, and the text names the command that would measure it', () => {
-  const probes: LagProbes = {state: 'nothing-found', libraries: [], adopted: 0, queryObjectsMs: null, installMs: 2}
+  const probes: LagProbes = {state: 'nothing-found', libraries: [], adopted: 0, queryObjectsMs: null, installMs: 2, installedAtMs: START}
   const result = assessWindow(windowOf([{atMs: START, snapshot: null}]), {
     requestedMs: 5000, inspect: '127.0.0.1:9229', pid: 42, attached: true, attachedVia: 'inspect', probes,
   })

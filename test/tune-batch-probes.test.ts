@@ -105,15 +105,18 @@ describe('tune-batch from probes (mysql2 writer, real MariaDB behind a latency p
     const result = JSON.parse(run.stdout) as TuneBatchResult
     assert.ok(result.model, `no model: ${result.summary}`)
     assert.equal(result.currentBatchSizeFrom, 'observed')
+    assert.equal(result.probes?.state, 'used')
+    const installedAtMs = result.probes!.installedAtMs!
     assert.match(result.samples.stageName ?? '', /mysql2 writer/)
     await assertNoProbesLeft(inspect)
     await program.kill()
-    // The reference: the writer's own clock around each of the same transactions, over the same window.
+    // The reference: the writer's own clock around each of the same transactions, from the probes' install
+    // (their samples start there) to the window's end.
     const own: BatchSample[] = program.stdoutLines
       .map((l) => /^batch (\d+) ([\d.]+) (\d+)$/.exec(l))
       .filter((m): m is RegExpExecArray => m !== null)
       .map((m) => ({stageName: 'self', atMs: Number(m[3]), events: Number(m[1]), ms: Number(m[2]), ok: true}))
-      .filter((b) => b.atMs >= result.window.startedAtMs && b.atMs <= result.window.endedAtMs)
+      .filter((b) => b.atMs >= installedAtMs && b.atMs <= result.window.endedAtMs)
     const self = fitCostModel(own)
     assert.equal(self.status, 'fitted', `the program's own timing: ${own.length} batches in the window`)
     if (self.status !== 'fitted') return

@@ -46,7 +46,7 @@ export async function installProbes(): Promise<ProbeInstallStatus> {
     return {...existing.status, installed: false, alreadyPresent: true}
   }
   // Claim the marker before the first await, so two concurrent installs cannot both proceed.
-  const placeholder: any = {version: VERSION, installing: true, status: {installed: false, alreadyPresent: true, libraries: [], installMs: 0}}
+  const placeholder: any = {version: VERSION, installing: true, status: {installed: false, alreadyPresent: true, libraries: [], installMs: 0, installedAtMs: null}}
   g[KEY] = placeholder
   const proc = g.process
   const perf: {now(): number; timeOrigin: number} = g.performance
@@ -313,6 +313,9 @@ export async function installProbes(): Promise<ProbeInstallStatus> {
           const tuples = isWrite ? countTuples(sql) : 0
           let failed = false
           let affected = 0
+          // SERVER_STATUS_IN_TRANS on a write's OK packet: it ran inside a transaction begun before the
+          // probes were installed (no BEGIN seen); it is part of a batch whose start is unknown.
+          let inUnseenTransaction = false
           if (isBegin) st.tx = {startMono, rows: 0, writes: 0, failed: false, atMs: nowMs()}
           begin(w, startMono)
           cmd.once('error', () => {
@@ -321,6 +324,7 @@ export async function installProbes(): Promise<ProbeInstallStatus> {
           if (typeof cmd.on === 'function') {
             cmd.on('result', (rs: any) => {
               if (rs && typeof rs.affectedRows === 'number') affected += rs.affectedRows
+              if (rs && typeof rs.serverStatus === 'number' && (rs.serverStatus & 1) !== 0 && !st.tx) inUnseenTransaction = true
             })
           }
           // The callback form reports errors to onResult, not as 'error': wrap it when present.
@@ -348,6 +352,8 @@ export async function installProbes(): Promise<ProbeInstallStatus> {
                 st.tx.rows += rows
                 st.tx.writes++
                 if (failed) st.tx.failed = true
+              } else if (inUnseenTransaction) {
+                // Not a whole batch: counted in writes and rows, not as a (B, T) sample.
               } else {
                 addSample(w.samples, {atMs: nowMs(), events: rows, ms: endMono - startMono, ok: !failed})
               }
@@ -522,8 +528,9 @@ export async function installProbes(): Promise<ProbeInstallStatus> {
     alreadyPresent: false,
     libraries,
     installMs: perf.now() - startedMono,
+    installedAtMs: nowMs(),
   }
-  const api: ProbesApi = {version: VERSION, installedAtMs: nowMs(), status, read, adopt, uninstall, prototypes}
+  const api: ProbesApi = {version: VERSION, installedAtMs: status.installedAtMs!, status, read, adopt, uninstall, prototypes}
   g[KEY] = api
   void placeholder
   g[UNDO_KEY] ??= new Map()

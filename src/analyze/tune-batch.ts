@@ -2,6 +2,7 @@
 // samples) into batch samples, a source rate, the current batch size, and the fit + recommendation.
 import type {BatchRecommendation, CostModelFit, RateEstimate} from '../model/cost-model.js'
 import type {AgentSnapshot, BatchSample} from '../model/snapshot.js'
+import type {ProbesUse} from '../model/probes.js'
 import {estimateRateFromCounts, type CountObservation} from './estimate-rate.js'
 import {fitCostModel} from './fit-cost-model.js'
 import {recommendBatchSize} from './recommend-batch.js'
@@ -247,6 +248,8 @@ export interface TuneBatchResult {
   recommendation: BatchRecommendation | null
   suggestions: string[]
   warnings: string[]
+  /** The attach-time probes the samples came from (null: the agent's samples, or no attach). */
+  probes?: ProbesUse | null
 }
 
 /** Fits, recommends and assembles the result. Pure. */

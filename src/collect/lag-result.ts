@@ -3,7 +3,7 @@
 
 import {assessLag} from '../analyze/lag-verdict.js'
 import type {LagReport} from '../model/lag-report.js'
-import type {ProbeLibrary} from '../model/probes.js'
+import type {ProbesUse as LagProbes} from '../model/probes.js'
 import type {AgentSnapshot, BinlogPosition} from '../model/snapshot.js'
 import {buildLagInput, pipelinePosition, registeredSource} from './lag-input.js'
 import type {SampledWindow, SourceRowCount, WindowEnd, WindowSample} from './sample-window.js'
@@ -60,20 +60,8 @@ export interface LagWindow {
   sourceRowCount: SourceRowCount | null
 }
 
-/** The attach-time probes during the window (see src/agent/probes-core.cts). */
-export interface LagProbes {
-  /**
-   * used: the window was read from the probes; off: --no-probes; not-needed: the agent's stages were read
-   * instead; nothing-found: installed, but no library the probes know is in use (they were removed again).
-   */
-  state: 'used' | 'off' | 'not-needed' | 'nothing-found'
-  libraries: ProbeLibrary[]
-  /** zongji instances found with Runtime.queryObjects at install, and that call's time (a full GC stall), ms. */
-  adopted: number
-  queryObjectsMs: number | null
-  /** Probe install time inside the target, ms. */
-  installMs: number | null
-}
+/** What the attach-time probes did during the window (one type, shared with tune-batch). */
+export type {ProbesUse as LagProbes} from '../model/probes.js'
 
 /** Binlog positions at the end of the window. */
 export interface LagPositions {

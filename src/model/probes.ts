@@ -25,6 +25,8 @@ export interface ProbeInstallStatus {
   libraries: ProbeLibrary[]
   /** Time the install took inside the target (spread over awaits), ms. */
   installMs: number
+  /** Target clock (epoch ms) when the probes started recording; null when not installed by this call. */
+  installedAtMs: number | null
 }
 
 /** One zongji instance: the pipeline's binlog streamer. */
@@ -84,4 +86,21 @@ export interface ProbeReading {
   argv: string[]
   streamers: ProbeStreamer[]
   writers: ProbeWriter[]
+}
+
+/** What the attach-time probes did during a lag or tune-batch window (see src/agent/probes-core.cts). */
+export interface ProbesUse {
+  /**
+   * used: the window was read from the probes; off: --no-probes; not-needed: the agent's stages were read
+   * instead; nothing-found: installed, but no library the probes know is in use (they were removed again).
+   */
+  state: 'used' | 'off' | 'not-needed' | 'nothing-found'
+  libraries: ProbeLibrary[]
+  /** zongji instances found with Runtime.queryObjects at install, and that call's time (a full GC stall), ms. */
+  adopted: number
+  queryObjectsMs: number | null
+  /** Probe install time inside the target, ms. */
+  installMs: number | null
+  /** Target clock (epoch ms) when the probes started recording. */
+  installedAtMs: number | null
 }
