@@ -262,11 +262,12 @@ describe('accounting', () => {
 describe('await sites', () => {
   test('stacks start at the caller: no ferrydiag runtime frames, innermost first', async () => {
     const ch = new Channel<number>('sites', 0)
-    async function parkedReceiver(): Promise<void> {
-      await ch.receive()
+    const iterated: number[] = []
+    async function parkedReceiver(): Promise<number | undefined> {
+      return (await ch.receive()).value
     }
     async function parkedIterator(): Promise<void> {
-      for await (const v of ch) assert.ok(v >= 0)
+      for await (const v of ch) iterated.push(v)
     }
     const done = Promise.all([parkedReceiver(), parkedIterator()])
     await nextTurn()
@@ -280,8 +281,13 @@ describe('await sites', () => {
         assert.ok(!f.url.startsWith(runtimeDir.href) && !f.url.startsWith(fileURLToPath(runtimeDir)), `runtime frame left: ${f.url}`)
       }
     }
+    // Receivers are served in arrival order: the plain receiver first, then the iterator.
+    await ch.send(1)
+    await ch.send(2)
     ch.close()
-    await done
+    const [received] = await done
+    assert.equal(received, 1)
+    assert.deepEqual(iterated, [2])
   })
 })
 

@@ -2,7 +2,6 @@
 // text renderer against golden files built from constructed snapshot series (UPDATE_GOLDEN=1 rewrites them).
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 
 import type {InspectorSession} from '../src/attach/session.js'
 import {buildLagInput, pipelinePosition} from '../src/collect/lag-input.js'
@@ -14,7 +13,7 @@ import type {SourceStatusReading} from '../src/mysql/source-status.js'
 import {renderLagText, renderLagWatch} from '../src/render/lag-text.js'
 import {createProgressLine, formatProgress} from '../src/render/progress.js'
 import {makePipelineSeries, makeSnapshot, makeStage, makeTask} from './helpers/generate-samples.js'
-import {goldenPath} from './helpers/make-snapshot.js'
+import {assertGolden} from './helpers/golden.js'
 
 // ---- a fake agent session ----------------------------------------------------------------------
 
@@ -250,15 +249,6 @@ function withPositions(series: AgentSnapshot[], behind: (i: number) => number): 
   })
 }
 
-function checkGolden(name: string, text: string): void {
-  const path = goldenPath(name)
-  if (process.env.UPDATE_GOLDEN === '1' || !existsSync(path)) {
-    writeFileSync(path, text)
-    if (process.env.UPDATE_GOLDEN !== '1') assert.fail(`wrote missing golden ${name}; run again`)
-    return
-  }
-  assert.equal(text, readFileSync(path, 'utf8'), `golden ${name} differs (UPDATE_GOLDEN=1 to accept)`)
-}
 
 const GOLDEN_SERIES: Record<string, () => SampledWindow> = {
   stuck: () =>
@@ -337,7 +327,7 @@ for (const [name, build] of Object.entries(GOLDEN_SERIES)) {
   test(`golden text: ${name}`, () => {
     const result = assessWindow(build(), CONTEXT)
     assert.equal(result.verdict, name)
-    checkGolden(`lag-${name}.txt`, renderLagText(result))
+    assertGolden(`lag-${name}.txt`, renderLagText(result))
   })
 }
 
@@ -359,7 +349,7 @@ test('golden text: --source only, no agent', () => {
   const result = assessWindow(window, CONTEXT)
   assert.equal(result.process.agent, 'absent')
   assert.equal(result.notMeasured[0], 'not measured: agent (the pipeline does not use ferrydiag/runtime)')
-  checkGolden('lag-source-only.txt', renderLagText(result))
+  assertGolden('lag-source-only.txt', renderLagText(result))
 })
 
 test('golden text: healthy with a replaced, collected placeholder buffer folded into one line', () => {
@@ -376,7 +366,7 @@ test('golden text: healthy with a replaced, collected placeholder buffer folded 
   assert.match(text, /^\(1 unused buffer not shown: binlog-events #1\)$/m)
   assert.doesNotMatch(text, /binlog-events #1 \[/)
   assert.doesNotMatch(renderLagWatch(result), /binlog-events.*\n.*binlog-events/)
-  checkGolden('lag-healthy-unused-buffer.txt', text)
+  assertGolden('lag-healthy-unused-buffer.txt', text)
 })
 
 test('text: a buffer with a blocked waiter is shown even with no traffic (the init-race orphan)', () => {
@@ -391,5 +381,5 @@ test('text: a buffer with a blocked waiter is shown even with no traffic (the in
 test('golden text: --watch frame (falling behind, sliding window of 2 s)', () => {
   const result = assessWindow(GOLDEN_SERIES['falling-behind']!(), {...CONTEXT, lastMs: 2000})
   assert.ok(result.window.durationMs <= 2000)
-  checkGolden('lag-watch-falling-behind.txt', renderLagWatch(result))
+  assertGolden('lag-watch-falling-behind.txt', renderLagWatch(result))
 })

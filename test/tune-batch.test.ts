@@ -2,7 +2,6 @@
 // rate from agent counters and binlog buckets, the text report against a golden file, both plots, and
 // the probe's pure helpers. Golden: `UPDATE_GOLDEN=1 node --test dist/test/tune-batch.test.js`.
 import assert from 'node:assert/strict'
-import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {describe, it} from 'node:test'
 import {
   analyzeTuneBatch,
@@ -20,19 +19,10 @@ import {renderTextPlot} from '../src/render/plot-text.js'
 import {renderSvgPlot} from '../src/render/plot-svg.js'
 import {renderTuneBatchText} from '../src/render/tune-batch-text.js'
 import {createRandom, generateBatchSamples} from './helpers/generate-samples.js'
-import {goldenPath, makeChannel, makeSnapshot, makeStage} from './helpers/make-snapshot.js'
+import {makeChannel, makeSnapshot, makeStage} from './helpers/make-snapshot.js'
+import {assertGolden} from './helpers/golden.js'
 
-const UPDATE_GOLDEN = process.env.UPDATE_GOLDEN === '1'
 
-function compareGolden(name: string, actual: string): void {
-  const path = goldenPath(name)
-  if (UPDATE_GOLDEN) {
-    writeFileSync(path, actual)
-    return
-  }
-  assert.ok(existsSync(path), `golden file ${path} is missing: run with UPDATE_GOLDEN=1 to create it`)
-  assert.equal(actual, readFileSync(path, 'utf8'))
-}
 
 const T0 = 1_700_000_000_000
 
@@ -212,7 +202,7 @@ describe('renderTuneBatchText (golden)', () => {
   it('renders a constructed fit: table, formulas, verdict and plot', () => {
     const input = constructedInput()
     const text = renderTuneBatchText(analyzeTuneBatch(input), {samples: input.samples.samples})
-    compareGolden('tune-batch-too-small.txt', `${text}\n`)
+    assertGolden('tune-batch-too-small.txt', `${text}\n`)
   })
 
   it('renders an unsustainable fit', () => {
@@ -223,7 +213,7 @@ describe('renderTuneBatchText (golden)', () => {
       samples: {...input.samples, samples, fromWindow: 200, fromReservoir: 0},
       current: {value: 100, from: 'setting', writable: true},
     })
-    compareGolden('tune-batch-unsustainable.txt', `${renderTuneBatchText(result, {samples})}\n`)
+    assertGolden('tune-batch-unsustainable.txt', `${renderTuneBatchText(result, {samples})}\n`)
   })
 })
 

@@ -113,7 +113,8 @@ export function installWatchdog(options: WatchdogInstallOptions): WatchdogInstal
     if (g[leaseKey] === lease) delete g[leaseKey]
     if ((g[dogKey] as Dog | undefined)?.token === options.token) delete g[dogKey]
     if (close) closeInspector()
-    dog.lastEnd = {reason, atMs: Date.now(), ...result}
+    // Kept after the session: what the last session's end undid, and why it ended (tests, post-mortems).
+    g[Symbol.for('ferrydiag.watchdog.lastEnd')] = {reason, atMs: Date.now(), cliPid: options.cliPid, ...result}
     return result
   }
   const timer = setInterval(() => {
@@ -127,7 +128,6 @@ export function installWatchdog(options: WatchdogInstallOptions): WatchdogInstal
   timer.unref?.()
   const dog = {
     token: options.token,
-    lastEnd: undefined as undefined | {reason: string; atMs: number; undone: string[]; failed: string[]},
     /** The CLI's heartbeat: false when this session has already expired (its undo entries ran). */
     beat(token: string): boolean {
       if (ended || token !== options.token) return false

@@ -5,6 +5,7 @@
 import type CDP from 'chrome-remote-interface'
 
 import {FerrydiagError} from '../errors.js'
+import {trace} from '../trace.js'
 
 /** The parts of a V8 .heapsnapshot that the heap route uses. */
 export interface HeapSnapshotData {
@@ -311,6 +312,7 @@ export async function takeHeapSnapshot(
       () => undefined,
     )
     inFlight.set(client, settled)
+    trace('heap-snapshot')
     void settled.then(() => {
       if (inFlight.get(client) === settled) inFlight.delete(client)
     })

@@ -17,6 +17,7 @@ import {
 } from '../agent/watchdog.js'
 import {registerCleanup} from '../cleanup.js'
 import {FerrydiagError} from '../errors.js'
+import {trace} from '../trace.js'
 import {
   AGENT_GLOBAL_KEY,
   type AgentMode,
@@ -79,8 +80,17 @@ export interface AttachOptions extends ResolveTargetOptions {
  * session holds the target.
  */
 export async function attachTarget(options: AttachOptions): Promise<InspectorSession> {
-  const attaching = openSession(options)
-  // Registered before the SIGUSR1 is sent: an interrupted attach still closes what it opened.
+  const attaching = openSession(options).then(async (session) => {
+    try {
+      await session.acquireLease({budgetMs: options.connectTimeoutMs})
+    } catch (error) {
+      await session.detach()
+      throw error
+    }
+    return session
+  })
+  // Registered before the SIGUSR1 is sent: an interrupted attach still closes what it opened, once the
+  // attach (lease included) has completed.
   const unregister = registerCleanup('detach from the target', async () => {
     const session = await attaching.catch(() => null)
     await session?.detach()
@@ -93,12 +103,7 @@ export async function attachTarget(options: AttachOptions): Promise<InspectorSes
     throw error
   }
   session.onDetached(unregister)
-  try {
-    await session.acquireLease({budgetMs: options.connectTimeoutMs})
-  } catch (error) {
-    await session.detach()
-    throw error
-  }
+  trace('attached')
   return session
 }
 

@@ -9,6 +9,7 @@ import net from 'node:net'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {FerrydiagError} from '../errors.js'
+import {trace} from '../trace.js'
 import {fetchInspectorTargets, formatHostPort} from './connect.js'
 import {
   connectableHostFor,
@@ -323,6 +324,7 @@ function checkSignalable(pid: number): void {
 }
 
 function sendSigusr1(pid: number): void {
+  trace('sigusr1')
   try {
     process.kill(pid, 'SIGUSR1')
   } catch (error) {

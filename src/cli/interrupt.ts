@@ -7,6 +7,7 @@
 // restores it within its timeout.
 
 import {runCleanups} from '../cleanup.js'
+import {trace} from '../trace.js'
 
 /** Exit status after Ctrl-C ended the window early (128 + SIGINT, as shells report it). */
 export const EXIT_INTERRUPTED = 130
@@ -67,6 +68,7 @@ export function installTerminationHandlers(): void {
       if (error.code === 'EPIPE' || error.code === 'EIO' || error.code === 'ENXIO') onEnd('closed-terminal')
     })
   }
+  trace('handlers')
 }
 
 function onEnd(name: EndSignal): void {

@@ -2,6 +2,7 @@
 // for the window so a saturated writer writes batches of several sizes, then restore it, always.
 import type {InspectorSession} from '../attach/index.js'
 import {AGENT_GLOBAL_KEY} from '../model/snapshot.js'
+import {trace} from '../trace.js'
 import {sleepUnlessAborted} from './sleep.js'
 
 export interface PerturbOutcome {
@@ -51,6 +52,7 @@ export async function perturbBatchSize(options: {session: InspectorSession; orig
     undoName,
     `() => globalThis[Symbol.for(${JSON.stringify(AGENT_GLOBAL_KEY)})].writeSetting('BinlogEventBatchSize', ${Number(originalBatchSize)})`,
   )
+  trace('perturb')
   try {
     for (const level of order) {
       if (signal.aborted) break

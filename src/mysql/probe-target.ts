@@ -8,6 +8,7 @@ import {randomBytes} from 'node:crypto'
 import type {Connection} from 'mysql2/promise'
 import {registerCleanup} from '../cleanup.js'
 import {FerrydiagError} from '../errors.js'
+import {trace} from '../trace.js'
 import type {BatchSample} from '../model/snapshot.js'
 import {connectMysql, isConnectionLost, mapConnectError} from './connect.js'
 import {describeEndpoint, parseDsn, type ParsedDsn} from './dsn.js'
@@ -383,6 +384,7 @@ export async function probeTarget(options: ProbeTargetOptions): Promise<ProbeTar
       throw mapConnectError(error, parsed, {role: 'probe target'})
     }
     options.onTableCreated?.(qualified)
+    trace('probe-table')
     const sideEffects = await checkNoSideEffects(conn, database, scratch)
     if (sideEffects.length > 0) {
       throw new FerrydiagError(
