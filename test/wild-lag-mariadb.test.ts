@@ -7,18 +7,15 @@ import {after, describe, it} from 'node:test'
 import type {LagResult} from '../src/collect/lag-result.js'
 import {sharedDatabase, startSourceAndTarget} from './helpers/mariadb.js'
 import {runCli} from './helpers/run-node.js'
-import {readHeaderFields, readWildMariaDbProgram, startWildPipeline, WILD_DIR, type WildPipeline} from './helpers/wild-mariadb.js'
-import {readdirSync} from 'node:fs'
+import {startWildPipeline, type WildPipeline} from './helpers/wild-mariadb.js'
+import {listWildPrograms} from './helpers/wild.js'
 import {assertNoProbesLeft} from './helpers/probes.js'
 
 const db = sharedDatabase(() => startSourceAndTarget())
 after(() => db.stop())
 
 /** Every MariaDB program of the corpus with a `lag:` header. */
-const PROGRAMS = readdirSync(WILD_DIR)
-  .filter((f) => /\.(mjs|cjs)$/.test(f))
-  .map((file) => ({file, fields: readHeaderFields(file)}))
-  .filter(({fields}) => fields.get('needs') === 'mariadb' && fields.has('lag'))
+const PROGRAMS = listWildPrograms().filter((p) => p.needs === 'mariadb' && p.lag !== undefined)
 
 export async function runLagJson(args: readonly string[]): Promise<LagResult> {
   const result = await runCli(['lag', ...args, '--json'], {timeoutMs: 60_000})
@@ -27,13 +24,13 @@ export async function runLagJson(args: readonly string[]): Promise<LagResult> {
 }
 
 describe('lag on the wild zongji + mysql2 programs (probes, real MariaDB)', () => {
-  for (const {file, fields} of PROGRAMS) {
-    const expected = fields.get('lag')!
-    const bottleneck = fields.get('bottleneck')
-    it(`${file}: lag --source says ${expected}${bottleneck ? ` (bottleneck ${bottleneck})` : ''}, and the probes are gone afterwards`, async (t) => {
+  for (const program of PROGRAMS) {
+    const expected = program.lag!
+    const bottleneck = program.bottleneck
+    it(`${program.file}: lag --source says ${expected}${bottleneck ? ` (bottleneck ${bottleneck})` : ''}, and the probes are gone afterwards`, async (t) => {
       const servers = await db.get(t)
       if (!servers) return
-      const pipeline: WildPipeline = await startWildPipeline(readWildMariaDbProgram(file), {t, servers})
+      const pipeline: WildPipeline = await startWildPipeline(program, {t, servers})
       const inspect = `127.0.0.1:${pipeline.program.inspectPort}`
       const report = await runLagJson(['--inspect', inspect, '--source', servers.source.replicationDsn, '--duration', '4s'])
       assert.equal(report.verdict, expected, `${report.summary} | missing ${report.missing.join(',')} | ${report.notMeasured.join(' | ')}`)

@@ -51,6 +51,9 @@ export async function installProbes(): Promise<ProbeInstallStatus> {
   const proc = g.process
   const perf: {now(): number; timeOrigin: number} = g.performance
   const startedMono = perf.now()
+  // When the probes started recording; set once every patch is in (below).
+  let installedAtMs = 0
+  let installedMono = 0
   const getBuiltin = (name: string): any => proc.getBuiltinModule(name)
   const Module = getBuiltin('node:module')
   const fs = getBuiltin('node:fs')
@@ -163,12 +166,19 @@ export async function installProbes(): Promise<ProbeInstallStatus> {
   /** Per mysql2 connection: open transaction and paused time. */
   const connState = new WeakMap<object, any>()
 
-  const streamerRecord = (instance: any): any => {
+  const streamerRecord = (instance: any, seenSinceInstall = false): any => {
     let rec = streamerOf.get(instance)
     if (rec === undefined) {
       rec = {
         id: nextId++, ref: new WeakRef(instance), library: 'zongji', events: 0, rows: 0, lastEventTimestampMs: null,
-        lastEventAtMs: null, errors: 0, lastError: null, firstSeenAtMs: nowMs(),
+        // An instance found later (queryObjects) emitted nothing since the install: watched since then.
+        lastEventAtMs: null, errors: 0, lastError: null, firstSeenAtMs: seenSinceInstall ? installedAtMs : nowMs(),
+      }
+      // A binlog connection already paused at install: back-pressured since then at least.
+      const conn = instance?.connection
+      if (conn && conn._paused === true) {
+        const st = stateOf(conn)
+        if (st.pausedSinceMono < 0) st.pausedSinceMono = seenSinceInstall ? installedMono : perf.now()
       }
       streamerOf.set(instance, rec)
       streamers.set(rec.id, rec)
@@ -516,7 +526,7 @@ export async function installProbes(): Promise<ProbeInstallStatus> {
     let n = 0
     for (const inst of instances) {
       if (inst && typeof inst === 'object' && !streamerOf.has(inst)) {
-        streamerRecord(inst)
+        streamerRecord(inst, true)
         n++
       }
     }
@@ -530,6 +540,8 @@ export async function installProbes(): Promise<ProbeInstallStatus> {
     installMs: perf.now() - startedMono,
     installedAtMs: nowMs(),
   }
+  installedAtMs = status.installedAtMs!
+  installedMono = perf.now()
   const api: ProbesApi = {version: VERSION, installedAtMs: status.installedAtMs!, status, read, adopt, uninstall, prototypes}
   g[KEY] = api
   void placeholder
