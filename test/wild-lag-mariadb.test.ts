@@ -9,6 +9,7 @@ import {sharedDatabase, startSourceAndTarget} from './helpers/mariadb.js'
 import {runCli} from './helpers/run-node.js'
 import {startWildPipeline, type WildPipeline} from './helpers/wild-mariadb.js'
 import {listWildPrograms} from './helpers/wild.js'
+import {spawnTarget} from './helpers/child-process.js'
 import {assertNoProbesLeft} from './helpers/probes.js'
 
 const db = sharedDatabase(() => startSourceAndTarget())
@@ -42,4 +43,29 @@ describe('lag on the wild zongji + mysql2 programs (probes, real MariaDB)', () =
       await assertNoProbesLeft(inspect)
     })
   }
+})
+
+/** A pipeline of hand-rolled parts only (an array queue between two timers): nothing the probes know. */
+const INVISIBLE = `
+const queue = []
+let copied = 0
+setInterval(() => { for (let i = 0; i < 20; i++) queue.push({id: i}) }, 10)
+setInterval(() => { copied += queue.splice(0, 50).length }, 10)
+console.log('ready')
+`
+
+describe('lag on a program whose parts it cannot see', () => {
+  it('a hand-rolled queue between timers (no ferrydiag, no zongji, no mysql2): unknown, naming what is missing, nothing left behind', async (t) => {
+    const child = await spawnTarget({script: INVISIBLE, moduleType: 'cjs', execArgv: ['--inspect=127.0.0.1:0']})
+    t.after(() => child.kill())
+    const inspect = `127.0.0.1:${child.inspectPort}`
+    const report = await runLagJson(['--inspect', inspect, '--duration', '2s'])
+    assert.equal(report.verdict, 'unknown', report.summary)
+    assert.deepEqual(report.missing, ['pipeline', 'source'])
+    assert.equal(report.probes?.state, 'nothing-found')
+    const text = await runCli(['lag', '--inspect', inspect, '--duration', '1s'], {timeoutMs: 60_000})
+    assert.match(text.stdout, /Verdict: UNKNOWN/)
+    assert.match(text.stdout, /ferrydiag stacks --heap --inspect/)
+    await assertNoProbesLeft(inspect)
+  })
 })
