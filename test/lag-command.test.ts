@@ -77,7 +77,7 @@ describe('lag against the simulated pipeline', () => {
     assert.equal(result.code, 0, result.stderr)
     const report = parseJson(result)
     assert.equal(report.schema, 'ferrydiag.lag')
-    assert.equal(report.version, 1)
+    assert.equal(report.version, 2)
     assert.equal(report.verdict, 'falling-behind', report.summary)
     assert.equal(report.bottleneck?.stageName, 'binlog-writer')
     const streamer = report.stages.find((s) => s.name === 'binlog-streamer')!
