@@ -9,7 +9,8 @@ import {listenForInterrupt, receivedSignal, type Interrupt} from '../src/cli/int
 import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
 import {assessWindow, type LagResult, type LagResultContext} from '../src/collect/lag-result.js'
 import {chooseAgentIntervalMs, sampleWindow, type SampledWindow, type SourceRowCount, type WindowSample} from '../src/collect/sample-window.js'
-import {EXIT, FerrydiagError} from '../src/errors.js'
+import {choosePipelineReader, removeProbes, type PipelineReader} from '../src/collect/probe-session.js'
+import {EXIT} from '../src/errors.js'
 import {parseDsn} from '../src/mysql/dsn.js'
 import {renderLagJsonLine} from '../src/render/lag-json.js'
 import {renderLagText, renderLagWatch} from '../src/render/lag-text.js'
@@ -28,7 +29,7 @@ export default class Lag extends FerrydiagCommand {
 
   static description = `Samples the agent inside the pipeline (about ten times per --duration, every 250–500 ms; every 1 s with --watch) and, with --source, the source's binlog end (every 1 s) and its row events (a binlog stream under a random high server id) for --duration, then reports: streamer lag (liveness and transaction) and how fast it grows, binlog bytes behind, events/s through each buffer and its fill, each stage's busy / idle / back-pressured ms per second, events at risk, a catch-up estimate, and a verdict with its evidence.
 
-Without the agent (the pipeline does not use ferrydiag/runtime) only --source figures are reported; with --source alone (no --inspect/--pid) nothing is attached. A source the pipeline registers itself (e.g. the simulator's binlog) is used when --source is not given.
+Without the agent's stages (the pipeline does not use ferrydiag/runtime), probes are installed for the window in zongji (binlog position, rows, event timestamps, paused connection) and mysql2 (write time, rows per write or per BEGIN..COMMIT) and removed at the end (--no-probes: off). When nothing reports the pipeline's progress the verdict is unknown, with what was missing and the flag or command that would measure it; with --source alone (no --inspect/--pid) nothing is attached and only the source is measured. A source the pipeline registers itself (e.g. the simulator's binlog) is used when --source is not given.
 
 Exit status: 0 after a full window (whatever the verdict; read it from --json), 130 when Ctrl-C ended the window early (what was measured is still printed), 17 when the target exited mid-window and 35 when the source was lost mid-window (both also print what was measured). In --watch, Ctrl-C is the normal end and exits 0.
 
@@ -55,6 +56,11 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
       summary: 'How long to sample before the verdict (with --watch: the sliding window).',
       defaultMs: 5000,
     }),
+    probes: Flags.boolean({
+      summary: 'Probe zongji and mysql2 inside a pipeline that does not use ferrydiag/runtime (removed again at the end); --no-probes turns this off.',
+      default: true,
+      allowNo: true,
+    }),
     watch: Flags.boolean({
       summary: 'Redraw a compact table every second over the last --duration of samples, until Ctrl-C.',
       default: false,
@@ -70,10 +76,15 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
 
     const interrupt = listenForInterrupt()
     let session: InspectorSession | undefined
+    let reader: PipelineReader | undefined
     const progress = createProgressLine({json: json || flags.watch, label: 'sampling'})
     try {
-      if (attach) session = await attachTarget({...targetOptionsFromFlags(flags)})
+      if (attach) {
+        session = await attachTarget({...targetOptionsFromFlags(flags)})
+        reader = await choosePipelineReader(session, {probes: flags.probes})
+      }
       const context: LagResultContext = {
+        probes: reader?.probes ?? null,
         requestedMs: flags.duration,
         inspect: session?.address ?? null,
         pid: session?.target.pid ?? null,
@@ -81,12 +92,13 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
         attachedVia: session?.target.via ?? null,
       }
       if (flags.watch) {
-        const window = await this.watch(session, flags.source, flags.duration, context, json, interrupt.signal)
+        const window = await this.watch(session, reader, flags.source, flags.duration, context, json, interrupt.signal)
         this.setExitStatus(window, true, interrupt)
         return undefined
       }
       const window = await sampleWindow({
         session,
+        readSnapshot: reader?.readSnapshot,
         sourceDsn: flags.source,
         durationMs: flags.duration,
         intervalMs: chooseAgentIntervalMs(flags.duration),
@@ -94,7 +106,6 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
         onProgress: (elapsedMs, totalMs) => progress.update(elapsedMs, totalMs),
       })
       progress.clear()
-      if (window.agentAbsent && flags.source === undefined) throw noAgentError(session!)
       const result = assessWindow(window, context)
       if (!json) this.log(renderLagText(result).trimEnd())
       this.setExitStatus(window, false, interrupt)
@@ -102,6 +113,7 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
     } finally {
       progress.clear()
       interrupt.dispose()
+      if (session && reader?.mustRemove) await removeProbes(session)
       await session?.detach()
     }
   }
@@ -109,6 +121,7 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
   /** --watch: samples until Ctrl-C (or the target/source goes away), redrawing after each sample (every second). */
   private async watch(
     session: InspectorSession | undefined,
+    reader: PipelineReader | undefined,
     sourceDsn: string | undefined,
     windowMs: number,
     context: LagResultContext,
@@ -138,6 +151,7 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
     }
     const window = await sampleWindow({
       session,
+      readSnapshot: reader?.readSnapshot,
       sourceDsn,
       durationMs: WATCH_MAX_MS,
       intervalMs: WATCH_INTERVAL_MS,
@@ -158,7 +172,6 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
     })
     agentAbsent = window.agentAbsent
     rowCount = window.rowCount
-    if (window.agentAbsent && sourceDsn === undefined) throw noAgentError(session!)
     // A last frame when the window ended on its own (target or source gone), saying why.
     if (window.endedBy !== 'interrupted') draw(window.endedBy, window.problems)
     return window
@@ -179,12 +192,4 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
     // One line on stderr so a script sees why the status is not 0 (stdout holds the report).
     if (!this.jsonEnabled()) this.logToStderr(`ferrydiag lag: window ended early (exit ${code}): ${reason}`)
   }
-}
-
-function noAgentError(session: InspectorSession): FerrydiagError {
-  return new FerrydiagError(
-    'noAgent',
-    `The target at ${session.address} has no ferrydiag agent, so there is nothing to sample: lag reads the stages and buffers that ferrydiag/runtime records (an injected agent would find none).`,
-    'Build the pipeline on ferrydiag/runtime (Channel, Stage), or measure the binlog side alone with --source DSN.',
-  )
 }

@@ -10,6 +10,7 @@ import {
   rateFromAgentSource,
   rateFromBinlogBuckets,
   rateFromStreamer,
+  withObservedBatchSize,
   type CollectedSamples,
   type SampleMode,
   type TuneBatchRate,
@@ -20,6 +21,7 @@ import {FerrydiagCommand} from '../src/cli/base-command.js'
 import {listenForInterrupt, type Interrupt} from '../src/cli/interrupt.js'
 import {checkOutputWritable, writeOutputFile} from '../src/cli/output-file.js'
 import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
+import {choosePipelineReader, removeProbes, type PipelineReader} from '../src/collect/probe-session.js'
 import {perturbBatchSize, type PerturbOutcome} from '../src/collect/perturb-batch-size.js'
 import {sampleWindow, type SampledWindow} from '../src/collect/sample-window.js'
 import {waitWindow} from '../src/collect/sleep.js'
@@ -85,6 +87,11 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
       dependsOn: ['probe-target'],
     }),
     'probe-max-size': Flags.integer({summary: 'Largest probe batch, rows.', default: 500, min: 2}),
+    probes: Flags.boolean({
+      summary: 'Probe mysql2 writes (and zongji) in a pipeline without ferrydiag/runtime for the window, then remove the probes; --no-probes turns this off.',
+      default: true,
+      allowNo: true,
+    }),
     plot: Flags.string({summary: 'Write an SVG plot of T against B with the fitted line to FILE.', helpValue: 'FILE.svg'}),
   }
 
@@ -105,16 +112,18 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
 
     const interrupt = listenForInterrupt()
     let session: InspectorSession | undefined
+    let reader: PipelineReader | undefined
     let counter: BinlogCounter | undefined
     const progress = createProgressLine({json, label: mode === 'probe' ? 'probing' : 'sampling batches'})
     try {
       let first: AgentSnapshot | null = null
       if (attach) {
         session = await attachTarget(targetOptionsFromFlags(flags))
-        await session.ensureAgent({inject: false})
-        first = await session.readSnapshot()
+        reader = await choosePipelineReader(session, {probes: flags.probes && mode !== 'perturb'})
+        if (reader.readSnapshot === undefined) await session.ensureAgent({inject: false})
+        first = reader.readSnapshot ? await reader.readSnapshot(session, 5000) : await session.readSnapshot()
       }
-      const current = findCurrentBatchSize(first, flags['batch-size'])
+      let current = findCurrentBatchSize(first, flags['batch-size'])
       if (mode === 'perturb' && !(current.from === 'setting' && current.writable)) {
         throw new FerrydiagError(
           'badArgument',
@@ -129,7 +138,7 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
 
       const signal = interrupt.signal
       const windowPromise: Promise<SampledWindow | null> = session
-        ? sampleWindow({session, durationMs: flags.duration, signal, onProgress: (e, t) => progress.update(e, t)})
+        ? sampleWindow({session, readSnapshot: reader?.readSnapshot, durationMs: flags.duration, signal, onProgress: (e, t) => progress.update(e, t)})
         : waitWindow(flags.duration, signal, (e, t) => progress.update(e, t)).then(() => null)
       let perturbPromise: Promise<PerturbOutcome> | undefined
       if (mode === 'perturb') {
@@ -155,6 +164,7 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
         collected = {stageName: 'probe', samples: probed.samples, fromWindow: probed.samples.length, fromReservoir: 0, totalCount: probed.samples.length, otherStages: []}
       } else {
         collected = collectBatchSamples(snapshots, {startMs: startedAtMs, endMs: endedAtMs}, flags.stage)
+        current = withObservedBatchSize(current, collected.samples.filter((b) => b.atMs >= startedAtMs))
       }
       let rate: TuneBatchRate | null = null
       if (counted) {
@@ -186,6 +196,7 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
             summary: `the target exited ${((endedAtMs - startedAtMs) / 1000).toFixed(1)} s into the ${(flags.duration / 1000).toFixed(0)} s window: no verdict from a window cut short`,
           }
         : analyzed
+      result.probes = reader?.probes ?? null
       if (flags.plot !== undefined) writePlot(flags.plot, result, collected.samples)
       if (!json) this.log(renderTuneBatchText(result, {samples: collected.samples}))
       this.setExitStatus(result, interrupted, interrupt, targetExited ? (window?.problems.at(-1) ?? 'the target exited') : null)
@@ -194,6 +205,7 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
       progress.clear()
       interrupt.dispose()
       await counter?.stop()
+      if (session && reader?.mustRemove) await removeProbes(session)
       await session?.detach()
     }
   }

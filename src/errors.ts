@@ -32,6 +32,7 @@ export const EXIT = {
   sessionBusy: 47, // another ferrydiag session holds the target's lease
   heapTooLarge: 48, // --heap: estimate above the --heap-max ceiling, or more than the host's free memory
   heapTimeout: 49, // --heap: the snapshot outlasted --heap-timeout (ferrydiag still let it finish)
+  probesPresent: 50, // probes of another ferrydiag session are installed in the target (never installed twice)
   badPositions: 60, // binlog audit: a positions log or checkpoint that does not parse (line named)
   binlogPurged: 61, // binlog audit / binlog diff: a binlog file the range needs is no longer on the server (named)
   auditLost: 62, // binlog audit verdict lost (the report is printed)

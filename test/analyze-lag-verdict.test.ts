@@ -163,10 +163,13 @@ test('idle: source not producing and nothing buffered', () => {
   assert.equal(report.catchUp.state, 'caught-up')
   assert.equal(report.evidence.length, 0)
 
-  // Without a source the same picture is idle too, with a note on what --source would add.
+  assert.deepEqual(report.flow, ['caught-up-quiet-source'])
+
+  // Without a source the same picture is no evidence: a quiet source and a stuck read look alike.
   const noSource = assessLag({snapshots: series.map((s) => ({...s, sources: []}))})
-  assert.equal(noSource.verdict, 'idle')
-  assert.ok(noSource.notes.some((n) => n.includes('--source')))
+  assert.equal(noSource.verdict, 'unknown', noSource.summary)
+  assert.deepEqual(noSource.missing, ['source'])
+  assert.deepEqual(noSource.flow, [])
 })
 
 test('not idle when the source advanced while nothing moved: that is stuck', () => {
@@ -187,7 +190,7 @@ test('not idle when the source advanced while nothing moved: that is stuck', () 
   assert.match(report.evidence[0].suggestion, /stacks/)
 })
 
-test('only --source: bytes behind growing → falling behind; frozen position → stuck; nothing else → undetermined', () => {
+test('only --source: bytes behind growing → falling behind; frozen position → stuck; the source alone → unknown (the pipeline was not measured)', () => {
   const readings = [0, 1000, 2000, 3000].map((dt) => ({
     atMs: START + dt,
     status: makeSource({name: 'mysql', kind: 'mysql', end: {file: 'binlog.000003', offset: 1000 + dt * 100}}),
@@ -209,7 +212,13 @@ test('only --source: bytes behind growing → falling behind; frozen position �
   assert.equal(shrinking.verdict, 'healthy')
 
   const nothing = assessLag({sourceStatuses: readings})
-  assert.equal(nothing.verdict, 'undetermined')
+  assert.equal(nothing.verdict, 'unknown')
+  assert.deepEqual(nothing.missing, ['pipeline'])
+  // A quiet source measured alone is not idle either: nothing says where the pipeline is.
+  const quiet = readings.map((r) => ({...r, status: {...r.status, end: {file: 'binlog.000003', offset: 1000}}}))
+  const quietReport = assessLag({sourceStatuses: quiet, sourceRowCounts: quiet.map((r) => ({atMs: r.atMs, rows: 5}))})
+  assert.equal(quietReport.verdict, 'unknown', quietReport.summary)
+  assert.deepEqual(quietReport.missing, ['pipeline'])
 })
 
 test('pipeline order: explicit input wins; no topology falls back to creation order', () => {
@@ -247,8 +256,13 @@ test('one snapshot: lag figures without rates; input validation', () => {
   assert.equal(report.lag?.transactionLagMs, 300)
   assert.equal(report.lag?.transactionLagGrowthSecPerSec, null)
   assert.ok(report.notMeasured.some((n) => n.includes('one agent snapshot')))
-  assert.equal(report.verdict, 'healthy')
+  // One snapshot has no rates: nothing shows events flowing, so no healthy verdict.
+  assert.equal(report.verdict, 'unknown')
+  assert.deepEqual(report.missing, ['window', 'source'])
   assert.throws(() => assessLag({}), RangeError)
+  const empty = assessLag({nowMs: START})
+  assert.equal(empty.verdict, 'unknown')
+  assert.deepEqual(empty.missing, ['pipeline', 'source'])
   assert.throws(() => assessLag({snapshots: one, streamerStage: 'nope'}), /stage named "nope"/)
   assert.throws(() => assessLag({snapshots: one, stallThresholdMs: 0}), RangeError)
 })

@@ -77,7 +77,7 @@ describe('lag against the simulated pipeline', () => {
     assert.equal(result.code, 0, result.stderr)
     const report = parseJson(result)
     assert.equal(report.schema, 'ferrydiag.lag')
-    assert.equal(report.version, 1)
+    assert.equal(report.version, 2)
     assert.equal(report.verdict, 'falling-behind', report.summary)
     assert.equal(report.bottleneck?.stageName, 'binlog-writer')
     const streamer = report.stages.find((s) => s.name === 'binlog-streamer')!
@@ -228,10 +228,14 @@ describe('lag bad input', () => {
     assertOneLineError(await runLag(['--source', 'mysql://u:p@127.0.0.1:1/db', '--duration', '1s']), EXIT.mysqlUnreachable, /connection refused/)
   })
 
-  it('a target without the agent and no --source: exit 20 naming ferrydiag/runtime, target untouched', async () => {
+  it('a target without the agent, nothing the probes know, no --source: unknown naming what would measure it, target untouched', async () => {
     const target = await spawnTarget({script: "setInterval(() => {}, 1000); console.log('ready')", execArgv: ['--inspect=127.0.0.1:0']})
-    const result = await runLag(['--inspect', `127.0.0.1:${target.inspectPort}`, '--duration', '1s'])
-    assertOneLineError(result, EXIT.noAgent, /no ferrydiag agent.*ferrydiag\/runtime/)
+    const result = await runLag(['--inspect', `127.0.0.1:${target.inspectPort}`, '--duration', '1s', '--json'])
+    assert.equal(result.code, 0, result.stderr)
+    const report = parseJson(result)
+    assert.equal(report.verdict, 'unknown')
+    assert.deepEqual(report.missing, ['pipeline', 'source'])
+    assert.equal(report.probes?.state, 'nothing-found')
     assert.ok(target.isAlive())
     await target.kill()
   })

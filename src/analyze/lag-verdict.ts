@@ -5,8 +5,10 @@ import type {
   Bottleneck,
   BufferRate,
   CatchUpEstimate,
+  FlowEvidence,
   LagBufferRate,
   LagFigures,
+  LagMissing,
   LagReport,
   LagVerdict,
   SourceFigures,
@@ -72,7 +74,10 @@ export function assessLag(input: AssessLagInput): LagReport {
   const sourceReadings = collectSourceReadings(input, snapshots)
   const bytesBehind = [...(input.bytesBehind ?? [])].sort((a, b) => a.atMs - b.atMs)
   if (snapshots.length === 0 && sourceReadings.length === 0 && bytesBehind.length === 0) {
-    throw new RangeError('Expected agent snapshots, source status readings or bytes-behind values; got none')
+    if (input.nowMs === undefined) {
+      throw new RangeError('Expected agent snapshots, source status readings, bytes-behind values or nowMs; got none')
+    }
+    return nothingMeasured(input.nowMs)
   }
   const stallThresholdMs = input.stallThresholdMs ?? 2000
   const growthThreshold = input.growthThresholdSecPerSec ?? 0.05
@@ -169,7 +174,9 @@ export function assessLag(input: AssessLagInput): LagReport {
   const workWaiting = producing === true || bufferedEvents > 0 || handOffWaits.length > 0
 
   // ---- verdict ----
-  let verdict: LagVerdict = 'undetermined'
+  let verdict: LagVerdict = 'unknown'
+  const missing: LagMissing[] = []
+  const flow: FlowEvidence[] = []
   let summary = ''
   let bottleneck: Bottleneck | null = null
   const stageRate = (name: string | null) => (name ? stages.find((s) => s.name === name) ?? null : null)
@@ -199,25 +206,27 @@ export function assessLag(input: AssessLagInput): LagReport {
         suggestion: 'run `ferrydiag stacks` (heap route) to see where the stage awaits',
       })
     }
-  } else if (isIdle(source, producing, bufferedEvents + (latestBytesBehind ?? 0), handOffWaits.length, streamerStalled, writerStalled, stages, snapshots.length)) {
-    verdict = 'idle'
-    summary = source ? 'the source produced no events and nothing is buffered' : 'no stage made progress and nothing is buffered'
-    if (!source) notes.push('idle assumed from an empty pipeline; with --source a stuck read could be told apart from a quiet source')
   } else {
-    const growth = detectGrowth(lag, writerLag, bytesBehindGrowthPerSec, source, stageRate(streamerName), growthThreshold)
-    if (growth.length > 0) {
-      verdict = 'falling-behind'
+    const decided = decideFlowVerdict({
+      snapshots, stages, source, producing, lag, writerLag, bytesBehind, bytesBehindGrowthPerSec,
+      backlog: bufferedEvents + (latestBytesBehind ?? 0), handOffWaits: handOffWaits.length,
+      streamer: stageRate(streamerName), writer: stageRate(writerName), growthThreshold,
+    })
+    verdict = decided.verdict
+    missing.push(...decided.missing)
+    flow.push(...decided.flow)
+    if (verdict === 'falling-behind') {
       bottleneck = findBottleneck(stages, stageNames)
       summary =
-        `lag is growing (${growth.join('; ')})` +
+        `lag is growing (${decided.growth.join('; ')})` +
         (bottleneck ? `; bottleneck: ${bottleneck.stageName} (busy ${Math.round(bottleneck.busyMsPerSec)} ms/s)` : '')
       if (bottleneck) evidence.push(describeBottleneck(bottleneck, buffers))
-    } else if (snapshots.length >= 2 || bytesBehind.length >= 2 || (lag !== null && snapshots.length === 1)) {
-      verdict = 'healthy'
+    } else if (verdict === 'idle') {
+      summary = 'the source produced no events and the pipeline is at its end'
+    } else if (verdict === 'healthy') {
       summary = 'the pipeline keeps up: lag is not growing'
     } else {
-      verdict = 'undetermined'
-      summary = 'not enough measurements for a verdict: give agent snapshots over a window, or bytes behind from --source'
+      summary = `no evidence for a verdict: ${decided.missing.map((m) => MISSING_SHORT[m]).join('; ')}`
     }
   }
 
@@ -245,6 +254,31 @@ export function assessLag(input: AssessLagInput): LagReport {
     evidence,
     notMeasured,
     notes,
+    missing,
+    flow,
+  }
+}
+
+/** The report for a window in which nothing at all could be read: unknown, pipeline and source missing. */
+function nothingMeasured(nowMs: number): LagReport {
+  return {
+    verdict: 'unknown',
+    summary: `no evidence for a verdict: ${MISSING_SHORT.pipeline}; ${MISSING_SHORT.source}`,
+    nowMs,
+    window: {fromMs: nowMs, toMs: nowMs, durationMs: 0, snapshotCount: 0, sourceStatusCount: 0},
+    lag: null,
+    writerLag: null,
+    source: null,
+    pipelineOrder: {stages: [], derivedFrom: 'creation-order'},
+    bottleneck: null,
+    catchUp: {state: 'unknown', seconds: null, capacityEventsPerSec: null, sourceEventsPerSec: null, note: 'needs transaction lag, stage capacity, source rate'},
+    buffers: [],
+    stages: [],
+    evidence: [],
+    notMeasured: ['not measured: stages, buffers and blocked waits (nothing in the process reports them)', 'not measured: source end position and rate (no --source, no registered source)'],
+    notes: [],
+    missing: ['pipeline', 'source'],
+    flow: [],
   }
 }
 
@@ -467,40 +501,102 @@ function describeWork(producing: boolean | null, bufferedEvents: number, handOff
   return parts.join(' and ') || 'work was waiting'
 }
 
-/** Idle: nothing produced, nothing buffered or behind, and no stage handled anything in the window. */
-function isIdle(
-  source: SourceFigures | null,
-  producing: boolean | null,
-  backlog: number,
-  handOffWaits: number,
-  streamerStalled: boolean | null,
-  writerStalled: boolean | null,
-  stages: readonly StageRate[],
-  snapshotCount: number,
-): boolean {
-  if (backlog > 0 || handOffWaits > 0) return false
-  if (stages.some((s) => s.itemsHandled > 0)) return false
-  if (source?.eventsPerSecFrom === 'binlog-rows') return producing === false
-  if (source) return source.advanced === false && (source.eventsPerSec ?? 0) === 0
-  // Without a source: nothing moved anywhere.
-  if (snapshotCount < 2) return false
-  return (streamerStalled ?? true) && (writerStalled ?? true)
+/** One line per missing code, for the summary (the renderer names the flag that measures each). */
+const MISSING_SHORT: Record<LagMissing, string> = {
+  pipeline: 'no stage progress and no binlog position of the pipeline was measured',
+  source: 'the source\'s rate or end was not measured, so a quiet source cannot be told from a stuck read',
+  window: 'one snapshot gives no rates',
+  'end-to-end': 'no figure shows events reaching the writer at the source\'s pace',
+}
+
+/** Writer items/s at least this share of the source's (or the streamer's) rate keep up with it. */
+const KEEPS_UP_SHARE = 0.8
+/** A streamer whose newest event is at most this old is current with the source, ms. */
+const CURRENT_TRANSACTION_LAG_MS = 10_000
+
+interface FlowInput {
+  snapshots: readonly AgentSnapshot[]
+  stages: readonly StageRate[]
+  source: SourceFigures | null
+  producing: boolean | null
+  lag: LagFigures | null
+  writerLag: LagFigures | null
+  bytesBehind: readonly BytesBehindObservation[]
+  bytesBehindGrowthPerSec: number | null
+  /** Events buffered plus binlog bytes behind at the end. */
+  backlog: number
+  handOffWaits: number
+  streamer: StageRate | null
+  writer: StageRate | null
+  growthThreshold: number
+}
+
+interface FlowVerdict {
+  verdict: 'falling-behind' | 'healthy' | 'idle' | 'unknown'
+  growth: string[]
+  missing: LagMissing[]
+  flow: FlowEvidence[]
+}
+
+/**
+ * The verdict once stuck is ruled out: falling-behind on measured growth; idle and healthy only with
+ * evidence that events flow end to end (FlowEvidence); otherwise unknown, with what was missing.
+ */
+function decideFlowVerdict(input: FlowInput): FlowVerdict {
+  const {stages, source, bytesBehind, streamer, writer} = input
+  const pipelineSeen = stages.length > 0 || bytesBehind.length > 0
+  const growth = detectGrowth(input, source, streamer, input.growthThreshold)
+  if (growth.length > 0) return {verdict: 'falling-behind', growth, missing: [], flow: []}
+  if (!pipelineSeen) {
+    const missing: LagMissing[] = input.snapshots.length === 1 && input.snapshots[0]!.stages.length > 0 ? ['window'] : ['pipeline']
+    if (!source) missing.push('source')
+    return {verdict: 'unknown', growth, missing, flow: []}
+  }
+  const handled = stages.some((s) => s.itemsHandled > 0)
+  const latestBehind = bytesBehind.length > 0 ? bytesBehind[bytesBehind.length - 1]!.bytes : null
+  // Idle: the source is measured and quiet, and the pipeline is at its end.
+  if (input.producing === false && !handled && input.backlog === 0 && input.handOffWaits === 0) {
+    return {verdict: 'idle', growth, missing: [], flow: ['caught-up-quiet-source']}
+  }
+  const flow: FlowEvidence[] = []
+  if (bytesBehind.length >= 2 && source?.advanced === true) flow.push('position-tracks-source')
+  else if (bytesBehind.length >= 2 && latestBehind === 0 && handled) flow.push('position-tracks-source')
+  const sink = writer ?? streamer
+  if (source?.eventsPerSec != null && sink && sink.itemsHandled > 0 && sink.itemsPerSec >= KEEPS_UP_SHARE * source.eventsPerSec) {
+    flow.push('writer-keeps-up-with-source')
+  }
+  const streamerLag = input.lag
+  if (
+    streamer && writer && streamer.itemsHandled > 0 && writer.itemsHandled > 0 &&
+    streamerLag?.transactionLagMs != null && streamerLag.transactionLagMs <= CURRENT_TRANSACTION_LAG_MS &&
+    writer.itemsPerSec >= KEEPS_UP_SHARE * streamer.itemsPerSec
+  ) {
+    flow.push('streamer-current-and-writer-keeps-up')
+  }
+  if (flow.length > 0) return {verdict: 'healthy', growth, missing: [], flow}
+  const missing: LagMissing[] = []
+  if (!source) missing.push('source')
+  if (missing.length === 0 || handled) missing.push('end-to-end')
+  return {verdict: 'unknown', growth, missing, flow: []}
 }
 
 // ---- falling behind ----------------------------------------------------------------------------
 
 function detectGrowth(
-  lag: LagFigures | null,
-  writerLag: LagFigures | null,
-  bytesBehindGrowthPerSec: number | null,
+  input: Pick<FlowInput, 'lag' | 'writerLag' | 'bytesBehindGrowthPerSec' | 'stages' | 'producing'>,
   source: SourceFigures | null,
   streamer: StageRate | null,
   threshold: number,
 ): string[] {
+  const {lag, writerLag, bytesBehindGrowthPerSec} = input
   const reasons: string[] = []
   for (const figures of [lag, writerLag]) {
     const growth = figures?.transactionLagGrowthSecPerSec
-    if (figures && growth != null && growth > threshold && (figures.transactionLagMs ?? 0) > TRANSACTION_LAG_RESOLUTION_MS) {
+    // A stage that handled nothing on a source not known to produce may simply have had nothing to
+    // read: its newest event ages at 1 s/s on a quiet source too. That is not evidence of falling behind.
+    const rate = figures ? input.stages.find((s) => s.name === figures.stageName) : undefined
+    const moving = (rate?.itemsHandled ?? 0) > 0 || input.producing === true
+    if (figures && moving && growth != null && growth > threshold && (figures.transactionLagMs ?? 0) > TRANSACTION_LAG_RESOLUTION_MS) {
       reasons.push(`${figures.stageName} transaction lag +${growth.toFixed(2)} s/s`)
     }
   }

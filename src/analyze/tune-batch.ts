@@ -2,6 +2,7 @@
 // samples) into batch samples, a source rate, the current batch size, and the fit + recommendation.
 import type {BatchRecommendation, CostModelFit, RateEstimate} from '../model/cost-model.js'
 import type {AgentSnapshot, BatchSample} from '../model/snapshot.js'
+import type {ProbesUse} from '../model/probes.js'
 import {estimateRateFromCounts, type CountObservation} from './estimate-rate.js'
 import {fitCostModel} from './fit-cost-model.js'
 import {recommendBatchSize} from './recommend-batch.js'
@@ -78,7 +79,8 @@ export function collectBatchSamples(
 
 export interface CurrentBatchSize {
   value: number | null
-  from: 'flag' | 'setting' | 'channel-capacity' | 'unknown'
+  /** observed: the median rows of the writer's recent batch writes (probes: nothing names the knob). */
+  from: 'flag' | 'setting' | 'channel-capacity' | 'observed' | 'unknown'
   /** The setting can be changed at runtime (what --perturb needs). */
   writable: boolean
   channelName?: string
@@ -98,6 +100,17 @@ export function findCurrentBatchSize(snapshot: AgentSnapshot | null, override?: 
   const channel = named ?? busiest
   if (channel) return {value: channel.capacity, from: 'channel-capacity', writable: false, channelName: channel.name}
   return {value: null, from: 'unknown', writable: false}
+}
+
+/**
+ * When nothing names the batch size: the median events of the writer's batch writes in the window (the
+ * probes' BEGIN..COMMIT or multi-row write sizes). Left as is when the size is known or no batch was seen.
+ */
+export function withObservedBatchSize(current: CurrentBatchSize, samples: readonly BatchSample[]): CurrentBatchSize {
+  if (current.value !== null) return current
+  const sizes = samples.filter((s) => s.ok && s.events > 0).map((s) => s.events).sort((a, b) => a - b)
+  if (sizes.length === 0) return current
+  return {value: sizes[Math.floor((sizes.length - 1) / 2)]!, from: 'observed', writable: false}
 }
 
 export interface TuneBatchRate {
@@ -235,6 +248,8 @@ export interface TuneBatchResult {
   recommendation: BatchRecommendation | null
   suggestions: string[]
   warnings: string[]
+  /** The attach-time probes the samples came from (null: the agent's samples, or no attach). */
+  probes?: ProbesUse | null
 }
 
 /** Fits, recommends and assembles the result. Pure. */

@@ -3,15 +3,20 @@
 
 import {assessLag} from '../analyze/lag-verdict.js'
 import type {LagReport} from '../model/lag-report.js'
+import type {ProbesUse as LagProbes} from '../model/probes.js'
 import type {AgentSnapshot, BinlogPosition} from '../model/snapshot.js'
 import {buildLagInput, pipelinePosition, registeredSource} from './lag-input.js'
 import type {SampledWindow, SourceRowCount, WindowEnd, WindowSample} from './sample-window.js'
 
 export const LAG_SCHEMA = 'ferrydiag.lag'
-export const LAG_VERSION = 1
+/** 2: verdict 'undetermined' became 'unknown' with `missing`; `flow` and `probes` added. */
+export const LAG_VERSION = 2
 
 /** The "not measured" line for a target without the agent. */
 export const AGENT_NOT_MEASURED = 'not measured: agent (the pipeline does not use ferrydiag/runtime)'
+/** The "not measured" line for a target neither the agent nor the probes can see. */
+export const PROBES_NOT_MEASURED =
+  'not measured: pipeline progress (no ferrydiag/runtime stages; the probes found no zongji or mysql2 in use)'
 /** The "not measured" line for a --source account that may not stream the binlog. */
 export const SOURCE_RATE_NO_GRANT = 'not measured: source event rate (needs REPLICATION SLAVE)'
 
@@ -55,6 +60,9 @@ export interface LagWindow {
   sourceRowCount: SourceRowCount | null
 }
 
+/** What the attach-time probes did during the window (one type, shared with tune-batch). */
+export type {ProbesUse as LagProbes} from '../model/probes.js'
+
 /** Binlog positions at the end of the window. */
 export interface LagPositions {
   /** The source's binlog end (last --source reading, else the pipeline's registered source). */
@@ -74,6 +82,8 @@ export interface LagResult extends Omit<LagReport, 'window'> {
   process: LagProcess
   window: LagWindow
   positions: LagPositions
+  /** null when the CLI did not attach (--source alone). */
+  probes: LagProbes | null
 }
 
 export interface LagResultContext {
@@ -86,6 +96,8 @@ export interface LagResultContext {
   attachedVia: 'pid' | 'inspect' | null
   /** Set to the window's length for a sliding window (--watch): only samples this recent are used. */
   lastMs?: number
+  /** What the probes did (null or absent: not attached). */
+  probes?: LagProbes | null
 }
 
 /** Runs assessLag over the window's samples and wraps the report with process and window facts. */
@@ -94,7 +106,8 @@ export function assessWindow(window: SampledWindow, context: LagResultContext): 
   const {input, notes} = buildLagInput(samples)
   const snapshots = input.snapshots ?? []
   const lastSnapshot: AgentSnapshot | undefined = snapshots[snapshots.length - 1]
-  const report = assessLag(input)
+  // An empty window (nothing readable, no source) still gets a report: unknown, at the window's end.
+  const report = assessLag({...input, nowMs: input.nowMs ?? (snapshots.length === 0 && !input.sourceStatuses ? window.endedAtMs : undefined)})
   const flagReadings = samples.filter((s) => s.source?.status !== undefined)
   const lastFlagReading = flagReadings[flagReadings.length - 1]?.source?.status
   const registered = registeredSource(lastSnapshot)
@@ -106,7 +119,7 @@ export function assessWindow(window: SampledWindow, context: LagResultContext): 
   else if (rowCount?.state === 'failed' && report.source?.eventsPerSec == null) {
     notMeasured.push(`not measured: source event rate (the binlog row count failed: ${rowCount.error})`)
   }
-  if (context.attached && window.agentAbsent) notMeasured.unshift(AGENT_NOT_MEASURED)
+  if (context.attached && window.agentAbsent) notMeasured.unshift(context.probes?.state === 'nothing-found' ? PROBES_NOT_MEASURED : AGENT_NOT_MEASURED)
   if (!context.attached) notMeasured.unshift('not measured: agent (no --inspect or --pid given: source only)')
 
   return {
@@ -138,6 +151,7 @@ export function assessWindow(window: SampledWindow, context: LagResultContext): 
     },
     notMeasured,
     notes: [...report.notes, ...notes],
+    probes: context.probes ?? null,
   }
 }
 

@@ -59,6 +59,11 @@ export interface WindowSample {
 export interface SampleWindowOptions {
   /** Agent side (optional: --source alone works too). The caller owns it and detaches it. */
   session?: InspectorSession
+  /**
+   * How a tick reads the pipeline through the session (default: the agent's snapshot). The probes'
+   * reader returns their reading in the snapshot's shape. null means nothing to read (no agent).
+   */
+  readSnapshot?: (session: InspectorSession, budgetMs: number) => Promise<AgentSnapshot | null>
   /** Binlog side, read with SHOW MASTER STATUS / SHOW BINARY LOGS (optional). */
   sourceDsn?: string
   /**
@@ -153,6 +158,7 @@ export async function sampleWindow(options: SampleWindowOptions): Promise<Sample
   const readBudgetMs = checkPositive('readBudgetMs', options.readBudgetMs ?? DEFAULT_READ_BUDGET_MS)
   // Without an agent the source sets the pace.
   const tickMs = session ? agentIntervalMs : sourceIntervalMs
+  const read = options.readSnapshot ?? ((s: InspectorSession, budgetMs: number) => s.readSnapshot({budgetMs}))
 
   let connection: Connection | undefined
   let counter: BinlogCounter | undefined
@@ -187,7 +193,7 @@ export async function sampleWindow(options: SampleWindowOptions): Promise<Sample
     // ---- first reading: failures here are the caller's to report ----
     let agentAbsent = false
     const [firstSnapshot, firstSource] = await Promise.all([
-      session ? session.readSnapshot({budgetMs: readBudgetMs}) : null,
+      session ? read(session, readBudgetMs) : null,
       connection ? readFirstSourceStatus(connection, sourceDsn!, readBudgetMs) : undefined,
     ])
     if (session && firstSnapshot === null) {
@@ -220,7 +226,7 @@ export async function sampleWindow(options: SampleWindowOptions): Promise<Sample
       try {
         const [snapshot, status] = await raceAbort(
           Promise.all([
-            session && !agentAbsent ? readAgent(session, readBudgetMs) : Promise.resolve(null),
+            session && !agentAbsent ? readAgent(session, readBudgetMs, read) : Promise.resolve(null),
             readSource ? readSourceEnd(connection!, readBudgetMs) : Promise.resolve(undefined),
           ]),
           signal,
@@ -311,9 +317,13 @@ function checkPositive(name: string, value: number): number {
 }
 
 /** A snapshot read during the window; the target going away ends the window. */
-async function readAgent(session: InspectorSession, budgetMs: number): Promise<AgentSnapshot | null> {
+async function readAgent(
+  session: InspectorSession,
+  budgetMs: number,
+  read: (session: InspectorSession, budgetMs: number) => Promise<AgentSnapshot | null>,
+): Promise<AgentSnapshot | null> {
   try {
-    return await session.readSnapshot({budgetMs})
+    return await read(session, budgetMs)
   } catch (error) {
     if (isFerrydiagError(error) && error.code === 'targetExited') throw new WindowStop('target-exited', error.message)
     throw error

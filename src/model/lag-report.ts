@@ -92,7 +92,27 @@ export interface LagFigures {
   bytesBehindGrowthPerSec: number | null
 }
 
-export type LagVerdict = 'stuck' | 'falling-behind' | 'healthy' | 'idle' | 'undetermined'
+/**
+ * unknown: the window had no evidence for any other verdict (see LagReport.missing). healthy and idle
+ * need evidence that events flow end to end; --source alone measures the source, not the pipeline.
+ */
+export type LagVerdict = 'stuck' | 'falling-behind' | 'healthy' | 'idle' | 'unknown'
+
+/**
+ * What a verdict lacked (codes; the renderer words them and names the flag or command that measures it).
+ * pipeline: no stage progress and no pipeline position (no agent stages, no probe found anything);
+ * source: the source's rate or end position, needed to tell a quiet source from a stuck read, or to see
+ *   that writes keep up with it; window: one snapshot, no rates; end-to-end: both ends seen but no figure
+ *   shows events reaching the writer at the source's pace.
+ */
+export type LagMissing = 'pipeline' | 'source' | 'window' | 'end-to-end'
+
+/** Which figures showed events flowing end to end (the evidence healthy and idle need). */
+export type FlowEvidence =
+  | 'position-tracks-source' // the pipeline's binlog position keeps up with the source end (bytes behind not growing)
+  | 'writer-keeps-up-with-source' // the writer's items/s reach the source's events/s
+  | 'streamer-current-and-writer-keeps-up' // streamer's event timestamps are recent and the writer moves as much as it reads
+  | 'caught-up-quiet-source' // source produced nothing and the pipeline is at its end (nothing behind or buffered)
 
 export interface SourceFigures {
   name: string
@@ -147,5 +167,9 @@ export interface LagReport {
   evidence: Finding[]
   /** Each entry reads "not measured: ..." so the command prints it as is. */
   notMeasured: string[]
+  /** With verdict unknown: what was missing (empty otherwise). */
+  missing: LagMissing[]
+  /** What showed events flowing end to end (healthy/idle have at least one; empty otherwise). */
+  flow: FlowEvidence[]
   notes: string[]
 }

@@ -4,7 +4,7 @@
 import Table from 'cli-table3'
 
 import type {LagResult} from '../collect/lag-result.js'
-import type {BufferRate, LagBufferRate, LagFigures, StageRate} from '../model/lag-report.js'
+import type {BufferRate, LagBufferRate, LagFigures, LagMissing, StageRate} from '../model/lag-report.js'
 import type {BinlogPosition} from '../model/snapshot.js'
 import {formatDurationMs} from './format-duration.js'
 
@@ -91,6 +91,27 @@ function renderVerdict(result: LagResult): string {
   return lines.join('\n')
 }
 
+/** The flag or command that would measure what an unknown verdict lacked. */
+export function measureWith(missing: LagMissing, result: LagResult, target: string): string {
+  switch (missing) {
+    case 'pipeline':
+      if (result.process.agent === 'not-attached') {
+        return 'attach to the pipeline too: add --pid PID or --inspect HOST:PORT (--source alone measures the source, not the pipeline)'
+      }
+      if (result.probes?.state === 'off') return `drop --no-probes so lag can probe the pipeline's libraries (\`ferrydiag lag${target}\`)`
+      return (
+        'nothing in this process reports progress (no ferrydiag/runtime stages, and no zongji, mysql2, stream or queue the probes know): ' +
+        `run \`ferrydiag stacks --heap${target}\` to see where it waits, or build it on ferrydiag/runtime`
+      )
+    case 'source':
+      return 'add --source DSN (the source\'s binlog end and rows/s) to tell a quiet source from a stuck read'
+    case 'window':
+      return 'sample over a window: --duration 5s'
+    case 'end-to-end':
+      return `sample longer (--duration 15s)${result.window.sourceFrom === 'none' ? ' with --source DSN' : ''}`
+  }
+}
+
 /** What to run next, per verdict: the tool that shows the cause. */
 export function nextStep(result: LagResult): string | null {
   // Name the target the way it was named: an inspector ferrydiag opened for --pid is closed again.
@@ -112,8 +133,8 @@ export function nextStep(result: LagResult): string | null {
         ? `make ${stage} faster (it is the bottleneck); \`ferrydiag stacks${target}\` shows where it waits`
         : `run \`ferrydiag stacks${target}\` to see where the stages wait`
     }
-    case 'undetermined':
-      return 'sample longer (--duration), attach to the pipeline (--inspect/--pid), or give --source'
+    case 'unknown':
+      return result.missing.map((m) => measureWith(m, result, target)).join('; ')
     default:
       return null
   }

@@ -65,7 +65,7 @@ export function renderTuneBatchText(result: TuneBatchResult, options: TuneBatchT
     'current batch size',
     result.currentBatchSize === null ? 'unknown' : `${result.currentBatchSize} events`,
     '',
-    { flag: '--batch-size', setting: 'BinlogEventBatchSize setting', 'channel-capacity': 'event buffer capacity', unknown: '' }[result.currentBatchSizeFrom],
+    describeKnob(result),
   ])
   const rec = result.recommendation
   if (rec && rec.utilisationNow !== null) {
@@ -128,4 +128,20 @@ export function renderTuneBatchText(result: TuneBatchResult, options: TuneBatchT
     out.push(renderTextPlot(samples.map((x) => ({x: x.events, y: x.ms})), line, {width: options.plotWidth, height: options.plotHeight}))
   }
   return out.join('\n')
+}
+
+/** The batch-size knob in the pipeline's own terms, where one was found. */
+export function describeKnob(result: Pick<TuneBatchResult, 'currentBatchSizeFrom' | 'currentBatchSize'>): string {
+  switch (result.currentBatchSizeFrom) {
+    case 'flag':
+      return '--batch-size'
+    case 'setting':
+      return 'BinlogEventBatchSize setting'
+    case 'channel-capacity':
+      return 'event buffer capacity'
+    case 'observed':
+      return `events per batch write (now ≈ ${result.currentBatchSize}; median of the writes seen)`
+    default:
+      return ''
+  }
 }

@@ -1,0 +1,59 @@
+// Checks for the attach-time probes: what a fresh session finds of them in a target (the marker, the undo
+// entry, and whether zongji's and mysql2's patched methods are the originals again).
+
+import assert from 'node:assert/strict'
+import {attachTarget} from '../../src/attach/index.js'
+
+/** What a second session sees of the probes in the target at `inspect`. */
+export interface ProbeTraces {
+  marker: boolean
+  undoEntry: boolean
+  /** mysql2 BaseConnection prototypes with a method that is not the library's own. */
+  mysql2Patched: number
+  mysql2Seen: number
+  /** zongji classes (reached again through the main ESM loader) with an own `emit` or a patch flag. */
+  zongjiPatched: number
+  zongjiSeen: number
+}
+
+export const PROBE_TRACES_EXPRESSION = `(async () => {
+  const Module = process.getBuiltinModule('node:module'), path = process.getBuiltinModule('node:path'), fs = process.getBuiltinModule('node:fs');
+  const url = process.getBuiltinModule('node:url'), vm = process.getBuiltinModule('node:vm');
+  const out = {marker: globalThis[Symbol.for('ferrydiag.probes')] !== undefined, undoEntry: false, mysql2Patched: 0, mysql2Seen: 0, zongjiPatched: 0, zongjiSeen: 0};
+  const undo = globalThis[Symbol.for('ferrydiag.undo')];
+  out.undoEntry = undo instanceof Map && undo.has('probes');
+  for (const [file, mod] of Object.entries(Module._cache)) {
+    if (!file.endsWith(path.join('mysql2', 'lib', 'base', 'connection.js'))) continue;
+    out.mysql2Seen++;
+    const proto = mod.exports.prototype;
+    const own = ['addCommand', 'pause', 'resume'].some((n) => !Object.hasOwn(proto, n) || /ferrydiag|isWrite|pausedSinceMono/.test(String(proto[n])));
+    if (own || Object.hasOwn(proto, '__ferrydiagPatched')) out.mysql2Patched++;
+  }
+  let dir = path.dirname(path.resolve(process.argv[1]));
+  for (;;) { const c = path.join(dir, 'node_modules', '@vlasky', 'zongji', 'index.js'); if (fs.existsSync(c)) { dir = c; break } const p = path.dirname(dir); if (p === dir) { dir = null; break } dir = p }
+  if (dir) {
+    const ns = await new vm.Script('import(' + JSON.stringify(url.pathToFileURL(dir).href) + ')', {importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER}).runInThisContext();
+    out.zongjiSeen++;
+    if (Object.hasOwn(ns.default.prototype, 'emit') || Object.hasOwn(ns.default.prototype, '__ferrydiagPatched')) out.zongjiPatched++;
+  }
+  return out;
+})()`
+
+export async function readProbeTraces(inspect: string): Promise<ProbeTraces> {
+  const session = await attachTarget({inspect})
+  try {
+    return await session.evaluate<ProbeTraces>(PROBE_TRACES_EXPRESSION, {awaitPromise: true})
+  } finally {
+    await session.detach()
+  }
+}
+
+/** A second attach finds no probe marker and no undo entry, and every method the probes patch is the library's own. */
+export async function assertNoProbesLeft(inspect: string): Promise<ProbeTraces> {
+  const traces = await readProbeTraces(inspect)
+  assert.equal(traces.marker, false, 'probe marker left in the target')
+  assert.equal(traces.undoEntry, false, "undo entry 'probes' left in the target")
+  assert.equal(traces.mysql2Patched, 0, 'a mysql2 method is still patched')
+  assert.equal(traces.zongjiPatched, 0, 'zongji emit is still patched')
+  return traces
+}
