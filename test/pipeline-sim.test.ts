@@ -11,12 +11,26 @@ function lagGrowthPerSec(first: AgentSnapshot, second: AgentSnapshot): number {
   return (lagOf(second).lagMs - lagOf(first).lagMs) / (second.takenAtMs - first.takenAtMs)
 }
 
-async function measureLagGrowth(pipeline: RunningPipeline, warmupMs: number, windowMs: number): Promise<{first: AgentSnapshot; second: AgentSnapshot; growth: number}> {
-  await pause(warmupMs)
-  const first = await pipeline.snapshot()
+/**
+ * Waits until `warmedUp` holds (a condition, not a time: a busy machine may start slowly), then measures
+ * over a window; the growth is computed from the snapshots' own timestamps, so a late timer only
+ * lengthens the window.
+ */
+async function measureLagGrowth(
+  pipeline: RunningPipeline,
+  warmedUp: (s: AgentSnapshot) => boolean,
+  what: string,
+  windowMs: number,
+): Promise<{first: AgentSnapshot; second: AgentSnapshot; growth: number}> {
+  const first = await waitForSnapshot(pipeline, warmedUp, {what})
   await pause(windowMs)
   const second = await pipeline.snapshot()
   return {first, second, growth: lagGrowthPerSec(first, second)}
+}
+
+/** The writer has written at least `batches` batches and the source has produced events. */
+function writing(batches: number): (s: AgentSnapshot) => boolean {
+  return (s) => s.samples.totalCount >= batches && (s.sources[0]?.eventsProduced ?? 0) > 0
 }
 
 async function withPipeline<R>(args: string[], body: (p: RunningPipeline) => Promise<R>): Promise<R> {
@@ -86,16 +100,21 @@ describe('pipeline --simulate', {concurrency: true}, () => {
     it(`init-race (${shape}): nothing applied, lag grows with wall clock, streamer stuck in binlog-streamer`, () =>
       withPipeline(['--scenario=init-race', `--race-shape=${shape}`, '--simulate'], async (pipeline) => {
         assert.equal(pipeline.fields.shape, shape)
-        const {first, second, growth} = await measureLagGrowth(pipeline, 1500, 3000)
+        const expectedKind = shape === 'placeholder' ? 'channel-send' : 'slot-wait'
+        const stuckIn = (s: AgentSnapshot) => s.tasks.filter((t) => t.kind === expectedKind && t.channelName === 'binlog-events')
+        // Warmed up once the source has produced and the streamer is parked on the channel.
+        const warmedUp = (s: AgentSnapshot) => (s.sources[0]?.eventsProduced ?? 0) > 0 && stuckIn(s).length > 0
+        const {first, second, growth} = await measureLagGrowth(pipeline, warmedUp, 'the streamer stuck on binlog-events', 3000)
         assert.ok(pipeline.alive(), 'process stays alive')
         assert.equal(second.counters.eventsApplied ?? 0, 0, 'no event reaches the target')
         assert.ok((second.sources[0].eventsProduced ?? 0) > (first.sources[0].eventsProduced ?? 0), 'source keeps producing')
         assert.ok(growth > 0.8 && growth < 1.2, `lag grows ~1 s per s, got ${growth.toFixed(2)}`)
-        const expectedKind = shape === 'placeholder' ? 'channel-send' : 'slot-wait'
-        const stuck = second.tasks.filter((t) => t.kind === expectedKind && t.channelName === 'binlog-events')
+        const stuck = stuckIn(second)
         assert.equal(stuck.length, 1, `one ${expectedKind} task on binlog-events: ${JSON.stringify(second.tasks)}`)
         assert.ok(stuck[0].stack.some((f) => /binlog-streamer\.(ts|js)$/.test(f.url)), `await site in binlog-streamer: ${JSON.stringify(stuck[0].stack)}`)
-        assert.ok(stuck[0].waitMs >= 2500, `stuck since start, waitMs ${stuck[0].waitMs}`)
+        // Stuck before the first snapshot and through the whole measured window (real timestamps).
+        const windowMs = second.takenAtMs - first.takenAtMs
+        assert.ok(stuck[0].waitMs >= windowMs, `stuck through the ${windowMs} ms window, waitMs ${stuck[0].waitMs}`)
         // A blocked send shows as back-pressure; how a slot wait is accounted is the runtime's choice.
         if (shape === 'placeholder') assert.equal(stageNamed(second, 'binlog-streamer').state, 'back-pressured')
         const named = second.channels.filter((c) => c.name === 'binlog-events')
@@ -121,7 +140,10 @@ describe('pipeline --simulate', {concurrency: true}, () => {
     assert.ok(Number(probe.fields['batch-size']) < bStar, `default batch ${probe.fields['batch-size']} is below B* ${bStar}`)
     const large = await startPipeline(['--scenario=slow-target', '--simulate', `--batch-size=${big}`])
     try {
-      const [slow, fast] = await Promise.all([measureLagGrowth(probe, 2000, 5000), measureLagGrowth(large, 2000, 5000)])
+      const [slow, fast] = await Promise.all([
+        measureLagGrowth(probe, writing(20), 'default B writing', 5000),
+        measureLagGrowth(large, writing(20), `B=${big} writing`, 5000),
+      ])
       assert.ok(slow.growth > 0.15, `default B=${probe.fields['batch-size']}: lag grows, got ${slow.growth.toFixed(2)} s/s`)
       assert.ok(slow.second.sources[0].eventsProduced! - slow.second.counters.eventsApplied! > slow.first.sources[0].eventsProduced! - slow.first.counters.eventsApplied!, 'backlog grows')
       const slowStreamer = stageNamed(slow.second, 'binlog-streamer')
@@ -141,7 +163,7 @@ describe('pipeline --simulate', {concurrency: true}, () => {
     try {
       const m = Number(pipelines[0].fields['sim-m-ms']) / 1000
       assert.ok(m * Number(pipelines[0].fields.rate) >= 1.3, 'm·R ≥ 1.3 by default')
-      const results = await Promise.all(pipelines.map((p) => measureLagGrowth(p, 2000, 4000)))
+      const results = await Promise.all(pipelines.map((p, i) => measureLagGrowth(p, writing(5), `B=${sizes[i]} writing`, 4000)))
       results.forEach(({growth}, i) => assert.ok(growth > 0.1, `B=${sizes[i]}: lag grows, got ${growth.toFixed(2)} s/s`))
     } finally {
       await Promise.all(pipelines.map((p) => p.stop('SIGKILL')))
@@ -169,7 +191,7 @@ describe('pipeline --simulate', {concurrency: true}, () => {
   })
 
   it('stops cleanly on SIGTERM and by itself after --duration', async () => {
-    const byDuration = await runPipelineToExit(['--scenario=healthy', '--simulate', '--duration=1.5'], 20_000)
+    const byDuration = await runPipelineToExit(['--scenario=healthy', '--simulate', '--duration=1.5'])
     assert.equal(byDuration.code, 0, byDuration.stderr)
     assert.match(byDuration.stdout, /^ferrydiag-pipeline pid=\d+ inspect=none scenario=healthy mode=simulate /)
     const pipeline = await startPipeline(['--scenario=init-race', '--simulate'])
