@@ -48,10 +48,10 @@ function allSamples(s: AgentSnapshot): BatchSample[] {
   return [...seen.values()]
 }
 
-/** Waits for `warmedUp` (a condition, not a time), then measures over a window of real timestamps. */
 /** The writer has written a few batches. */
 const writing = (s: AgentSnapshot): boolean => s.samples.totalCount >= 20
 
+/** Waits for `warmedUp` (a condition, not a time), then measures over a window of real timestamps. */
 async function window(p: RunningPipeline, warmedUp: (s: AgentSnapshot) => boolean, windowMs: number): Promise<{first: AgentSnapshot; second: AgentSnapshot}> {
   const first = await waitForSnapshot(p, warmedUp, {what: 'the pipeline warmed up'})
   await pause(windowMs)
