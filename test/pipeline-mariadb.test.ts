@@ -48,9 +48,12 @@ function allSamples(s: AgentSnapshot): BatchSample[] {
   return [...seen.values()]
 }
 
-async function window(p: RunningPipeline, warmupMs: number, windowMs: number): Promise<{first: AgentSnapshot; second: AgentSnapshot}> {
-  await pause(warmupMs)
-  const first = await p.snapshot()
+/** The writer has written a few batches. */
+const writing = (s: AgentSnapshot): boolean => s.samples.totalCount >= 20
+
+/** Waits for `warmedUp` (a condition, not a time), then measures over a window of real timestamps. */
+async function window(p: RunningPipeline, warmedUp: (s: AgentSnapshot) => boolean, windowMs: number): Promise<{first: AgentSnapshot; second: AgentSnapshot}> {
+  const first = await waitForSnapshot(p, warmedUp, {what: 'the pipeline warmed up'})
   await pause(windowMs)
   return {first, second: await p.snapshot()}
 }
@@ -90,7 +93,7 @@ describe('pipeline against MariaDB', () => {
     try {
       // Warm up on a condition (the load has reached the source), then measure over a fixed window.
       await Promise.all(pipelines.map((p) => waitForSnapshot(p, (s) => (s.counters.rowsWritten ?? 0) > 300, {timeoutMs: 60_000, what: 'source rows written'})))
-      const windows = await Promise.all(pipelines.map((p) => window(p, 0, 3000)))
+      const windows = await Promise.all(pipelines.map((p) => window(p, () => true, 3000)))
       for (const [i, shape] of shapes.entries()) {
         const {first, second} = windows[i]
         assert.ok(pipelines[i].alive(), `${shape}: alive`)
@@ -120,7 +123,7 @@ describe('pipeline against MariaDB', () => {
     const rate = Number(slow.fields.rate)
     try {
       assert.ok(Number(slow.fields['target-latency-ms']) > 0, 'writes go through the latency proxy')
-      const [slowWindow, wideWindow] = await Promise.all([window(slow, 2000, 5000), window(wide, 2000, 5000)])
+      const [slowWindow, wideWindow] = await Promise.all([window(slow, writing, 5000), window(wide, writing, 5000)])
       const grew = backlog(slowWindow.second) - backlog(slowWindow.first)
       assert.ok(grew > 0.2 * rate * 5, `default B=${slow.fields['batch-size']}: backlog grew by ${grew} rows in 5 s`)
       assert.ok(lagOf(slowWindow.second).lagMs > lagOf(slowWindow.first).lagMs, 'lag grows at the default batch size')
@@ -142,7 +145,7 @@ describe('pipeline against MariaDB', () => {
     const b = await freshDatabase(pair.source, pair.target, 'p_slow_large')
     const fast = await startPipeline(['--scenario=slow-target', `--source=${b.source}`, `--target=${b.target}`, `--batch-size=${big}`])
     try {
-      const {first, second} = await window(fast, 2000, 5000)
+      const {first, second} = await window(fast, writing, 5000)
       assert.ok(backlog(second) - backlog(first) < 0.05 * rate * 5, `B=${big}: backlog steady (${backlog(first)} -> ${backlog(second)})`)
       assert.ok(backlog(second) < rate, `B=${big}: backlog under one second of load, got ${backlog(second)}`)
     } finally {

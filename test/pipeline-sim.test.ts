@@ -3,7 +3,8 @@
 // wall-clock time, slow-target lags only below B* = o·R/(1 − m·R), unsustainable lags at every B.
 import {describe, it} from 'node:test'
 import assert from 'node:assert/strict'
-import type {AgentSnapshot} from '../src/model/snapshot.js'
+import {fitTheilSen} from '../src/analyze/fit-cost-model.js'
+import type {AgentSnapshot, BatchSample} from '../src/model/snapshot.js'
 import {lagOf, pause, runPipelineToExit, stageNamed, startPipeline, waitForSnapshot, type RunningPipeline} from './helpers/pipeline-process.js'
 
 /** Lag growth over a window, from two snapshots: ms of lag gained per ms of wall clock. */
@@ -11,12 +12,33 @@ function lagGrowthPerSec(first: AgentSnapshot, second: AgentSnapshot): number {
   return (lagOf(second).lagMs - lagOf(first).lagMs) / (second.takenAtMs - first.takenAtMs)
 }
 
-async function measureLagGrowth(pipeline: RunningPipeline, warmupMs: number, windowMs: number): Promise<{first: AgentSnapshot; second: AgentSnapshot; growth: number}> {
-  await pause(warmupMs)
-  const first = await pipeline.snapshot()
+/**
+ * Waits until `warmedUp` holds (a condition, not a time: a busy machine may start slowly), then measures
+ * over a window; the growth is computed from the snapshots' own timestamps, so a late timer only
+ * lengthens the window.
+ */
+async function measureLagGrowth(
+  pipeline: RunningPipeline,
+  warmedUp: (s: AgentSnapshot) => boolean,
+  what: string,
+  windowMs: number,
+): Promise<{first: AgentSnapshot; second: AgentSnapshot; growth: number}> {
+  const first = await waitForSnapshot(pipeline, warmedUp, {what})
   await pause(windowMs)
   const second = await pipeline.snapshot()
   return {first, second, growth: lagGrowthPerSec(first, second)}
+}
+
+/** The writer's successful batches recorded between the two snapshots of a measurement (realised ms). */
+function batchSamplesIn({first, second}: {first: AgentSnapshot; second: AgentSnapshot}): BatchSample[] {
+  const seen = new Map<string, BatchSample>()
+  for (const sample of [...second.samples.reservoir, ...second.samples.recent]) seen.set(`${sample.atMs}:${sample.events}:${sample.ms}`, sample)
+  return [...seen.values()].filter((s) => s.ok && s.stageName === 'binlog-writer' && s.atMs >= first.takenAtMs && s.atMs <= second.takenAtMs)
+}
+
+/** The writer has written at least `batches` batches and the source has produced events. */
+function writing(batches: number): (s: AgentSnapshot) => boolean {
+  return (s) => s.samples.totalCount >= batches && (s.sources[0]?.eventsProduced ?? 0) > 0
 }
 
 async function withPipeline<R>(args: string[], body: (p: RunningPipeline) => Promise<R>): Promise<R> {
@@ -31,7 +53,8 @@ async function withPipeline<R>(args: string[], body: (p: RunningPipeline) => Pro
 describe('pipeline --simulate', {concurrency: true}, () => {
   it('healthy: applies every produced event, lag returns to 0, target equals source', async () => {
     // The load stops after a row count, not a time: on a busy machine a fixed time produces fewer rows.
-    const ROWS = 3000
+    // Enough rows (~30 s at the nominal 1000/s) that a slow attach still finds the load running.
+    const ROWS = 30_000
     const pipeline = await startPipeline(['--scenario=healthy', '--simulate', `--stop-load-after-rows=${ROWS}`, '--summary'])
     try {
       assert.equal(pipeline.fields.scenario, 'healthy')
@@ -86,16 +109,21 @@ describe('pipeline --simulate', {concurrency: true}, () => {
     it(`init-race (${shape}): nothing applied, lag grows with wall clock, streamer stuck in binlog-streamer`, () =>
       withPipeline(['--scenario=init-race', `--race-shape=${shape}`, '--simulate'], async (pipeline) => {
         assert.equal(pipeline.fields.shape, shape)
-        const {first, second, growth} = await measureLagGrowth(pipeline, 1500, 3000)
+        const expectedKind = shape === 'placeholder' ? 'channel-send' : 'slot-wait'
+        const stuckIn = (s: AgentSnapshot) => s.tasks.filter((t) => t.kind === expectedKind && t.channelName === 'binlog-events')
+        // Warmed up once the source has produced and the streamer is parked on the channel.
+        const warmedUp = (s: AgentSnapshot) => (s.sources[0]?.eventsProduced ?? 0) > 0 && stuckIn(s).length > 0
+        const {first, second, growth} = await measureLagGrowth(pipeline, warmedUp, 'the streamer stuck on binlog-events', 3000)
         assert.ok(pipeline.alive(), 'process stays alive')
         assert.equal(second.counters.eventsApplied ?? 0, 0, 'no event reaches the target')
         assert.ok((second.sources[0].eventsProduced ?? 0) > (first.sources[0].eventsProduced ?? 0), 'source keeps producing')
         assert.ok(growth > 0.8 && growth < 1.2, `lag grows ~1 s per s, got ${growth.toFixed(2)}`)
-        const expectedKind = shape === 'placeholder' ? 'channel-send' : 'slot-wait'
-        const stuck = second.tasks.filter((t) => t.kind === expectedKind && t.channelName === 'binlog-events')
+        const stuck = stuckIn(second)
         assert.equal(stuck.length, 1, `one ${expectedKind} task on binlog-events: ${JSON.stringify(second.tasks)}`)
         assert.ok(stuck[0].stack.some((f) => /binlog-streamer\.(ts|js)$/.test(f.url)), `await site in binlog-streamer: ${JSON.stringify(stuck[0].stack)}`)
-        assert.ok(stuck[0].waitMs >= 2500, `stuck since start, waitMs ${stuck[0].waitMs}`)
+        // Stuck before the first snapshot and through the whole measured window (real timestamps).
+        const windowMs = second.takenAtMs - first.takenAtMs
+        assert.ok(stuck[0].waitMs >= windowMs, `stuck through the ${windowMs} ms window, waitMs ${stuck[0].waitMs}`)
         // A blocked send shows as back-pressure; how a slot wait is accounted is the runtime's choice.
         if (shape === 'placeholder') assert.equal(stageNamed(second, 'binlog-streamer').state, 'back-pressured')
         const named = second.channels.filter((c) => c.name === 'binlog-events')
@@ -111,27 +139,49 @@ describe('pipeline --simulate', {concurrency: true}, () => {
     )
   }
 
-  it('slow-target: lags at the default batch size, keeps up above B* = o·R/(1 − m·R)', async () => {
+  it('slow-target: lags at the default batch size, keeps up above B* = o·R/(1 − m·R)', async (t) => {
     const probe = await startPipeline(['--scenario=slow-target', '--simulate'])
     const m = Number(probe.fields['sim-m-ms']) / 1000
     const o = Number(probe.fields['sim-o-ms']) / 1000
     const rate = Number(probe.fields.rate)
-    const bStar = (o * rate) / (1 - m * rate)
-    const big = Math.ceil(3 * bStar)
-    assert.ok(Number(probe.fields['batch-size']) < bStar, `default batch ${probe.fields['batch-size']} is below B* ${bStar}`)
-    const large = await startPipeline(['--scenario=slow-target', '--simulate', `--batch-size=${big}`])
+    const nominalBStar = (o * rate) / (1 - m * rate)
+    assert.ok(Number(probe.fields['batch-size']) < nominalBStar, `default batch ${probe.fields['batch-size']} is below B* ${nominalBStar}`)
+    // A second pipeline at 3·B* (nominal) writes batches of other sizes, so that m and o can be refitted from
+    // what the simulator really did: on a busy machine its timers run late and every batch takes longer.
+    const wide = await startPipeline(['--scenario=slow-target', '--simulate', `--batch-size=${Math.ceil(3 * nominalBStar)}`])
+    let bStar: number
     try {
-      const [slow, fast] = await Promise.all([measureLagGrowth(probe, 2000, 5000), measureLagGrowth(large, 2000, 5000)])
+      const [slow, other] = await Promise.all([
+        measureLagGrowth(probe, writing(20), 'default B writing', 5000),
+        measureLagGrowth(wide, writing(20), 'wide B writing', 5000),
+      ])
       assert.ok(slow.growth > 0.15, `default B=${probe.fields['batch-size']}: lag grows, got ${slow.growth.toFixed(2)} s/s`)
       assert.ok(slow.second.sources[0].eventsProduced! - slow.second.counters.eventsApplied! > slow.first.sources[0].eventsProduced! - slow.first.counters.eventsApplied!, 'backlog grows')
       const slowStreamer = stageNamed(slow.second, 'binlog-streamer')
       const windowMs = slow.second.takenAtMs - slow.first.takenAtMs
       const backPressuredShare = (slowStreamer.backPressuredMs - stageNamed(slow.first, 'binlog-streamer').backPressuredMs) / windowMs
       assert.ok(backPressuredShare > 0.5, `streamer mostly back-pressured at the default B, got ${backPressuredShare.toFixed(2)}`)
-      assert.ok(lagOf(fast.second).lagMs < 1000, `B=${big} (B*=${bStar.toFixed(1)}): lag stays small, got ${lagOf(fast.second).lagMs} ms`)
+      // The realised cost model and source rate over the windows.
+      const points = [...batchSamplesIn(slow), ...batchSamplesIn(other)]
+      const fit = fitTheilSen(points)
+      const mReal = fit.mMsPerEvent / 1000
+      const oReal = fit.oMs / 1000
+      const rReal = ((slow.second.sources[0].eventsProduced! - slow.first.sources[0].eventsProduced!) * 1000) / windowMs
+      t.diagnostic(`realised m=${fit.mMsPerEvent.toFixed(3)} ms o=${fit.oMs.toFixed(2)} ms R=${rReal.toFixed(0)}/s from ${points.length} batches (nominal ${m * 1000}, ${o * 1000}, ${rate})`)
+      assert.ok(oReal > 0 && mReal * rReal < 1, `the simulator's realised m·R = ${(mReal * rReal).toFixed(2)} must stay below 1 for any B to keep up`)
+      bStar = (oReal * rReal) / (1 - mReal * rReal)
+      assert.ok(Number(probe.fields['batch-size']) < bStar, `default batch ${probe.fields['batch-size']} is below the realised B* ${bStar.toFixed(1)}`)
+    } finally {
+      await Promise.all([probe.stop('SIGKILL'), wide.stop('SIGKILL')])
+    }
+    const big = Math.ceil(3 * bStar)
+    const large = await startPipeline(['--scenario=slow-target', '--simulate', `--batch-size=${big}`])
+    try {
+      const fast = await measureLagGrowth(large, writing(20), `B=${big} writing`, 5000)
+      assert.ok(lagOf(fast.second).lagMs < 1000, `B=${big} (realised B*=${bStar.toFixed(1)}): lag stays small, got ${lagOf(fast.second).lagMs} ms`)
       assert.ok(fast.growth < 0.05, `B=${big}: lag does not grow, got ${fast.growth.toFixed(3)} s/s`)
     } finally {
-      await Promise.all([probe.stop('SIGKILL'), large.stop('SIGKILL')])
+      await large.stop('SIGKILL')
     }
   })
 
@@ -141,8 +191,15 @@ describe('pipeline --simulate', {concurrency: true}, () => {
     try {
       const m = Number(pipelines[0].fields['sim-m-ms']) / 1000
       assert.ok(m * Number(pipelines[0].fields.rate) >= 1.3, 'm·R ≥ 1.3 by default')
-      const results = await Promise.all(pipelines.map((p) => measureLagGrowth(p, 2000, 4000)))
-      results.forEach(({growth}, i) => assert.ok(growth > 0.1, `B=${sizes[i]}: lag grows, got ${growth.toFixed(2)} s/s`))
+      const results = await Promise.all(pipelines.map((p, i) => measureLagGrowth(p, writing(5), `B=${sizes[i]} writing`, 4000)))
+      // What the simulator really did in each window (its timers run late on a busy machine), for the message.
+      const realised = results.map(({first, second}) => {
+        const sec = (second.takenAtMs - first.takenAtMs) / 1000
+        const produced = (second.sources[0].eventsProduced! - first.sources[0].eventsProduced!) / sec
+        const applied = ((second.counters.eventsApplied ?? 0) - (first.counters.eventsApplied ?? 0)) / sec
+        return `produced ${produced.toFixed(0)}/s, applied ${applied.toFixed(0)}/s over ${sec.toFixed(1)} s`
+      })
+      results.forEach(({growth}, i) => assert.ok(growth > 0.1, `B=${sizes[i]}: lag grows, got ${growth.toFixed(2)} s/s (${realised[i]})`))
     } finally {
       await Promise.all(pipelines.map((p) => p.stop('SIGKILL')))
     }
@@ -169,7 +226,7 @@ describe('pipeline --simulate', {concurrency: true}, () => {
   })
 
   it('stops cleanly on SIGTERM and by itself after --duration', async () => {
-    const byDuration = await runPipelineToExit(['--scenario=healthy', '--simulate', '--duration=1.5'], 20_000)
+    const byDuration = await runPipelineToExit(['--scenario=healthy', '--simulate', '--duration=1.5'])
     assert.equal(byDuration.code, 0, byDuration.stderr)
     assert.match(byDuration.stdout, /^ferrydiag-pipeline pid=\d+ inspect=none scenario=healthy mode=simulate /)
     const pipeline = await startPipeline(['--scenario=init-race', '--simulate'])

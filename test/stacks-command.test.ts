@@ -17,7 +17,7 @@ import type {Finding} from '../src/model/findings.js'
 import {openConnection, sharedDatabase, startSourceAndTarget, type MariaDbInstance} from './helpers/mariadb.js'
 import {lagOf, startPipeline, waitForSnapshot, type RunningPipeline} from './helpers/pipeline-process.js'
 import {killAllTargets, spawnTarget, type TargetProcess} from './helpers/child-process.js'
-import {runCli, type RunResult as CliResult} from './helpers/run-node.js'
+import {runCli, testTimeoutMs, type RunResult as CliResult} from './helpers/run-node.js'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 const UNPREPARED_MAIN = path.join(REPO, 'fixtures', 'unprepared', 'main.mjs')
@@ -58,12 +58,12 @@ async function startUnprepared(args: string[]): Promise<TargetProcess & {inspect
     execArgv: ['--inspect=127.0.0.1:0'],
     args,
     readyLine: /^unprepared-pipeline /,
-    startTimeoutMs: 30_000,
+    startTimeoutMs: testTimeoutMs(120_000),
   })
   return Object.assign(target, {inspect: `127.0.0.1:${target.inspectPort}`})
 }
 
-describe('ferrydiag stacks (agent route, reference pipeline in simulator mode)', {timeout: 180_000}, () => {
+describe('ferrydiag stacks (agent route, reference pipeline in simulator mode)', {timeout: testTimeoutMs(400_000)}, () => {
   const pipelines: Record<string, RunningPipeline> = {}
   before(async () => {
     // Each is recorded as soon as it runs, so that after() stops it even when another failed to start.
@@ -126,10 +126,14 @@ describe('ferrydiag stacks (agent route, reference pipeline in simulator mode)',
   })
 
   it('healthy: no error finding, and the pipeline keeps applying events during and after dumps, losing none', async () => {
-    // Started here so that its load (4 s) is still running when the dumps are taken.
-    const pipeline = await startPipeline(['--scenario=healthy', '--simulate', '--stop-load-after=4'])
+    // Started here, and the first snapshot waits until events flow while the load still runs (a row
+    // count, not a time: a busy machine may take longer than a fixed load lasts just to attach).
+    const ROWS = 6000
+    const pipeline = await startPipeline(['--scenario=healthy', '--simulate', `--stop-load-after-rows=${ROWS}`])
     pipelines.healthy = pipeline
-    const before = await pipeline.snapshot()
+    const before = await waitForSnapshot(pipeline, (s) => (s.counters.eventsApplied ?? 0) > 0 && (s.counters.rowsWritten ?? 0) < ROWS, {
+      what: 'events applied while the load runs',
+    })
     const dumps = await Promise.all([dumpJson(inspectArg(pipeline)), dumpJson([...inspectArg(pipeline), '--debug', '2'])])
     const during = await pipeline.snapshot()
     for (const dump of dumps) assert.deepEqual(errors(dump), [], JSON.stringify(dump.findings))
@@ -137,12 +141,13 @@ describe('ferrydiag stacks (agent route, reference pipeline in simulator mode)',
       (during.counters.eventsApplied ?? 0) > (before.counters.eventsApplied ?? 0),
       `eventsApplied ${before.counters.eventsApplied} -> ${during.counters.eventsApplied}`,
     )
-    // The load stops after 4 s; then every produced event must have been applied.
-    const settled = await waitForSnapshot(pipeline, (s) => lagOf(s).caughtUp && lagOf(s).backlogEvents === 0, {
-      timeoutMs: 30_000,
+    // The load stops after ROWS rows; then every produced event must have been applied.
+    const settled = await waitForSnapshot(pipeline, (s) => s.counters.rowsWritten === ROWS && lagOf(s).caughtUp && lagOf(s).backlogEvents === 0, {
       what: 'healthy pipeline caught up after the load stopped',
     })
-    assert.ok((settled.counters.eventsApplied ?? 0) > (during.counters.eventsApplied ?? 0))
+    // Every row the load wrote was applied, none lost to the dumps (whether or not the load outlasted them).
+    assert.ok((settled.counters.eventsApplied ?? 0) >= (during.counters.eventsApplied ?? 0))
+    assert.equal(settled.counters.eventsApplied, ROWS)
     assert.equal(lagOf(settled).backlogEvents, 0)
   })
 
@@ -170,7 +175,7 @@ describe('ferrydiag stacks (agent route, reference pipeline in simulator mode)',
   })
 })
 
-describe('ferrydiag stacks --heap (a pipeline with no preparation)', {timeout: 240_000}, () => {
+describe('ferrydiag stacks --heap (a pipeline with no preparation)', {timeout: testTimeoutMs(400_000)}, () => {
   after(async () => {
     await killAllTargets()
   })
@@ -246,7 +251,7 @@ describe('ferrydiag stacks --heap (a pipeline with no preparation)', {timeout: 2
   })
 })
 
-describe('ferrydiag stacks: bad input fails on one line with a distinct status', {timeout: 60_000}, () => {
+describe('ferrydiag stacks: bad input fails on one line with a distinct status', {timeout: testTimeoutMs(240_000)}, () => {
   // Nothing listens on this port: a command that attached first would fail with connectRefused (10).
   const nowhere = ['--inspect', '127.0.0.1:1']
 
@@ -294,7 +299,7 @@ describe('ferrydiag stacks: bad input fails on one line with a distinct status',
   })
 })
 
-describe('ferrydiag stacks against MariaDB', {timeout: 180_000}, () => {
+describe('ferrydiag stacks against MariaDB', {timeout: testTimeoutMs(400_000)}, () => {
   const db = sharedDatabase(() => startSourceAndTarget())
   after(() => db.stop())
 
@@ -305,7 +310,6 @@ describe('ferrydiag stacks against MariaDB', {timeout: 180_000}, () => {
     const pipeline = await startPipeline(['--scenario=init-race', '--race-shape=placeholder', `--source=${dsn.source}`, `--target=${dsn.target}`])
     try {
       await waitForSnapshot(pipeline, (s) => s.tasks.some((task) => task.kind === 'channel-send' && task.waitMs > 500), {
-        timeoutMs: 30_000,
         what: 'the streamer blocked on the placeholder buffer',
       })
       const dump = await dumpJson([...inspectArg(pipeline), '--stuck-after', '1s'])

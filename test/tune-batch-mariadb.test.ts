@@ -7,7 +7,7 @@ import type {LagResult} from '../src/collect/lag-result.js'
 import type {TuneBatchResult} from '../src/analyze/tune-batch.js'
 import type {BufferRate, StageRate} from '../src/model/lag-report.js'
 import {freshDatabase, sharedDatabase, startSourceAndTarget} from './helpers/mariadb.js'
-import {pause, startPipeline, type RunningPipeline} from './helpers/pipeline-process.js'
+import {startPipeline, waitForSnapshot, type RunningPipeline} from './helpers/pipeline-process.js'
 import {runCli, type RunResult as CliRun} from './helpers/run-node.js'
 
 const STREAMER = 'binlog-streamer'
@@ -92,7 +92,10 @@ describe('tune-batch against MariaDB (slow target behind the latency proxy)', ()
     try {
       assert.ok(Number(slow.fields['target-latency-ms']) > 0, `writes go through the latency proxy: ${slow.startLine}`)
       assert.ok(slow.fields.proxy, `the start line names the proxy address: ${slow.startLine}`)
-      await pause(2000)
+      // Warmed up on a condition, not a time: the writer has written batches and a backlog has built up.
+      await waitForSnapshot(slow, (s) => s.samples.totalCount >= 20 && (s.counters.rowsWritten ?? 0) - (s.counters.eventsApplied ?? 0) > 200, {
+        what: 'the default batch size writing and falling behind',
+      })
       const before = await measureLag(slow, pair.source.adminDsn)
       t.diagnostic(`B=${slow.fields['batch-size']} (default): ${describeLag(before)}`)
       assert.equal(before.verdict, 'falling-behind', before.summary)
@@ -140,7 +143,8 @@ describe('tune-batch against MariaDB (slow target behind the latency proxy)', ()
     let tunedLag: LagResult
     try {
       assert.equal(Number(fast.fields['batch-size']), recommended)
-      await pause(3000)
+      // Warmed up on a condition: the tuned writer has written batches (its start-up backlog drained).
+      await waitForSnapshot(fast, (s) => s.samples.totalCount >= 20, {what: 'the tuned batch size writing'})
       tunedLag = await measureLag(fast, pair.source.adminDsn)
       assert.ok(fast.alive(), 'the tuned pipeline is still running')
     } finally {

@@ -5,7 +5,7 @@ import {once} from 'node:events'
 import {createInterface} from 'node:readline'
 import {fileURLToPath} from 'node:url'
 import type {AgentSnapshot, StageRecord} from '../../src/model/snapshot.js'
-import {runNode} from './run-node.js'
+import {runNode, testTimeoutMs} from './run-node.js'
 import {attachTarget, type InspectorSession} from '../../src/attach/index.js'
 
 export const PIPELINE_MAIN = fileURLToPath(new URL('../../fixtures/pipeline/main.js', import.meta.url))
@@ -42,6 +42,11 @@ export function parseStartLine(line: string): Record<string, string> {
   )
 }
 
+/** How long a pipeline may take to print its start line: 120 s (scaled), since a loaded machine took over 30 s. */
+export const PIPELINE_START_TIMEOUT_MS = testTimeoutMs(120_000)
+/** Budget for attaching to the pipeline's inspector and for one snapshot read, each. */
+const INSPECTOR_TIMEOUT_MS = testTimeoutMs(30_000)
+
 /** Starts the pipeline with --inspect on a free port and waits for its start line. */
 export async function startPipeline(args: readonly string[], options: {startTimeoutMs?: number} = {}): Promise<RunningPipeline> {
   const child = spawn(process.execPath, ['--enable-source-maps', PIPELINE_MAIN, ...args, '--inspect=127.0.0.1:0'], {stdio: ['ignore', 'pipe', 'pipe']})
@@ -56,7 +61,7 @@ export async function startPipeline(args: readonly string[], options: {startTime
       stdout += `${line}\n`
     })
   })
-  const timeoutMs = options.startTimeoutMs ?? 30_000
+  const timeoutMs = options.startTimeoutMs ?? PIPELINE_START_TIMEOUT_MS
   let timer: NodeJS.Timeout | undefined
   const startLine = await Promise.race([
     firstLine,
@@ -81,13 +86,13 @@ export async function startPipeline(args: readonly string[], options: {startTime
     startLine,
     child,
     async snapshot() {
-      session ??= await attachTarget({inspect: fields.inspect})
-      const snapshot = await session.readSnapshot()
+      session ??= await attachTarget({inspect: fields.inspect, connectTimeoutMs: INSPECTOR_TIMEOUT_MS})
+      const snapshot = await session.readSnapshot({budgetMs: INSPECTOR_TIMEOUT_MS})
       if (!snapshot) throw new Error(`no ferrydiag agent in the pipeline at ${fields.inspect}`)
       return snapshot
     },
     alive: () => child.exitCode === null && child.signalCode === null,
-    async stop(signal = 'SIGTERM', stopTimeoutMs = 15_000) {
+    async stop(signal = 'SIGTERM', stopTimeoutMs = testTimeoutMs(30_000)) {
       await session?.detach()
       session = undefined
       if (exit) return exit
@@ -101,7 +106,7 @@ export async function startPipeline(args: readonly string[], options: {startTime
 }
 
 /** Runs the pipeline to completion (for bad-input cases) and returns its exit status and output. */
-export async function runPipelineToExit(args: readonly string[], timeoutMs = 30_000): Promise<ExitResult> {
+export async function runPipelineToExit(args: readonly string[], timeoutMs = PIPELINE_START_TIMEOUT_MS): Promise<ExitResult> {
   const {code, signal, stdout, stderr} = await runNode(PIPELINE_MAIN, args, {timeoutMs})
   return {code, signal, stdout, stderr}
 }
@@ -143,13 +148,13 @@ export function lagOf(snapshot: AgentSnapshot): Lag {
   }
 }
 
-/** Polls until predicate(snapshot) holds; returns that snapshot. Throws with the last one on timeout. */
+/** Polls until predicate(snapshot) holds; returns that snapshot. Throws with the last one on timeout (default 90 s, scaled). */
 export async function waitForSnapshot(
   pipeline: RunningPipeline,
   predicate: (s: AgentSnapshot) => boolean,
   options: {timeoutMs?: number; intervalMs?: number; what?: string} = {},
 ): Promise<AgentSnapshot> {
-  const deadline = Date.now() + (options.timeoutMs ?? 15_000)
+  const deadline = Date.now() + (options.timeoutMs ?? testTimeoutMs(90_000))
   let last: AgentSnapshot | undefined
   for (;;) {
     last = await pipeline.snapshot()

@@ -6,6 +6,17 @@ import {fileURLToPath} from 'node:url'
 /** The built CLI, `bin/run.js`. */
 export const CLI = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
 
+/**
+ * A test timeout for a busy machine: `ms` times FERRYDIAG_TEST_TIMEOUT_SCALE (default 1). The defaults
+ * below are already generous (a pipeline start was seen to take over 30 s on a loaded 2-core machine);
+ * the factor is for slower places still. Timeouts only bound a wait on a condition, so a larger one
+ * costs nothing when the machine is fast.
+ */
+export function testTimeoutMs(ms: number): number {
+  const scale = Number(process.env.FERRYDIAG_TEST_TIMEOUT_SCALE)
+  return Number.isFinite(scale) && scale > 0 ? Math.ceil(ms * scale) : ms
+}
+
 export interface RunResult {
   code: number | null
   signal: NodeJS.Signals | null
@@ -19,7 +30,7 @@ export interface RunOptions {
   onStart?: (child: ChildProcess) => void | Promise<void>
   /** Sees all of stderr so far, each time more arrives. */
   onStderr?: (stderrSoFar: string) => void
-  /** SIGKILL after this long (default 60 s). */
+  /** SIGKILL after this long (default 120 s, scaled by testTimeoutMs). */
   timeoutMs?: number
   cwd?: string
 }
@@ -36,7 +47,7 @@ export async function runNode(script: string, args: readonly string[], options: 
   })
   // 'close', not 'exit': only then has everything the child wrote been read from its pipes.
   const closed = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>
-  const killer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000)
+  const killer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? testTimeoutMs(120_000))
   try {
     await options.onStart?.(child)
     const [code, signal] = await closed
