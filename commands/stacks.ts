@@ -114,7 +114,7 @@ Exit status 0 means the dump was taken, whatever it found (read the findings, or
     if (format === 'text' && this.jsonEnabled()) this.jsonOutputFile = flags.output
 
     const heapMaxBytes = flags['heap-max'] === undefined ? DEFAULT_HEAP_MAX_BYTES : parseSize(flags['heap-max'], '--heap-max')
-    const session = await attachTarget({...targetOptionsFromFlags(flags), connectTimeoutMs: flags.timeout})
+    const session = await attachTarget({...targetOptionsFromFlags(flags), connectTimeoutMs: flags.timeout, budgetFlag: '--timeout'})
     let dump: StacksDump
     try {
       const collected = await collectStacks(session, {

@@ -120,7 +120,12 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
       if (attach) {
         session = await attachTarget(targetOptionsFromFlags(flags))
         reader = await choosePipelineReader(session, {probes: flags.probes && mode !== 'perturb'})
-        if (reader.readSnapshot === undefined) await session.ensureAgent({inject: false})
+        if (reader.readSnapshot === undefined) {
+          await session.ensureAgent({
+            inject: false,
+            declinedSuggestion: 'Start the target with `node --import ferrydiag/register app.js`, or let the probes read its zongji/mysql2 writes (drop --no-probes; --perturb needs the agent).',
+          })
+        }
         first = reader.readSnapshot ? await reader.readSnapshot(session, 5000) : await session.readSnapshot()
       }
       let current = findCurrentBatchSize(first, flags['batch-size'])

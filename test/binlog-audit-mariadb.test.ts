@@ -37,15 +37,16 @@ async function auditFails(args: string[]): Promise<{code: number | null; stderr:
 }
 
 /**
- * One message naming the problem (oclif wraps it to the terminal width behind " ›   Error: " and adds
- * "Code:" / "Try this:" lines), and no stack trace. Returns the message unwrapped.
+ * One line naming the problem, `ferrydiag binlog audit: MESSAGE (code C, exit N). Try this: …`, and no
+ * stack trace. Returns the message.
  */
 function assertOneLine(stderr: string): string {
   assert.doesNotMatch(stderr, /^\s+at .+:\d+:\d+\)?$/m, 'no stack trace')
-  const lines = stderr.split('\n').map((line) => line.replace(/^\s*›\s*/, '').trim())
-  const codeAt = lines.findIndex((line) => line.startsWith('Code:'))
-  assert.ok(codeAt > 0 && lines[0]!.startsWith('Error: '), `expected "Error: …" then "Code:", got:\n${stderr}`)
-  return lines.slice(0, codeAt).join(' ').replace(/^Error: /, '')
+  const lines = stderr.trim().split('\n')
+  assert.equal(lines.length, 1, `expected one line, got:\n${stderr}`)
+  const match = /^ferrydiag binlog audit: (.*) \(code \w+, exit \d+\)\. Try this: .+$/.exec(lines[0]!)
+  assert.ok(match, `expected "ferrydiag binlog audit: … (code …, exit …). Try this: …", got:\n${stderr}`)
+  return match[1]!
 }
 
 async function currentFile(dsn: string): Promise<string> {

@@ -79,12 +79,14 @@ async function gtidPositions(instance: MariaDbInstance): Promise<Map<string, str
 /** A failure: the exit status, one line naming the problem, a suggestion, and no password anywhere. */
 async function assertOneLineError(args: string[], exit: number, pattern: RegExp): Promise<void> {
   const result = await diff(args)
-  assert.ok(result.error, `expected a failure, got exit ${result.exit}`)
-  assert.equal(result.exit, exit, result.error.message)
-  assert.match(result.error.message, pattern)
-  assert.doesNotMatch(result.error.message, /\n/)
-  assert.ok((result.error.suggestions?.[0] ?? '').length > 0)
-  for (const output of [result.stdout, result.stderr, result.error.message, ...(result.error.suggestions ?? [])]) {
+  assert.equal(result.exit, exit, result.stderr)
+  // The base command reports a failure as one line: `ferrydiag binlog diff: MESSAGE (code C, exit N). Try this: …`
+  // (run in-process, oclif gives the command another id, so the id is not checked here)
+  const lines = result.stderr.trim().split('\n')
+  assert.equal(lines.length, 1, `expected one line, got:\n${result.stderr}`)
+  assert.match(lines[0]!, new RegExp(`^ferrydiag [a-z: ]+: .* \\(code \\w+, exit ${exit}\\)\\. Try this: .+$`))
+  assert.match(lines[0]!, pattern)
+  for (const output of [result.stdout, result.stderr]) {
     assert.ok(!/ferrydiag-repl|ferrydiag-root|secret|pw-monitor|pw-select/.test(output), `no password printed: ${output}`)
   }
 }

@@ -152,27 +152,45 @@ describe('lag against the simulated pipeline', () => {
 
   it('Ctrl-C during the window: prints what was measured and exits 130, the target untouched', async () => {
     const p = await pipelineFor(['--scenario=healthy', '--simulate'], 500)
-    const result = await runLag(['--inspect', p.fields.inspect, '--duration', '30s'], {
-      whileRunning: async (pid) => {
+    // Interrupt 2 s into the window, counted from the attach (FERRYDIAG_TRACE marks it), not from the
+    // spawn: on a loaded machine the CLI alone can take seconds to start.
+    let attached: () => void = () => undefined
+    const attachedNow = new Promise<void>((resolve) => (attached = resolve))
+    let signalledAtMs = 0
+    const result = await runCli(['lag', '--inspect', p.fields.inspect, '--duration', '30s'], {
+      env: {FERRYDIAG_TRACE: '1'},
+      onStderr: (stderr) => {
+        if (/^ferrydiag-trace attached/m.test(stderr)) attached()
+      },
+      onStart: async (child) => {
+        await attachedNow
         await pause(2000)
-        process.kill(pid, 'SIGINT')
+        signalledAtMs = performance.now()
+        child.kill('SIGINT')
       },
     })
     assert.equal(result.code, 130, result.stderr)
-    assert.ok(result.elapsedMs < 10_000, `took ${result.elapsedMs} ms`)
+    const afterSignalMs = performance.now() - signalledAtMs
+    assert.ok(afterSignalMs < 10_000, `took ${afterSignalMs} ms after the signal`)
     assert.match(result.stdout, /window ended early: interrupted/)
     assert.match(result.stdout, /^Verdict: HEALTHY/m)
     assert.ok(p.alive())
     const s1 = await p.snapshot()
-    await pause(300)
-    assert.ok((await p.snapshot()).counters.eventsApplied! > s1.counters.eventsApplied!)
+    await waitForSnapshot(p, (s) => s.counters.eventsApplied! > s1.counters.eventsApplied!, {what: 'the pipeline still applying events'})
   })
 
   it('target exits mid-window: prints what was measured, exits 17 with one line on stderr', async () => {
     const p = await startPipeline(['--scenario=healthy', '--simulate'])
     pipelines.push(p)
-    const result = await runLag(['--inspect', p.fields.inspect, '--duration', '6s'], {
-      whileRunning: async () => {
+    let attached: () => void = () => undefined
+    const attachedNow = new Promise<void>((resolve) => (attached = resolve))
+    const result = await runCli(['lag', '--inspect', p.fields.inspect, '--duration', '6s'], {
+      env: {FERRYDIAG_TRACE: '1'},
+      onStderr: (stderr) => {
+        if (/^ferrydiag-trace attached/m.test(stderr)) attached()
+      },
+      onStart: async () => {
+        await attachedNow // the target must exit mid-window, not before the CLI attached
         await pause(2000)
         await p.stop('SIGKILL')
       },
@@ -185,17 +203,27 @@ describe('lag against the simulated pipeline', () => {
 
   it('--watch redraws every second until Ctrl-C (exit 0); --watch --json prints one document per line', async () => {
     const p = await pipelineFor(['--scenario=healthy', '--simulate'], 500)
-    const sigintAfter = (ms: number) => async (pid: number) => {
-      await pause(ms)
-      process.kill(pid, 'SIGINT')
+    // Ctrl-C once the output shows `count` frames (a condition, not a delay: the CLI may start slowly).
+    const watchUntil = (args: string[], count: (stdout: string) => number) => {
+      let enough: () => void = () => undefined
+      const shown = new Promise<void>((resolve) => (enough = resolve))
+      return runCli(['lag', ...args], {
+        onStdout: (stdout) => {
+          if (count(stdout) >= 2) enough()
+        },
+        onStart: async (child) => {
+          await shown
+          child.kill('SIGINT')
+        },
+      })
     }
-    // --watch samples once a second and draws from the second sample on: allow for a slow start here.
-    const text = await runLag(['--inspect', p.fields.inspect, '--watch', '--duration', '2s'], {whileRunning: sigintAfter(4500)})
+    // --watch samples once a second and draws from the second sample on.
+    const text = await watchUntil(['--inspect', p.fields.inspect, '--watch', '--duration', '2s'], (out) => (out.match(/^HEALTHY: /gm) ?? []).length)
     assert.equal(text.code, 0, text.stderr)
     const frames = text.stdout.match(/^HEALTHY: /gm) ?? []
     assert.ok(frames.length >= 2, `frames: ${frames.length}\n${text.stdout}`)
     assert.match(text.stdout, /│ binlog-writer +│/)
-    const json = await runLag(['--inspect', p.fields.inspect, '--watch', '--json', '--duration', '2s'], {whileRunning: sigintAfter(4500)})
+    const json = await watchUntil(['--inspect', p.fields.inspect, '--watch', '--json', '--duration', '2s'], (out) => out.split('\n').filter((line) => line.startsWith('{')).length)
     assert.equal(json.code, 0, json.stderr)
     const docs = json.stdout.trim().split('\n').map((line) => JSON.parse(line) as LagResult)
     assert.ok(docs.length >= 2)
@@ -413,13 +441,16 @@ describe('lag with MariaDB (--source)', () => {
     assert.ok(report.window.sourceStatusCount >= 2)
   })
 
-  it('a target without the agent plus --source: report from the source, "not measured: agent"', async (t) => {
+  it('a target without the agent plus --source: the source is reported, the verdict is unknown and says there is no agent', async (t) => {
     const pair = await db.get(t)
     if (!pair) return
     const target = await spawnTarget({script: "setInterval(() => {}, 1000); console.log('ready')", execArgv: ['--inspect=127.0.0.1:0']})
     const result = await runLag(['--inspect', `127.0.0.1:${target.inspectPort}`, '--source', pair.source.replicationDsn, '--duration', '1s'])
     assert.equal(result.code, 0, result.stderr)
-    assert.match(result.stdout, /not measured: agent \(the pipeline does not use ferrydiag\/runtime\)/)
+    assert.match(result.stdout, /^problem: the target has no ferrydiag agent \(the pipeline does not use ferrydiag\/runtime\)$/m)
+    // --source alone measures the source, not the pipeline: no verdict without the pipeline's progress.
+    assert.match(result.stdout, /^Verdict: UNKNOWN/m)
+    assert.match(result.stdout, /^Source \(--source\): /m)
     await target.kill()
   })
 

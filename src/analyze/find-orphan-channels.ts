@@ -4,7 +4,7 @@
 import type {StacksInput} from '../model/dump.js'
 import type {Finding} from '../model/findings.js'
 import type {ChannelRecord, TaskRecord} from '../model/snapshot.js'
-import {formatDurationMs} from '../render/format-duration.js'
+import {formatDurationMs} from '../units.js'
 import {
   collectSites,
   describeChannel,

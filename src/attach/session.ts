@@ -70,6 +70,13 @@ export interface DetachResult {
 export interface AttachOptions extends ResolveTargetOptions {
   /** Budget for /json/list and for the WebSocket handshake, each, in ms. */
   connectTimeoutMs?: number
+  /** The command's flag that sets evaluation budgets (e.g. '--timeout'), named when one runs out. */
+  budgetFlag?: string
+  /**
+   * false: a read-only observer that changes nothing in the target (e.g. a test reading the agent's
+   * snapshot beside the CLI) takes no lease and installs no watchdog. Default true: every command does.
+   */
+  lease?: boolean
 }
 
 /**
@@ -81,6 +88,8 @@ export interface AttachOptions extends ResolveTargetOptions {
  */
 export async function attachTarget(options: AttachOptions): Promise<InspectorSession> {
   const attaching = openSession(options).then(async (session) => {
+    session.budgetFlag = options.budgetFlag
+    if (options.lease === false) return session
     try {
       await session.acquireLease({budgetMs: options.connectTimeoutMs})
     } catch (error) {
@@ -140,6 +149,8 @@ export class InspectorSession {
   readonly inspectorTarget: InspectorListEntry
   /** Set when this session injected the agent. */
   agentLoadedBy: 'inject' | null = null
+  /** The command's flag that sets evaluation budgets, named in timeout messages (see AttachOptions). */
+  budgetFlag: string | undefined
   /** Set when the watchdog expired this session (no heartbeat for its timeout): its undo entries ran. */
   leaseLost = false
   /** What the watchdog undid at detach (names of undo entries), for tests and notes. */
@@ -375,13 +386,17 @@ export class InspectorSession {
    * Makes sure the agent is in the target. When absent: injects it if `inject`, else throws
    * FerrydiagError noAgent. An injected agent sees only waits that begin after injection.
    */
-  async ensureAgent(options: {inject: boolean; mode?: AgentMode; budgetMs?: number}): Promise<EnsureAgentResult> {
+  /**
+   * Makes sure the agent is in the target, injecting it when allowed. `declinedSuggestion` is what to
+   * tell the user when injection is not allowed (it names the caller's own flags).
+   */
+  async ensureAgent(options: {inject: boolean; mode?: AgentMode; budgetMs?: number; declinedSuggestion?: string}): Promise<EnsureAgentResult> {
     if (await this.hasAgent(options)) return {injected: false}
     if (!options.inject) {
       throw new FerrydiagError(
         'noAgent',
         `The target at ${this.address} has no ferrydiag agent, and injection was declined.`,
-        'Allow injection (drop --no-inject), or start the target with `node --import ferrydiag/register app.js`.',
+        options.declinedSuggestion ?? 'Start the target with `node --import ferrydiag/register app.js`.',
       )
     }
     // Loaded on demand: most attaches find a preloaded agent and never need the injection source.
@@ -541,7 +556,7 @@ export class InspectorSession {
     return new FerrydiagError(
       'evaluateTimeout',
       `An evaluation in the target at ${this.address} did not finish within its ${budgetMs} ms budget; it was abandoned (V8 stopped any synchronous part).`,
-      'The target may be busy in a long synchronous task (check CPU with `top`); retry, or raise the budget with --timeout.',
+      `The target may be busy in a long synchronous task (check CPU with \`top\`); retry${this.budgetFlag ? `, or raise the budget with ${this.budgetFlag}` : ' once it is less busy'}.`,
     )
   }
 

@@ -42,7 +42,7 @@ export abstract class FerrydiagCommand extends Command {
     if (this.jsonEnabled()) {
       process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
     } else {
-      process.stderr.write(`${formatErrorLine(json, this.id)}\n`)
+      process.stderr.write(`${formatErrorLine(json, this.id?.replace(/:/g, ' '))}\n`)
     }
     return undefined
   }

@@ -75,7 +75,7 @@ export async function collectStacks(session: InspectorSession, options: CollectS
   }
 
   if (!agentSnapshot) {
-    await guardExit(session, 'injecting the agent', () => session.ensureAgent({inject: options.inject, budgetMs}))
+    await guardExit(session, 'injecting the agent', () => session.ensureAgent({inject: options.inject, budgetMs, declinedSuggestion: 'Allow injection (drop --no-inject), start the target with `node --import ferrydiag/register app.js`, or use --heap.'}))
     agentSnapshot = await guardExit(session, 'reading the agent snapshot', () => session.readSnapshot({budgetMs}))
     if (!agentSnapshot) {
       throw new FerrydiagError(

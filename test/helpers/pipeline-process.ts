@@ -86,7 +86,8 @@ export async function startPipeline(args: readonly string[], options: {startTime
     startLine,
     child,
     async snapshot() {
-      session ??= await attachTarget({inspect: fields.inspect, connectTimeoutMs: INSPECTOR_TIMEOUT_MS})
+      // A read-only observer beside the CLI under test: it must not hold the target's lease.
+      session ??= await attachTarget({inspect: fields.inspect, connectTimeoutMs: INSPECTOR_TIMEOUT_MS, lease: false})
       const snapshot = await session.readSnapshot({budgetMs: INSPECTOR_TIMEOUT_MS})
       if (!snapshot) throw new Error(`no ferrydiag agent in the pipeline at ${fields.inspect}`)
       return snapshot

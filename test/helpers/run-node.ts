@@ -30,17 +30,25 @@ export interface RunOptions {
   onStart?: (child: ChildProcess) => void | Promise<void>
   /** Sees all of stderr so far, each time more arrives. */
   onStderr?: (stderrSoFar: string) => void
+  /** Sees all of stdout so far, each time more arrives. */
+  onStdout?: (stdoutSoFar: string) => void
   /** SIGKILL after this long (default 120 s, scaled by testTimeoutMs). */
   timeoutMs?: number
   cwd?: string
+  /** Extra environment variables for the child (on top of this process's). */
+  env?: Record<string, string>
 }
 
 export async function runNode(script: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const startedMs = performance.now()
-  const child = spawn(process.execPath, [script, ...args], {cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe']})
+  const env = options.env ? {...process.env, ...options.env} : undefined
+  const child = spawn(process.execPath, [script, ...args], {cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe']})
   let stdout = ''
   let stderr = ''
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d
+    options.onStdout?.(stdout)
+  })
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
     stderr += d
     options.onStderr?.(stderr)

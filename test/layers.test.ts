@@ -1,0 +1,82 @@
+// Imports run one way: commands over cli/collect, collect over attach/mysql/analyze, analyze and render
+// over model, everything over the shared errors.ts and units.ts. A module that imports a layer above
+// its own (or beside it, where the layers must stay apart) fails this test with the import named.
+import assert from 'node:assert/strict'
+import {readFileSync} from 'node:fs'
+import {dirname, relative, resolve, sep} from 'node:path'
+import {test} from 'node:test'
+import ts from 'typescript'
+import {listSourceFiles, REPO_ROOT} from './helpers/source-files.js'
+
+/** What each layer may import besides itself (errors.ts, units.ts and cleanup.ts are single-file layers). */
+const ALLOWED: Record<string, readonly string[]> = {
+  // A parser in model (GTIDs) throws the one error type.
+  model: ['units', 'errors'],
+  agent: ['model'],
+  runtime: ['agent', 'model'],
+  analyze: ['model', 'units', 'errors'],
+  render: ['model', 'units'],
+  // The attach and mysql sides may call pure analyses (a heap graph walk, a binlog fold); never the reverse.
+  attach: ['trace', 'agent', 'analyze', 'model', 'units', 'errors', 'cleanup'],
+  mysql: ['trace', 'analyze', 'model', 'units', 'errors', 'cleanup'],
+  // collect injects agent code (the probes) as text.
+  collect: ['trace', 'agent', 'attach', 'mysql', 'analyze', 'model', 'units', 'errors', 'cleanup'],
+  cli: ['trace', 'collect', 'attach', 'mysql', 'render', 'model', 'units', 'errors', 'cleanup'],
+  commands: ['trace', 'cli', 'collect', 'attach', 'mysql', 'analyze', 'render', 'model', 'units', 'errors', 'cleanup'],
+  errors: [],
+  units: [],
+  // What to undo when the CLI ends, however it ends: open to the layers that change things.
+  cleanup: ['errors', 'trace'],
+  // Phase lines for tests and operators (FERRYDIAG_TRACE=1).
+  trace: [],
+}
+
+function layerOf(file: string): string {
+  const parts = relative(REPO_ROOT, file).split(sep)
+  if (parts[0] === 'commands') return 'commands'
+  const second = parts[1] ?? ''
+  return parts.length === 2 ? second.replace(/\.c?[jt]s$/, '') : second
+}
+
+function relativeImports(file: string): string[] {
+  const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true)
+  const specs: string[] = []
+  const visit = (node: ts.Node): void => {
+    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
+      specs.push(node.moduleSpecifier.text)
+    } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && node.arguments[0] && ts.isStringLiteral(node.arguments[0])) {
+      specs.push(node.arguments[0].text)
+    }
+    ts.forEachChild(node, visit)
+  }
+  visit(source)
+  return specs.filter((spec) => spec.startsWith('.'))
+}
+
+/**
+ * Upward imports that are known and still to be removed (their types belong in src/model). A ratchet:
+ * a new upward import fails, and so does one listed here once it is gone (then delete its line).
+ */
+const KNOWN_UPWARD = new Set([
+  'src/render/lag-json.ts (render) imports ../collect/lag-result.js (collect)',
+  'src/render/lag-text.ts (render) imports ../collect/lag-result.js (collect)',
+  'src/render/stacks-text.ts (render) imports ../analyze/group-stacks.js (analyze)',
+  'src/render/tune-batch-text.ts (render) imports ../analyze/tune-batch.js (analyze)',
+])
+
+test('imports in src/ and commands/ only run downward', () => {
+  const problems: string[] = []
+  const files = listSourceFiles(['src', 'commands'])
+  assert.ok(files.length > 40, `found only ${files.length} source files`)
+  for (const file of files) {
+    const from = layerOf(file)
+    const allowed = ALLOWED[from]
+    assert.ok(allowed, `${relative(REPO_ROOT, file)}: layer '${from}' is not in the table; add it`)
+    for (const spec of relativeImports(file)) {
+      const to = layerOf(resolve(dirname(file), spec))
+      if (to !== from && !allowed.includes(to)) problems.push(`${relative(REPO_ROOT, file)} (${from}) imports ${spec} (${to})`)
+    }
+  }
+  assert.deepEqual(problems.filter((p) => !KNOWN_UPWARD.has(p)), [], 'new upward imports')
+  assert.deepEqual([...KNOWN_UPWARD].filter((p) => !problems.includes(p)), [], 'listed upward imports that are gone: delete them from KNOWN_UPWARD')
+})
