@@ -134,7 +134,8 @@ describe('ferrydiag stacks (agent route, reference pipeline in simulator mode)',
     const before = await waitForSnapshot(pipeline, (s) => (s.counters.eventsApplied ?? 0) > 0 && (s.counters.rowsWritten ?? 0) < ROWS, {
       what: 'events applied while the load runs',
     })
-    const dumps = await Promise.all([dumpJson(inspectArg(pipeline)), dumpJson([...inspectArg(pipeline), '--debug', '2'])])
+    // One after the other: a second ferrydiag session on the same target is refused (the lease).
+    const dumps = [await dumpJson(inspectArg(pipeline)), await dumpJson([...inspectArg(pipeline), '--debug', '2'])]
     const during = await pipeline.snapshot()
     for (const dump of dumps) assert.deepEqual(errors(dump), [], JSON.stringify(dump.findings))
     assert.ok(
