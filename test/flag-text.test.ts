@@ -10,7 +10,7 @@ import {test} from 'node:test'
 import {dirname, join, relative, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import ts from 'typescript'
-import {listSourceFiles, REPO_ROOT} from './helpers/source-files.js'
+import {listSourceFiles, relativeImportsOf, REPO_ROOT} from './helpers/source-files.js'
 
 interface ManifestFlag {
   name: string
@@ -113,30 +113,9 @@ function textsOf(file: string): {text: string; line: number}[] {
   return out
 }
 
-/** Relative module specifiers a file imports (static, re-exports and literal dynamic imports). */
+/** The source files a file loads at run time (type-only imports cannot print anything). */
 function importsOf(file: string): string[] {
-  const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true)
-  const out: string[] = []
-  const visit = (node: ts.Node): void => {
-    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
-      // Type-only imports load nothing at run time, so they cannot print anything.
-      if (!isTypeOnly(node)) out.push(node.moduleSpecifier.text)
-    } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && node.arguments[0] && ts.isStringLiteral(node.arguments[0])) {
-      out.push(node.arguments[0].text)
-    }
-    ts.forEachChild(node, visit)
-  }
-  visit(source)
-  return out.filter((spec) => spec.startsWith('.')).map((spec) => resolveSource(file, spec)).filter((p): p is string => p !== undefined)
-}
-
-function isTypeOnly(node: ts.ImportDeclaration | ts.ExportDeclaration): boolean {
-  if (ts.isExportDeclaration(node)) return node.isTypeOnly
-  const clause = node.importClause
-  if (!clause) return false // a bare `import './x.js'` runs the module
-  if (clause.isTypeOnly) return true
-  const bindings = clause.namedBindings
-  return clause.name === undefined && bindings !== undefined && ts.isNamedImports(bindings) && bindings.elements.length > 0 && bindings.elements.every((e) => e.isTypeOnly)
+  return relativeImportsOf(file, {runtimeOnly: true}).map((spec) => resolveSource(file, spec)).filter((p): p is string => p !== undefined)
 }
 
 function resolveSource(from: string, spec: string): string | undefined {

@@ -2,11 +2,10 @@
 // over model, everything over the shared errors.ts and units.ts. A module that imports a layer above
 // its own (or beside it, where the layers must stay apart) fails this test with the import named.
 import assert from 'node:assert/strict'
-import {readFileSync} from 'node:fs'
 import {dirname, relative, resolve, sep} from 'node:path'
 import {test} from 'node:test'
 import ts from 'typescript'
-import {listSourceFiles, REPO_ROOT} from './helpers/source-files.js'
+import {listSourceFiles, relativeImportsOf, REPO_ROOT} from './helpers/source-files.js'
 
 /** What each layer may import besides itself (errors.ts, units.ts and cleanup.ts are single-file layers). */
 const ALLOWED: Record<string, readonly string[]> = {
@@ -38,20 +37,6 @@ function layerOf(file: string): string {
   return parts.length === 2 ? second.replace(/\.c?[jt]s$/, '') : second
 }
 
-function relativeImports(file: string): string[] {
-  const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true)
-  const specs: string[] = []
-  const visit = (node: ts.Node): void => {
-    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
-      specs.push(node.moduleSpecifier.text)
-    } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && node.arguments[0] && ts.isStringLiteral(node.arguments[0])) {
-      specs.push(node.arguments[0].text)
-    }
-    ts.forEachChild(node, visit)
-  }
-  visit(source)
-  return specs.filter((spec) => spec.startsWith('.'))
-}
 
 /**
  * Upward imports that are known and still to be removed (their types belong in src/model). A ratchet:
@@ -72,7 +57,7 @@ test('imports in src/ and commands/ only run downward', () => {
     const from = layerOf(file)
     const allowed = ALLOWED[from]
     assert.ok(allowed, `${relative(REPO_ROOT, file)}: layer '${from}' is not in the table; add it`)
-    for (const spec of relativeImports(file)) {
+    for (const spec of relativeImportsOf(file)) {
       const to = layerOf(resolve(dirname(file), spec))
       if (to !== from && !allowed.includes(to)) problems.push(`${relative(REPO_ROOT, file)} (${from}) imports ${spec} (${to})`)
     }

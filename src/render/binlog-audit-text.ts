@@ -4,7 +4,7 @@
 
 import Table from 'cli-table3'
 import type {AuditEventRef, BinlogAuditReport, ChecksumProblem, InvalidResumePoint} from '../model/binlog-audit.js'
-import {formatDurationMs} from './format-duration.js'
+import {formatDurationMs} from '../units.js'
 
 const TABLE_STYLE = {head: [], border: [], compact: true}
 

@@ -6,7 +6,7 @@ import type {StacksDump, TaskGroup} from '../model/dump.js'
 import type {Finding, Severity} from '../model/findings.js'
 import type {ChannelRecord, StackFrame} from '../model/snapshot.js'
 import {formatSite} from '../analyze/group-stacks.js'
-import {formatDurationMs, formatDurationRangeMs} from './format-duration.js'
+import {formatDurationMs, formatDurationRangeMs} from '../units.js'
 import {describeHolder} from './stacks-holder.js'
 import {maskSecretsInText} from './mask-secrets.js'
 
