@@ -12,9 +12,6 @@ import {
   rateFromStreamer,
   withObservedBatchSize,
   type CollectedSamples,
-  type SampleMode,
-  type TuneBatchRate,
-  type TuneBatchResult,
 } from '../src/analyze/tune-batch.js'
 import {attachTarget, type InspectorSession} from '../src/attach/index.js'
 import {FerrydiagCommand} from '../src/cli/base-command.js'
@@ -27,6 +24,7 @@ import {sampleWindow, type SampledWindow} from '../src/collect/sample-window.js'
 import {waitWindow} from '../src/collect/sleep.js'
 import {EXIT, FerrydiagError} from '../src/errors.js'
 import type {AgentSnapshot, BatchSample} from '../src/model/snapshot.js'
+import type {SampleMode, TuneBatchRate, TuneBatchResult} from '../src/model/tune-batch.js'
 import {BinlogCounter} from '../src/mysql/binlog-counter.js'
 import {describeEndpoint, parseDsn} from '../src/mysql/dsn.js'
 import {parseQualifiedTable, probeTarget, type ProbeTargetResult} from '../src/mysql/probe-target.js'

@@ -58,3 +58,12 @@ export function formatGrowthSecPerSec(secPerSec: number): string {
   const rounded = Math.round(secPerSec * 100) / 100
   return rounded === 0 ? '+0.00 s/s' : `${rounded > 0 ? '+' : ''}${rounded.toFixed(2)} s/s`
 }
+
+/** A plain number to `digits` significant figures (integers from 10^digits up): "0.0153", "412", "12840". */
+export function formatNumber(value: number, digits = 3): string {
+  if (!Number.isFinite(value)) return String(value)
+  if (value === 0) return '0'
+  const abs = Math.abs(value)
+  if (abs >= 10 ** digits) return Math.round(value).toString()
+  return Number(value.toPrecision(digits)).toString()
+}

@@ -13,8 +13,8 @@ import {REPO_ROOT} from './helpers/source-files.js'
 /** Each command's --json document: the file that declares its type, and the type's name. */
 const JSON_DOCUMENTS: Record<string, {file: string; type: string}> = {
   stacks: {file: 'src/model/dump.ts', type: 'StacksDump'},
-  lag: {file: 'src/collect/lag-result.ts', type: 'LagResult'},
-  'tune-batch': {file: 'src/analyze/tune-batch.ts', type: 'TuneBatchResult'},
+  lag: {file: 'src/model/lag-result.ts', type: 'LagResult'},
+  'tune-batch': {file: 'src/model/tune-batch.ts', type: 'TuneBatchResult'},
   replica: {file: 'src/model/replica.ts', type: 'ReplicaReport'},
   'binlog audit': {file: 'src/model/binlog-audit.ts', type: 'BinlogAuditReport'},
   'binlog diff': {file: 'src/model/binlog-diff.ts', type: 'BinlogDiffReport'},

@@ -4,7 +4,7 @@ import {once} from 'node:events'
 import {after, describe, it} from 'node:test'
 import assert from 'node:assert/strict'
 
-import type {LagResult} from '../src/collect/lag-result.js'
+import type {LagResult} from '../src/model/lag-result.js'
 import {EXIT} from '../src/errors.js'
 import {killAllTargets, spawnTarget} from './helpers/child-process.js'
 import {REPLICATION_USER, createUser, databaseOrSkip, freshDatabase, openConnection, sharedDatabase, startMariaDb, startSourceAndTarget, type MariaDbInstance} from './helpers/mariadb.js'

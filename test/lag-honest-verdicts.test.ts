@@ -4,7 +4,8 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {assessLag} from '../src/analyze/lag-verdict.js'
-import {assessWindow, type LagProbes} from '../src/collect/lag-result.js'
+import {assessWindow} from '../src/collect/lag-result.js'
+import type {ProbesUse} from '../src/model/probes.js'
 import type {WindowSample} from '../src/collect/sample-window.js'
 import {renderLagText} from '../src/render/lag-text.js'
 import {makePipelineSeries, makeSnapshot} from './helpers/generate-samples.js'
@@ -97,7 +98,7 @@ function windowOf(samples: WindowSample[]) {
 }
 
 test('lag on a process nothing can see: unknown, and the text names the command that would measure it', () => {
-  const probes: LagProbes = {state: 'nothing-found', libraries: [], adopted: 0, queryObjectsMs: null, installMs: 2, installedAtMs: START}
+  const probes: ProbesUse = {state: 'nothing-found', libraries: [], adopted: 0, queryObjectsMs: null, installMs: 2, installedAtMs: START}
   const result = assessWindow(windowOf([{atMs: START, snapshot: null}]), {
     requestedMs: 5000, inspect: '127.0.0.1:9229', pid: 42, attached: true, attachedVia: 'inspect', probes,
   })

@@ -37,18 +37,6 @@ function layerOf(file: string): string {
   return parts.length === 2 ? second.replace(/\.c?[jt]s$/, '') : second
 }
 
-
-/**
- * Upward imports that are known and still to be removed (their types belong in src/model). A ratchet:
- * a new upward import fails, and so does one listed here once it is gone (then delete its line).
- */
-const KNOWN_UPWARD = new Set([
-  'src/render/lag-json.ts (render) imports ../collect/lag-result.js (collect)',
-  'src/render/lag-text.ts (render) imports ../collect/lag-result.js (collect)',
-  'src/render/stacks-text.ts (render) imports ../analyze/group-stacks.js (analyze)',
-  'src/render/tune-batch-text.ts (render) imports ../analyze/tune-batch.js (analyze)',
-])
-
 test('imports in src/ and commands/ only run downward', () => {
   const problems: string[] = []
   const files = listSourceFiles(['src', 'commands'])
@@ -62,6 +50,5 @@ test('imports in src/ and commands/ only run downward', () => {
       if (to !== from && !allowed.includes(to)) problems.push(`${relative(REPO_ROOT, file)} (${from}) imports ${spec} (${to})`)
     }
   }
-  assert.deepEqual(problems.filter((p) => !KNOWN_UPWARD.has(p)), [], 'new upward imports')
-  assert.deepEqual([...KNOWN_UPWARD].filter((p) => !problems.includes(p)), [], 'listed upward imports that are gone: delete them from KNOWN_UPWARD')
+  assert.deepEqual(problems, [], 'upward imports (shared types belong in src/model)')
 })

@@ -3,8 +3,8 @@
 // finds the lag no longer growing and the streamer back-pressured less than 10 % of each second.
 import assert from 'node:assert/strict'
 import {after, describe, it} from 'node:test'
-import type {LagResult} from '../src/collect/lag-result.js'
-import type {TuneBatchResult} from '../src/analyze/tune-batch.js'
+import type {LagResult} from '../src/model/lag-result.js'
+import type {TuneBatchResult} from '../src/model/tune-batch.js'
 import type {BufferRate, StageRate} from '../src/model/lag-report.js'
 import {freshDatabase, sharedDatabase, startSourceAndTarget} from './helpers/mariadb.js'
 import {startPipeline, waitForSnapshot, type RunningPipeline} from './helpers/pipeline-process.js'

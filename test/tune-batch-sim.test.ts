@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import {once} from 'node:events'
 import {after, describe, it} from 'node:test'
-import type {TuneBatchResult} from '../src/analyze/tune-batch.js'
+import type {TuneBatchResult} from '../src/model/tune-batch.js'
 import {fitTheilSen} from '../src/analyze/fit-cost-model.js'
 import type {AgentSnapshot, BatchSample} from '../src/model/snapshot.js'
 import {EXIT} from '../src/errors.js'

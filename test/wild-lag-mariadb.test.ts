@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict'
 import {after, describe, it} from 'node:test'
-import type {LagResult} from '../src/collect/lag-result.js'
+import type {LagResult} from '../src/model/lag-result.js'
 import {sharedDatabase, startSourceAndTarget} from './helpers/mariadb.js'
 import {runCli} from './helpers/run-node.js'
 import {startWildPipeline, type WildPipeline} from './helpers/wild-mariadb.js'

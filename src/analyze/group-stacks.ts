@@ -2,7 +2,7 @@
 // senders read as one block. Also the small helpers every stacks finding uses to name a task or a site.
 
 import type {TaskGroup} from '../model/dump.js'
-import type {HolderInfo, StackFrame, TaskRecord} from '../model/snapshot.js'
+import {formatSite, type HolderInfo, type StackFrame, type TaskRecord} from '../model/snapshot.js'
 
 export interface GroupStacksOptions {
   /** Leave out tasks waiting less than this many milliseconds (>= 0). Default: keep all. */
@@ -40,12 +40,6 @@ export function groupStacks(tasks: readonly TaskRecord[], options: GroupStacksOp
   return groups.sort(
     (a, b) => b.count - a.count || b.maxWaitMs - a.maxWaitMs || a.taskIds[0]! - b.taskIds[0]!,
   )
-}
-
-/** "url:line:col", the site format used in finding evidence. */
-export function formatSite(frame: StackFrame): string {
-  // V8 gives some frames no source position ("async Promise.all (index 1)"): show what it said.
-  return frame.line === 0 ? frame.url : `${frame.url}:${frame.line}:${frame.column}`
 }
 
 /**

@@ -3,8 +3,7 @@
 // shape of ghostferry #331 (a send into a nil channel), found with no preparation in the target.
 
 import type {Finding} from '../model/findings.js'
-import type {StackFrame, TaskKind} from '../model/snapshot.js'
-import {formatSite} from './group-stacks.js'
+import {formatSite, type StackFrame, type TaskKind} from '../model/snapshot.js'
 
 /** The few task fields this analysis reads (HeapTaskRecord satisfies it). */
 export interface HeapChannelWait {

@@ -14,8 +14,7 @@ import type {
   SourceFigures,
   StageRate,
 } from '../model/lag-report.js'
-import type {AgentSnapshot, ChannelRecord, SourceStatus, StageRecord, TaskRecord} from '../model/snapshot.js'
-import {formatSite as formatStackSite} from './group-stacks.js'
+import {formatSite as formatStackSite, type AgentSnapshot, type ChannelRecord, type SourceStatus, type StageRecord, type TaskRecord} from '../model/snapshot.js'
 import {computeStageRates, measureWindowMs} from './stage-rates.js'
 import {leastSquaresSlope} from './stats.js'
 

@@ -1,23 +1,23 @@
 // Glue for `ferrydiag tune-batch`: turns a window of agent snapshots (and optional binlog counts or probe
 // samples) into batch samples, a source rate, the current batch size, and the fit + recommendation.
-import type {BatchRecommendation, CostModelFit, RateEstimate} from '../model/cost-model.js'
+import type {BatchRecommendation, CostModelFit} from '../model/cost-model.js'
 import type {AgentSnapshot, BatchSample} from '../model/snapshot.js'
-import type {ProbesUse} from '../model/probes.js'
+import {
+  BATCH_SIZE_SETTING,
+  TUNE_BATCH_SCHEMA,
+  TUNE_BATCH_VERSION,
+  type CurrentBatchSize,
+  type SampleMode,
+  type TuneBatchFormulae,
+  type TuneBatchRate,
+  type TuneBatchResult,
+} from '../model/tune-batch.js'
+import {formatNumber} from '../units.js'
 import {estimateRateFromCounts, type CountObservation} from './estimate-rate.js'
 import {fitCostModel} from './fit-cost-model.js'
 import {recommendBatchSize} from './recommend-batch.js'
 
-export const TUNE_BATCH_SCHEMA = 'ferrydiag.tune-batch'
-export const TUNE_BATCH_VERSION = 1
 
-/** The setting ghostferry calls BinlogEventBatchSize: batch size and event buffer capacity. */
-export const BATCH_SIZE_SETTING = 'BinlogEventBatchSize'
-
-/** Where the (B, T) samples came from. */
-export type SampleMode = 'passive' | 'perturb' | 'probe'
-
-/** Where R came from: a binlog row count (--source), the simulated/registered source, or the streamer. */
-export type RateSourceKind = 'binlog' | 'agent-source' | 'streamer'
 
 export interface CollectedSamples {
   /** Stage whose samples are used (the one with most samples when several stages record batches). */
@@ -77,14 +77,6 @@ export function collectBatchSamples(
   }
 }
 
-export interface CurrentBatchSize {
-  value: number | null
-  /** observed: the median rows of the writer's recent batch writes (probes: nothing names the knob). */
-  from: 'flag' | 'setting' | 'channel-capacity' | 'observed' | 'unknown'
-  /** The setting can be changed at runtime (what --perturb needs). */
-  writable: boolean
-  channelName?: string
-}
 
 /** BinlogEventBatchSize when the pipeline exposes it, else the capacity of the writer's event buffer. */
 export function findCurrentBatchSize(snapshot: AgentSnapshot | null, override?: number): CurrentBatchSize {
@@ -113,12 +105,6 @@ export function withObservedBatchSize(current: CurrentBatchSize, samples: readon
   return {value: sizes[Math.floor((sizes.length - 1) / 2)]!, from: 'observed', writable: false}
 }
 
-export interface TuneBatchRate {
-  kind: RateSourceKind
-  /** Human-readable: e.g. 'binlog rows on 127.0.0.1:3306', 'source "source" (simulated)'. */
-  description: string
-  estimate: RateEstimate
-}
 
 /** R from a source the pipeline registered with the agent (its eventsProduced), when it counts events. */
 export function rateFromAgentSource(snapshots: readonly AgentSnapshot[]): TuneBatchRate | null {
@@ -204,53 +190,6 @@ export interface TuneBatchInput {
   problems?: string[]
 }
 
-export interface TuneBatchFormulae {
-  /** B* = o·R / (1 − m·R) with the numbers filled in; null when it has no value. */
-  stabilityBoundary: string | null
-  /** B for ρ: o·R / (ρ − m·R) with the numbers filled in. */
-  recommended: string | null
-  /** m·R with numbers. */
-  perEventLoad: string | null
-}
-
-/** The --json shape (schema ferrydiag.tune-batch, version 1). */
-export interface TuneBatchResult {
-  schema: typeof TUNE_BATCH_SCHEMA
-  version: typeof TUNE_BATCH_VERSION
-  mode: SampleMode
-  window: {startedAtMs: number; endedAtMs: number; durationMs: number; endedBy: string; snapshots: number}
-  samples: {stageName: string | null; used: number; fromWindow: number; fromReservoir: number; totalCount: number; distinctBatchSizes: number; batchSizeCv: number}
-  /** Flat model: what a script reads first. Intervals are 95%. null unless the fit succeeded. */
-  model: {
-    mMsPerEvent: number
-    mIntervalMsPerEvent: {low: number; high: number}
-    oMs: number
-    oIntervalMs: {low: number; high: number}
-    method: 'ols' | 'theil-sen'
-    rSquared: number
-    rEventsPerSec: number | null
-    rMeanEventsPerSec: number | null
-    rPeakEventsPerSec: number | null
-    rateBasis: 'peak'
-  } | null
-  rate: (RateEstimate & {kind: RateSourceKind; description: string}) | null
-  currentBatchSize: number | null
-  currentBatchSizeFrom: CurrentBatchSize['from']
-  targetUtilisation: number
-  verdict: BatchRecommendation['verdict']
-  summary: string
-  recommendedBatchSize: number | null
-  recommendedRange: BatchRecommendation['recommendedRange']
-  stabilityBoundary: number | null
-  bufferCapacity: number | null
-  formulae: TuneBatchFormulae
-  fit: CostModelFit
-  recommendation: BatchRecommendation | null
-  suggestions: string[]
-  warnings: string[]
-  /** The attach-time probes the samples came from (null: the agent's samples, or no attach). */
-  probes?: ProbesUse | null
-}
 
 /** Fits, recommends and assembles the result. Pure. */
 export function analyzeTuneBatch(input: TuneBatchInput): TuneBatchResult {
@@ -357,14 +296,6 @@ function describeFitProblem(fit: CostModelFit): string {
   }
 }
 
-/** Significant figures for the formula lines: 3, without trailing exponent noise. */
-export function formatNumber(value: number, digits = 3): string {
-  if (!Number.isFinite(value)) return String(value)
-  if (value === 0) return '0'
-  const abs = Math.abs(value)
-  if (abs >= 10 ** digits) return Math.round(value).toString()
-  return Number(value.toPrecision(digits)).toString()
-}
 
 /** The formulas with numbers filled in, in the units a reader uses (ms and events/s). */
 export function buildFormulae(mMs: number, oMs: number, rPerSec: number, rho: number): TuneBatchFormulae {

@@ -1,16 +1,12 @@
-// The `lag` command's result (also its --json document): assessLag's LagReport over a sampled window,
-// plus which process was sampled and how the window went. Built from plain data; no I/O.
+// Builds the `lag` command's result (src/model/lag-result.ts): assessLag's LagReport over a sampled
+// window, plus which process was sampled and how the window went. Built from plain data; no I/O.
 
 import {assessLag} from '../analyze/lag-verdict.js'
-import type {LagReport} from '../model/lag-report.js'
-import type {ProbesUse as LagProbes} from '../model/probes.js'
-import type {AgentSnapshot, BinlogPosition} from '../model/snapshot.js'
+import {LAG_SCHEMA, LAG_VERSION, type LagResult, type LagWindow} from '../model/lag-result.js'
+import type {ProbesUse} from '../model/probes.js'
+import type {AgentSnapshot} from '../model/snapshot.js'
 import {buildLagInput, pipelinePosition, registeredSource} from './lag-input.js'
-import type {SampledWindow, SourceRowCount, WindowEnd, WindowSample} from './sample-window.js'
-
-export const LAG_SCHEMA = 'ferrydiag.lag'
-/** 2: verdict 'undetermined' became 'unknown' with `missing`; `flow` and `probes` added. */
-export const LAG_VERSION = 2
+import type {SampledWindow, WindowSample} from './sample-window.js'
 
 /** The "not measured" line for a target without the agent. */
 export const AGENT_NOT_MEASURED = 'not measured: agent (the pipeline does not use ferrydiag/runtime)'
@@ -19,72 +15,6 @@ export const PROBES_NOT_MEASURED =
   'not measured: pipeline progress (no ferrydiag/runtime stages; the probes found no zongji or mysql2 in use)'
 /** The "not measured" line for a --source account that may not stream the binlog. */
 export const SOURCE_RATE_NO_GRANT = 'not measured: source event rate (needs REPLICATION SLAVE)'
-
-/** The process the agent snapshots came from; all null (agent 'not-attached') with --source alone. */
-export interface LagProcess {
-  /** Process id from the agent's snapshot (or the --pid given). */
-  pid: number | null
-  /** Inspector address HOST:PORT that was attached. */
-  inspect: string | null
-  /** How the target was named: --pid (ferrydiag opened the inspector if needed and closed it again) or --inspect. */
-  attachedVia: 'pid' | 'inspect' | null
-  title: string | null
-  nodeVersion: string | null
-  /** present: snapshots were read; absent: attached but no agent; not-attached: --source only. */
-  agent: 'present' | 'absent' | 'not-attached'
-  agentLoadedBy: 'preload' | 'import' | 'inject' | null
-}
-
-/** LagReport's window, plus how sampling went. Times are epoch ms. */
-export interface LagWindow {
-  /** From LagReport: the span the snapshots/readings cover, and how many there were. */
-  fromMs: number
-  toMs: number
-  durationMs: number
-  snapshotCount: number
-  sourceStatusCount: number
-  /** --duration, ms. */
-  requestedMs: number
-  startedAtMs: number
-  endedAtMs: number
-  /** duration: ran its length; interrupted: Ctrl-C; target-exited / source-lost: ended early. */
-  endedBy: WindowEnd
-  /** One line each, e.g. a timed-out snapshot read or the reason the window ended early. */
-  problems: string[]
-  /** Where the source end came from: the --source DSN, a source the pipeline registers, or nowhere. */
-  sourceFrom: 'flag' | 'registered' | 'none'
-  /**
-   * With --source: the binlog row count behind source.eventsPerSec (state, replication server id used,
-   * rows counted over the whole run, and why it is missing); null without --source.
-   */
-  sourceRowCount: SourceRowCount | null
-}
-
-/** What the attach-time probes did during the window (one type, shared with tune-batch). */
-export type {ProbesUse as LagProbes} from '../model/probes.js'
-
-/** Binlog positions at the end of the window. */
-export interface LagPositions {
-  /** The source's binlog end (last --source reading, else the pipeline's registered source). */
-  sourceEnd: BinlogPosition | null
-  /** Where the pipeline's streamer reads (its stage position). */
-  pipeline: BinlogPosition | null
-}
-
-/**
- * The --json document of `ferrydiag lag` (schema "ferrydiag.lag", version 1). Every LagReport field
- * (src/model/lag-report.ts) at the top level, with `window` extended, plus `schema`, `version`,
- * `process` and `positions`. New fields may be added in version 1; none are removed or renamed.
- */
-export interface LagResult extends Omit<LagReport, 'window'> {
-  schema: typeof LAG_SCHEMA
-  version: typeof LAG_VERSION
-  process: LagProcess
-  window: LagWindow
-  positions: LagPositions
-  /** null when the CLI did not attach (--source alone). */
-  probes: LagProbes | null
-}
 
 export interface LagResultContext {
   requestedMs: number
@@ -97,7 +27,7 @@ export interface LagResultContext {
   /** Set to the window's length for a sliding window (--watch): only samples this recent are used. */
   lastMs?: number
   /** What the probes did (null or absent: not attached). */
-  probes?: LagProbes | null
+  probes?: ProbesUse | null
 }
 
 /** Runs assessLag over the window's samples and wraps the report with process and window facts. */

@@ -6,7 +6,6 @@ import type {InspectorSession} from '../attach/session.js'
 import {FerrydiagError} from '../errors.js'
 import type {ProbeInstallStatus, ProbeReading, ProbesUse} from '../model/probes.js'
 import type {AgentSnapshot} from '../model/snapshot.js'
-import type {LagProbes} from './lag-result.js'
 import {probeReadingToSnapshot} from './probe-snapshot.js'
 
 const PROBES = `globalThis[Symbol.for(${JSON.stringify(PROBES_GLOBAL_KEY)})]`
@@ -120,7 +119,7 @@ export async function removeProbes(session: InspectorSession): Promise<boolean> 
 export interface PipelineReader {
   /** The tick reader for sampleWindow; undefined: the agent's own snapshot. */
   readSnapshot?: (session: InspectorSession, budgetMs: number) => Promise<AgentSnapshot | null>
-  probes: LagProbes
+  probes: ProbesUse
   /** True when this session installed probes that must be removed at the end (removeProbes). */
   mustRemove: boolean
 }

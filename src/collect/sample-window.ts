@@ -6,6 +6,7 @@
 import type {Connection} from 'mysql2/promise'
 import type {InspectorSession} from '../attach/session.js'
 import {FerrydiagError, isFerrydiagError} from '../errors.js'
+import type {SourceRowCount, WindowEnd} from '../model/lag-result.js'
 import type {AgentSnapshot} from '../model/snapshot.js'
 import {BinlogCounter} from '../mysql/binlog-counter.js'
 import {connectMysql, mapConnectError} from '../mysql/connect.js'
@@ -24,24 +25,6 @@ export interface SourceReading {
    * `status`; absent when no count runs (not permitted, failed, or turned off).
    */
   rowsCounted?: number
-}
-
-/**
- * The binlog row count that gives the source's rows/s (SHOW MASTER STATUS has no event count). It streams
- * the binlog from its end under a random high replication server id, so it never displaces the pipeline.
- */
-export interface SourceRowCount {
-  /**
-   * counting: rows were counted to the end of the window; no-grant: the account lacks REPLICATION SLAVE;
-   * failed: the stream did not start or stopped early (see error).
-   */
-  state: 'counting' | 'no-grant' | 'failed'
-  /** Replication server id the count streamed under; null when it never started. */
-  serverId: number | null
-  /** Rows counted in all (every schema), from the start of the stream to its stop. */
-  rows: number
-  /** One line: why the count is missing or stopped early. */
-  error?: string
 }
 
 /**
@@ -93,8 +76,6 @@ export interface SampleWindowOptions {
   /** Called when the row count starts, is refused or stops early (for --watch, which reports as it goes). */
   onRowCount?: (rowCount: SourceRowCount) => void
 }
-
-export type WindowEnd = 'duration' | 'interrupted' | 'target-exited' | 'source-lost'
 
 export interface SampledWindow {
   /** In time order. The first sample is taken at the start, the last at the end (or when it stopped). */

@@ -16,6 +16,12 @@ export interface StackFrame {
   column: number
 }
 
+/** A frame's site, "url:line:col": how evidence, groups and the text report name a place in the code. */
+export function formatSite(frame: StackFrame): string {
+  // V8 gives some frames no source position ("async Promise.all (index 1)"): show what it said.
+  return frame.line === 0 ? frame.url : `${frame.url}:${frame.line}:${frame.column}`
+}
+
 /** How a wait's record came to be. */
 export type TaskKind =
   | 'channel-send' // blocked in Channel.send: buffer full, or no receiver on a rendezvous

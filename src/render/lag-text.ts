@@ -3,7 +3,7 @@
 
 import Table from 'cli-table3'
 
-import type {LagResult} from '../collect/lag-result.js'
+import type {LagResult} from '../model/lag-result.js'
 import type {BufferRate, LagBufferRate, LagFigures, LagMissing, StageRate} from '../model/lag-report.js'
 import type {BinlogPosition} from '../model/snapshot.js'
 import {formatDurationMs} from '../units.js'

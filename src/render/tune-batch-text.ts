@@ -2,8 +2,9 @@
 // the formulas with the numbers filled in, the verdict and what to do, and a plot of T against B.
 // Deterministic: no clock, no TTY probe.
 import Table from 'cli-table3'
-import {formatNumber, type TuneBatchResult} from '../analyze/tune-batch.js'
 import type {BatchSample} from '../model/snapshot.js'
+import type {TuneBatchResult} from '../model/tune-batch.js'
+import {formatNumber} from '../units.js'
 import {renderTextPlot} from './plot-text.js'
 
 export interface TuneBatchTextOptions {

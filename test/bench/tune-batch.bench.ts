@@ -5,7 +5,7 @@
 import {spawnSync} from 'node:child_process'
 import {fileURLToPath} from 'node:url'
 import Table from 'cli-table3'
-import type {TuneBatchResult} from '../../src/analyze/tune-batch.js'
+import type {TuneBatchResult} from '../../src/model/tune-batch.js'
 import {startPipeline} from '../helpers/pipeline-process.js'
 
 const BIN = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
