@@ -180,7 +180,7 @@ test('buildLagInput / assessWindow: rows counted at --source readings become the
   assert.deepEqual(result.window.sourceRowCount, {state: 'counting', serverId: 3_000_000_123, rows: 415})
   assert.ok(!result.notMeasured.includes(SOURCE_RATE_NO_GRANT))
   const text = renderLagText(result)
-  assert.match(text, /^Source \(--source\): advancing, 200 events\/s \(binlog rows\), 8000 B\/s of binlog$/m)
+  assert.match(text, /^Source \(--source\): advancing, 200 events\/s \(binlog rows\), 7.8 KiB\/s of binlog$/m)
   assert.doesNotMatch(text, /needs source rate/)
 })
 

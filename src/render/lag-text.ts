@@ -6,7 +6,7 @@ import Table from 'cli-table3'
 import type {LagResult} from '../model/lag-result.js'
 import type {BufferRate, LagBufferRate, LagFigures, LagMissing, StageRate} from '../model/lag-report.js'
 import type {BinlogPosition} from '../model/snapshot.js'
-import {formatDurationMs} from '../units.js'
+import {formatBytes as formatBytesUnits, formatDurationMs, formatGrowthSecPerSec, formatRate as formatRateUnits} from '../units.js'
 
 const TABLE_STYLE = {head: [], border: [], compact: true}
 
@@ -30,7 +30,7 @@ export function renderLagText(result: LagResult): string {
 export function renderLagWatch(result: LagResult): string {
   const lines = [
     `${result.verdict.toUpperCase()}: ${result.summary}`,
-    `window ${formatSeconds(result.window.durationMs)} · ${result.window.snapshotCount} snapshot(s) · ` +
+    `window ${formatDurationMs(result.window.durationMs)} · ${result.window.snapshotCount} snapshot(s) · ` +
       `lag ${formatLagMs(result.lag?.transactionLagMs ?? null)} (${formatGrowth(result.lag?.transactionLagGrowthSecPerSec ?? null)})` +
       ` · behind ${formatBytes(result.lag?.bytesBehind ?? null)}` +
       ` · source ${formatRate(result.source?.eventsPerSec ?? null)} events/s`,
@@ -61,7 +61,7 @@ function renderHeading(result: LagResult): string {
       : `pid ${p.pid ?? '?'}${p.inspect ? ` (inspector ${p.inspect})` : ''}${p.nodeVersion ? `, node ${p.nodeVersion}` : ''}`
   const w = result.window
   const counts = `${w.snapshotCount} agent snapshot(s), ${w.sourceStatusCount} source reading(s)`
-  const lines = [`ferrydiag lag: ${who}; window ${formatSeconds(w.durationMs)} of ${formatSeconds(w.requestedMs)}, ${counts}`]
+  const lines = [`ferrydiag lag: ${who}; window ${formatDurationMs(w.durationMs)} of ${formatDurationMs(w.requestedMs)}, ${counts}`]
   if (w.endedBy !== 'duration') lines.push(`window ended early: ${describeEnd(w.endedBy)}`)
   for (const problem of w.problems) lines.push(`problem: ${problem}`)
   return lines.join('\n')
@@ -271,37 +271,30 @@ function formatFill(b: BufferRate): string {
   return b.meanFillRatio === null ? b.meanFillItems.toFixed(1) : `${b.meanFillItems.toFixed(1)} (${percent(b.meanFillRatio)})`
 }
 
-function formatRate(value: number | null): string {
-  if (value === null) return 'n/a'
-  return value >= 100 ? String(Math.round(value)) : value.toFixed(1)
+/** A nullable figure through a src/units.ts formatter; 'n/a' when it was not measured. */
+function orNa<T>(value: T | null, format: (v: T) => string): string {
+  return value === null ? 'n/a' : format(value)
 }
 
-function formatSeconds(msValue: number): string {
-  return `${(msValue / 1000).toFixed(1)} s`
+function formatRate(perSec: number | null): string {
+  return orNa(perSec, formatRateUnits)
 }
 
 function formatLagMs(value: number | null): string {
-  return value === null ? 'n/a' : formatDurationMs(value)
+  return orNa(value, formatDurationMs)
 }
 
 function formatGrowth(secPerSec: number | null): string {
-  if (secPerSec === null) return 'n/a'
-  const rounded = Math.round(secPerSec * 100) / 100
-  const text = `${rounded >= 0 ? '+' : ''}${rounded.toFixed(2)} s/s`
-  return Math.abs(rounded) === 0 ? '+0.00 s/s' : text
+  return orNa(secPerSec, formatGrowthSecPerSec)
 }
 
 function formatBytes(bytes: number | null): string {
-  if (bytes === null) return 'n/a'
-  if (bytes < 10_000) return `${Math.round(bytes)} B`
-  if (bytes < 10_000_000) return `${Math.round(bytes / 1000)} kB`
-  return `${Math.round(bytes / 1_000_000)} MB`
+  return orNa(bytes, formatBytesUnits)
 }
 
+/** Signed: "+1.2 MiB/s", "-512 B/s". */
 function formatBytesRate(bytesPerSec: number | null): string {
-  if (bytesPerSec === null) return 'n/a'
-  const sign = bytesPerSec > 0 ? '+' : bytesPerSec < 0 ? '-' : '+'
-  return `${sign}${formatBytes(Math.abs(bytesPerSec))}/s`
+  return orNa(bytesPerSec, (v) => `${v < 0 ? '-' : '+'}${formatBytesUnits(Math.abs(v))}/s`)
 }
 
 function formatPosition(position: BinlogPosition | null): string {
