@@ -14,6 +14,7 @@ import type {
   SourceFigures,
   StageRate,
 } from '../model/lag-report.js'
+import {looksLikeStreamer, looksLikeWriter} from '../model/stage-role.js'
 import {formatSite as formatStackSite, type AgentSnapshot, type ChannelRecord, type SourceStatus, type StageRecord, type TaskRecord} from '../model/snapshot.js'
 import {computeStageRates, measureWindowMs} from './stage-rates.js'
 import {leastSquaresSlope} from './stats.js'
@@ -119,9 +120,9 @@ export function assessLag(input: AssessLagInput): LagReport {
 
   const order = derivePipelineOrder(snapshots, input.stageOrder)
   const stageNames = order.stages
-  const streamerName = last ? pickStage(last, input.streamerStage, /stream|read/i, stageNames[0]) : null
+  const streamerName = last ? pickStage(last, input.streamerStage, looksLikeStreamer, stageNames[0]) : null
   const writerCandidate = last
-    ? pickStage(last, input.writerStage, /writ|appl|sink/i, stageNames[stageNames.length - 1])
+    ? pickStage(last, input.writerStage, looksLikeWriter, stageNames[stageNames.length - 1])
     : null
   const writerName = writerCandidate !== streamerName ? writerCandidate : null
 
@@ -374,14 +375,14 @@ export function derivePipelineOrder(
   return {stages: result, derivedFrom: 'topology'}
 }
 
-function pickStage(snapshot: AgentSnapshot, explicit: string | undefined, pattern: RegExp, fallback: string | undefined): string | null {
+function pickStage(snapshot: AgentSnapshot, explicit: string | undefined, looksLike: (name: string) => boolean, fallback: string | undefined): string | null {
   if (explicit !== undefined) {
     if (!snapshot.stages.some((s) => s.name === explicit)) {
       throw new RangeError(`Expected a stage named "${explicit}", got stages: ${snapshot.stages.map((s) => s.name).join(', ') || 'none'}`)
     }
     return explicit
   }
-  return snapshot.stages.find((s) => pattern.test(s.name))?.name ?? fallback ?? null
+  return snapshot.stages.find((s) => looksLike(s.name))?.name ?? fallback ?? null
 }
 
 // ---- lag ---------------------------------------------------------------------------------------
@@ -657,7 +658,7 @@ function describeBottleneck(bottleneck: Bottleneck, buffers: readonly BufferRate
       (bottleneck.backPressuredUpstream.length > 0 ? `; upstream ${bottleneck.backPressuredUpstream.join(', ')} wait(s) on it` : ''),
     evidence: {stage: bottleneck.stageName, channels: full, upstream: bottleneck.backPressuredUpstream, rule: bottleneck.rule},
     suggestion:
-      /writ|appl|sink/i.test(bottleneck.stageName)
+      looksLikeWriter(bottleneck.stageName)
         ? 'run `ferrydiag tune-batch` to fit the write cost model and size the batch'
         : `make ${bottleneck.stageName} faster or run more of it in parallel`,
   }

@@ -2,6 +2,7 @@
 // samples) into batch samples, a source rate, the current batch size, and the fit + recommendation.
 import type {BatchRecommendation, CostModelFit} from '../model/cost-model.js'
 import type {AgentSnapshot, BatchSample} from '../model/snapshot.js'
+import {looksLikeStreamer} from '../model/stage-role.js'
 import {
   BATCH_SIZE_SETTING,
   TUNE_BATCH_SCHEMA,
@@ -134,7 +135,7 @@ export function rateFromStreamer(snapshots: readonly AgentSnapshot[], writerStag
   const first = snapshots[0]
   const last = snapshots[snapshots.length - 1]
   const candidates = last.stages.filter((s) => s.name !== writerStage)
-  const named = candidates.find((s) => /stream|read|source/i.test(s.name))
+  const named = candidates.find((s) => looksLikeStreamer(s.name))
   const busiest = [...candidates].sort((a, b) => b.itemsHandled - a.itemsHandled)[0]
   const stage = named ?? busiest
   if (!stage) return null

@@ -4,6 +4,7 @@
 
 import type {AssessLagInput, BytesBehindObservation, SourceObservation, SourceRowCountObservation} from '../analyze/lag-verdict.js'
 import type {AgentSnapshot, BinlogPosition, SourceStatus} from '../model/snapshot.js'
+import {looksLikeStreamer} from '../model/stage-role.js'
 import {binlogBytesBehind, type BinaryLogFile} from '../mysql/source-status.js'
 import type {WindowSample} from './sample-window.js'
 
@@ -87,7 +88,7 @@ export function buildLagInput(samples: readonly WindowSample[]): LagInputFromWin
  */
 export function pipelinePosition(snapshot: AgentSnapshot): BinlogPosition | null {
   const withPosition = snapshot.stages.filter((s) => s.position !== null)
-  const streamer = withPosition.find((s) => /stream|read/i.test(s.name))
+  const streamer = withPosition.find((s) => looksLikeStreamer(s.name))
   return (streamer ?? withPosition[0])?.position ?? null
 }
 

@@ -6,6 +6,7 @@ import Table from 'cli-table3'
 import type {LagResult} from '../model/lag-result.js'
 import type {BufferRate, LagBufferRate, LagFigures, LagMissing, StageRate} from '../model/lag-report.js'
 import type {BinlogPosition} from '../model/snapshot.js'
+import {looksLikeWriter} from '../model/stage-role.js'
 import {formatBytes as formatBytesUnits, formatDurationMs, formatGrowthSecPerSec, formatRate as formatRateUnits} from '../units.js'
 
 const TABLE_STYLE = {head: [], border: [], compact: true}
@@ -126,7 +127,7 @@ export function nextStep(result: LagResult): string | null {
       return `run \`ferrydiag stacks${target}\` to see every blocked wait with its await site`
     case 'falling-behind': {
       const stage = result.bottleneck?.stageName
-      if (stage && /writ|appl|sink/i.test(stage)) {
+      if (stage && looksLikeWriter(stage)) {
         return `run \`ferrydiag tune-batch${target}\` to fit ${stage}'s write cost and size its batch`
       }
       return stage
