@@ -8,22 +8,15 @@ import {FerrydiagCommand} from '../src/cli/base-command.js'
 import {listenForInterrupt, receivedSignal, type Interrupt} from '../src/cli/interrupt.js'
 import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
 import {assessWindow, type LagResultContext} from '../src/collect/lag-result.js'
-import {chooseAgentIntervalMs, sampleWindow, type SampledWindow, type WindowSample} from '../src/collect/sample-window.js'
+import {chooseAgentIntervalMs, sampleWindow, type SampledWindow} from '../src/collect/sample-window.js'
+import {watchWindow} from '../src/collect/watch-window.js'
 import {choosePipelineReader, removeProbes, type PipelineReader} from '../src/collect/probe-session.js'
 import {EXIT} from '../src/errors.js'
-import type {LagResult, SourceRowCount} from '../src/model/lag-result.js'
+import type {LagResult} from '../src/model/lag-result.js'
 import {parseDsn} from '../src/mysql/dsn.js'
-import {renderLagJsonLine} from '../src/render/lag-json.js'
-import {renderLagText, renderLagWatch} from '../src/render/lag-text.js'
+import {renderLagText} from '../src/render/lag-text.js'
+import {createLagWatchScreen} from '../src/render/lag-watch.js'
 import {createProgressLine} from '../src/render/progress.js'
-
-/**
- * --watch samples the agent (and redraws) this often, ms: each snapshot costs the target CPU, and a
- * faster pace than the redraw would add cost without changing what is shown.
- */
-const WATCH_INTERVAL_MS = 1000
-/** --watch runs until Ctrl-C; this only bounds the sampler's own schedule (7 days). */
-const WATCH_MAX_MS = 7 * 24 * 3_600_000
 
 export default class Lag extends FerrydiagCommand {
   static summary = 'Measure binlog lag over a window and say whether the pipeline is stuck, falling behind, healthy or idle.'
@@ -93,7 +86,16 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
         attachedVia: session?.target.via ?? null,
       }
       if (flags.watch) {
-        const window = await this.watch(session, reader, flags.source, flags.duration, context, json, interrupt.signal)
+        const screen = createLagWatchScreen({json})
+        const window = await watchWindow({
+          session,
+          readSnapshot: reader?.readSnapshot,
+          sourceDsn: flags.source,
+          windowMs: flags.duration,
+          context,
+          signal: interrupt.signal,
+          onResult: (result) => screen.draw(result),
+        })
         this.setExitStatus(window, true, interrupt)
         return undefined
       }
@@ -117,65 +119,6 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
       if (session && reader?.mustRemove) await removeProbes(session)
       await session?.detach()
     }
-  }
-
-  /** --watch: samples until Ctrl-C (or the target/source goes away), redrawing after each sample (every second). */
-  private async watch(
-    session: InspectorSession | undefined,
-    reader: PipelineReader | undefined,
-    sourceDsn: string | undefined,
-    windowMs: number,
-    context: LagResultContext,
-    json: boolean,
-    signal: AbortSignal,
-  ): Promise<SampledWindow> {
-    const recent: WindowSample[] = []
-    const tty = process.stdout.isTTY === true && !json
-    let agentAbsent = false
-    let rowCount: SourceRowCount | undefined
-    let frames = 0
-    const draw = (endedBy: SampledWindow['endedBy'] = 'duration', problems: string[] = []): void => {
-      if (recent.length === 0) return
-      let result: LagResult
-      try {
-        result = assessWindow(
-          {samples: recent, startedAtMs: recent[0]!.atMs, endedAtMs: Date.now(), endedBy, problems, agentAbsent, ...(rowCount ? {rowCount} : {})},
-          {...context, lastMs: windowMs},
-        )
-      } catch {
-        return // not enough data yet for any figure
-      }
-      frames++
-      if (json) process.stdout.write(renderLagJsonLine(result))
-      else if (tty) process.stdout.write(`\x1b[H\x1b[2J${renderLagWatch(result)}(Ctrl-C to stop)\n`)
-      else process.stdout.write(`${frames > 1 ? '\n' : ''}${renderLagWatch(result)}`)
-    }
-    const window = await sampleWindow({
-      session,
-      readSnapshot: reader?.readSnapshot,
-      sourceDsn,
-      durationMs: WATCH_MAX_MS,
-      intervalMs: WATCH_INTERVAL_MS,
-      sourceIntervalMs: WATCH_INTERVAL_MS,
-      retainMs: windowMs,
-      signal,
-      onRowCount: (state) => {
-        rowCount = state
-      },
-      onSample: (sample) => {
-        if (session !== undefined && sample.snapshot === null && recent.length === 0 && sourceDsn === undefined) agentAbsent = true
-        recent.push(sample)
-        const keepFrom = recent.findIndex((s) => s.atMs >= sample.atMs - windowMs)
-        if (keepFrom > 0) recent.splice(0, keepFrom)
-        // One sample is no window yet: the first frame comes with the second sample, a second in.
-        if (recent.length >= 2) draw()
-      },
-    })
-    agentAbsent = window.agentAbsent
-    rowCount = window.rowCount
-    // A last frame when the window ended on its own (target or source gone), saying why.
-    if (window.endedBy !== 'interrupted') draw(window.endedBy, window.problems)
-    return window
   }
 
   /** Exit status for a window that ended early; the report was already printed. */

@@ -11,6 +11,7 @@ import {FerrydiagError} from '../src/errors.js'
 import type {AgentSnapshot} from '../src/model/snapshot.js'
 import type {SourceStatusReading} from '../src/mysql/source-status.js'
 import {renderLagText, renderLagWatch} from '../src/render/lag-text.js'
+import {createLagWatchScreen} from '../src/render/lag-watch.js'
 import {createProgressLine, formatProgress} from '../src/render/progress.js'
 import {makePipelineSeries, makeSnapshot, makeStage, makeTask} from './helpers/generate-samples.js'
 import {assertGolden} from './helpers/golden.js'
@@ -386,4 +387,24 @@ test('golden text: --watch frame (falling behind, sliding window of 2 s)', () =>
   const result = assessWindow(GOLDEN_SERIES['falling-behind']!(), {...CONTEXT, lastMs: 2000})
   assert.ok(result.window.durationMs <= 2000)
   assertGolden('lag-watch-falling-behind.txt', renderLagWatch(result))
+})
+
+test('--watch screen: a terminal gets each frame on a cleared screen, a pipe frames separated by a blank line, --json one line each', () => {
+  const result = assessWindow(GOLDEN_SERIES['falling-behind']!(), {...CONTEXT, lastMs: 2000})
+  const frame = renderLagWatch(result)
+  const capture = (isTTY: boolean, json: boolean): string => {
+    let out = ''
+    const screen = createLagWatchScreen({json, stream: {isTTY, write: (text) => ((out += text), true)}})
+    screen.draw(result)
+    screen.draw(result)
+    return out
+  }
+  const frameOnTty = `\x1b[H\x1b[2J${frame}(Ctrl-C to stop)\n`
+  assert.equal(capture(true, false), frameOnTty + frameOnTty)
+  assert.equal(capture(false, false), `${frame}\n${frame}`)
+  const lines = capture(true, true).split('\n')
+  assert.equal(lines.length, 3)
+  assert.equal(lines[2], '')
+  assert.equal(JSON.parse(lines[0]!).schema, 'ferrydiag.lag')
+  assert.deepEqual(JSON.parse(lines[1]!), JSON.parse(lines[0]!))
 })

@@ -11,14 +11,14 @@ import Table from 'cli-table3'
 
 import {attachTarget} from '../../src/attach/index.js'
 import {sampleWindow} from '../../src/collect/sample-window.js'
+import {WATCH_INTERVAL_MS} from '../../src/collect/watch-window.js'
 import {pause, startPipeline, type RunningPipeline} from '../helpers/pipeline-process.js'
 
 const RUN_JS = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
 const PHASE_MS = 4000
 const PHASE_ROUNDS = 3
-/** Agent snapshot paces compared: the old fixed pace and the --watch pace, ms. */
+/** Agent snapshot paces compared: the old fixed pace (ms) and the --watch pace (WATCH_INTERVAL_MS). */
 const OLD_INTERVAL_MS = 250
-const WATCH_INTERVAL_MS = 1000
 
 function startLag(args: string[]): ChildProcess {
   return spawn(process.execPath, [RUN_JS, 'lag', ...args], {stdio: ['ignore', 'pipe', 'pipe']})
