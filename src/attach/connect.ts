@@ -2,7 +2,7 @@
 // HTTP fails fast), check that the answer is an inspector's, then open the CDP WebSocket.
 
 import http from 'node:http'
-import CDP from 'chrome-remote-interface'
+import type CDP from 'chrome-remote-interface'
 
 import {FerrydiagError} from '../errors.js'
 
@@ -212,7 +212,9 @@ export async function connectInspector(options: ConnectOptions): Promise<Inspect
 
   let timer: NodeJS.Timeout | undefined
   let timedOut = false
-  const connecting = CDP({target: webSocketUrl, local: true})
+  // Loaded on first attach, not at start-up (keeps --help and flag errors fast).
+  const {default: openCdp} = await import('chrome-remote-interface')
+  const connecting = openCdp({target: webSocketUrl, local: true})
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       timedOut = true

@@ -2,10 +2,11 @@
 // events' own timestamps, under a replication server id chosen not to collide with the pipeline's.
 
 import {randomInt} from 'node:crypto'
-import ZongJi, {type AnyBinlogEvent, type RowsEvent} from '@vlasky/zongji'
+import type ZongJi from '@vlasky/zongji'
+import type {AnyBinlogEvent, RowsEvent} from '@vlasky/zongji'
 import type {Connection} from 'mysql2/promise'
 import {FerrydiagError} from '../errors.js'
-import {connectMysql, isConnectionLost, mapConnectError} from './connect.js'
+import {connectMysql, isConnectionLost, loadZongJi, mapConnectError} from './connect.js'
 import {describeEndpoint, parseDsn, toConnectionOptions, type ParsedDsn} from './dsn.js'
 
 /** Rows and row events whose binlog timestamp falls in one second. */
@@ -175,7 +176,8 @@ export class BinlogCounter {
         await conn.end().catch(() => conn.destroy())
       }
     }
-    const zongji = new ZongJi(toConnectionOptions(parsed, startTimeoutMs))
+    const {default: ZongJiClass} = await loadZongJi()
+    const zongji = new ZongJiClass(toConnectionOptions(parsed, startTimeoutMs))
     const counter = new BinlogCounter(zongji, parsed, serverId, options.onError)
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -4,7 +4,8 @@
 // than one transaction's events at a time.
 
 import {createHash, type Hash} from 'node:crypto'
-import ZongJi, {type AnyBinlogEvent, type MariadbGtidEvent, type QueryEvent, type RotateEvent, type RowsEvent, type XidEvent} from '@vlasky/zongji'
+import type ZongJi from '@vlasky/zongji'
+import type {AnyBinlogEvent, MariadbGtidEvent, QueryEvent, RotateEvent, RowsEvent, XidEvent} from '@vlasky/zongji'
 import type {Connection} from 'mysql2/promise'
 import type {BinlogFileGtids} from '../analyze/binlog-diff.js'
 import {FerrydiagError} from '../errors.js'
@@ -12,6 +13,7 @@ import type {RowImage, TransactionDetail, TransactionEvent, TransactionFingerpri
 import {parseMariadbGtidList, type MariadbGtid} from '../model/gtid.js'
 import type {BinlogPosition} from '../model/snapshot.js'
 import {mapStreamError, pickReplicationServerId} from './binlog-counter.js'
+import {loadZongJi} from './connect.js'
 import {describeEndpoint, toConnectionOptions, type ParsedDsn} from './dsn.js'
 
 type Row = Record<string, unknown>
@@ -146,7 +148,8 @@ export async function scanBinlog(request: ScanRequest): Promise<ScanResult> {
   if (reachedEnd(request.from.file, request.from.offset)) return {...result, elapsedMs: performance.now() - startedAt}
 
   const {serverId} = await pickReplicationServerId(request.conn)
-  const zongji = new ZongJi({...toConnectionOptions(request.parsed), dateStrings: true})
+  const {default: ZongJiClass} = await loadZongJi()
+  const zongji = new ZongJiClass({...toConnectionOptions(request.parsed), dateStrings: true})
   const tableNames = new Map<string, string>()
   // Most transactions touch the same few table lists: keep one array per distinct list.
   const tableLists = new Map<string, string[]>()

@@ -1,7 +1,7 @@
 // Opens a mysql2/promise connection from a DSN within a bounded time, turning driver errors into
 // one-line FerrydiagErrors (unreachable, auth, grant) that name the endpoint but never the password.
 
-import mysql from 'mysql2/promise'
+import type {Connection} from 'mysql2/promise'
 import {FerrydiagError} from '../errors.js'
 import {describeEndpoint, parseDsn, toConnectionOptions, type ParsedDsn} from './dsn.js'
 
@@ -119,11 +119,13 @@ export function mapConnectError(error: unknown, parsed: ParsedDsn, options: Conn
  * Connects to the server a DSN names. Bounded: gives up after connectTimeoutMs (plus a small margin
  * for the driver's own timer). Throws FerrydiagError badDsn / mysqlUnreachable / mysqlAuth / mysqlGrant.
  */
-export async function connectMysql(dsn: string | ParsedDsn, options: ConnectOptions = {}): Promise<mysql.Connection> {
+export async function connectMysql(dsn: string | ParsedDsn, options: ConnectOptions = {}): Promise<Connection> {
   const parsed = typeof dsn === 'string' ? parseDsn(dsn) : dsn
   const timeoutMs = options.connectTimeoutMs ?? parsed.connectTimeoutMs ?? 5000
   const connectionOptions = toConnectionOptions(parsed, timeoutMs)
   connectionOptions.connectTimeout = timeoutMs
+  // Loaded here, not at start-up: commands that never connect (and every --help) skip mysql2's load time.
+  const {default: mysql} = await import('mysql2/promise')
   const pending = mysql.createConnection(connectionOptions)
   let timer: NodeJS.Timeout | undefined
   // mysql2 enforces connectTimeout itself; this guard only covers a driver that never settles.
@@ -149,4 +151,12 @@ export async function connectMysql(dsn: string | ParsedDsn, options: ConnectOpti
 export function isConnectionLost(error: unknown): boolean {
   const code = (error as DriverError | undefined)?.code ?? ''
   return code === 'PROTOCOL_CONNECTION_LOST' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'ER_SERVER_SHUTDOWN'
+}
+
+/**
+ * @vlasky/zongji, loaded when a binlog stream is opened rather than at start-up: with mysql2 beneath it,
+ * it is most of what a command would otherwise load before it could print --help or a flag error.
+ */
+export function loadZongJi(): Promise<typeof import('@vlasky/zongji')> {
+  return import('@vlasky/zongji')
 }

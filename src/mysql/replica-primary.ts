@@ -2,10 +2,12 @@
 // coordinate (SHOW BINLOG EVENTS), its row images (a short zongji stream from that coordinate), and
 // rows by primary key on either server.
 
-import ZongJi, {type AnyBinlogEvent, type RowsEvent} from '@vlasky/zongji'
+import type ZongJi from '@vlasky/zongji'
+import type {AnyBinlogEvent, RowsEvent} from '@vlasky/zongji'
 import type {Connection} from 'mysql2/promise'
 import type {BinlogCoordinate, BinlogRowEvent, PrimaryTransaction} from '../model/replica.js'
 import {pickReplicationServerId} from './binlog-counter.js'
+import {loadZongJi} from './connect.js'
 import {toConnectionOptions, type ParsedDsn} from './dsn.js'
 
 type Row = Record<string, unknown>
@@ -43,7 +45,8 @@ export async function findTransactionAt(conn: Connection, from: BinlogCoordinate
  */
 export async function readTransactionRows(parsed: ParsedDsn, conn: Connection, coordinate: BinlogCoordinate): Promise<BinlogRowEvent[]> {
   const serverId = (await pickReplicationServerId(conn)).serverId
-  const zongji = new ZongJi(toConnectionOptions(parsed, STREAM_BUDGET_MS))
+  const {default: ZongJiClass} = await loadZongJi()
+  const zongji = new ZongJiClass(toConnectionOptions(parsed, STREAM_BUDGET_MS))
   const events: BinlogRowEvent[] = []
   try {
     await new Promise<void>((resolve, reject) => {
