@@ -5,8 +5,9 @@
 //   npm test -- --jobs=1           one file at a time (default: FERRYDIAG_TEST_JOBS, else 2)
 // A test file whose source has a line `// test/run: alone` never runs beside another file (for tests
 // whose figures depend on having the CPU, e.g. simulators whose timers would run late).
-// Longest files start first: each run records its files' wall times in dist/test/times.json, and a
-// file with no record yet counts as long.
+// Longest files start first: each run records its files' wall times in dist/test/times.json; before
+// the first run (a fresh clone) test/times.json, a copy from a full run, gives the order; a file with no
+// record counts as long. Refresh that copy now and then: `cp dist/test/times.json test/times.json`.
 
 import {spawn, type ChildProcess} from 'node:child_process'
 import {existsSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
@@ -17,6 +18,7 @@ import {ensureMariaDbInstalled} from './helpers/mariadb.js'
 
 const testDir = dirname(fileURLToPath(import.meta.url)) // dist/test
 const timesFile = join(testDir, 'times.json')
+const seedTimesFile = join(testDir, '..', '..', 'test', 'times.json')
 // Benchmarks and helpers are not tests, even if a file there ends in .test.js.
 const SKIPPED_DIRS = new Set(['bench', 'helpers'])
 const ALONE_MARKER = /^\/\/ test\/run: alone\b/m
@@ -53,11 +55,14 @@ function parseJobs(argv: string[]): number {
 }
 
 function readTimes(): Record<string, number> {
-  try {
-    return JSON.parse(readFileSync(timesFile, 'utf8')) as Record<string, number>
-  } catch {
-    return {}
+  for (const file of [timesFile, seedTimesFile]) {
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>
+    } catch {
+      // not there yet (or unreadable): try the next, else no order
+    }
   }
+  return {}
 }
 
 interface FileResult {
