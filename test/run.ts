@@ -3,6 +3,8 @@
 // ends with each file's wall time (slowest first) and one summary of all files.
 //   npm test -- channel attach     only files whose path contains 'channel' or 'attach'
 //   npm test -- --jobs=1           one file at a time (default: FERRYDIAG_TEST_JOBS, else 2)
+// A second file starts only while the machine has a core to spare (1-minute load average below the
+// number of cores): on a machine already busy with other work, files run one at a time.
 // A test file whose source has a line `// test/run: alone` never runs beside another file (for tests
 // whose figures depend on having the CPU, e.g. simulators whose timers would run late).
 // Longest files start first: each run records its files' wall times in dist/test/times.json; before
@@ -11,7 +13,7 @@
 
 import {spawn, type ChildProcess} from 'node:child_process'
 import {existsSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
-import {loadavg} from 'node:os'
+import {availableParallelism, loadavg} from 'node:os'
 import {dirname, join, relative} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {ensureMariaDbInstalled} from './helpers/mariadb.js'
@@ -117,6 +119,8 @@ const reporter = tty ? ['--test-reporter=spec'] : []
 const running = new Map<string, ChildProcess>()
 const results: FileResult[] = []
 let interrupted: NodeJS.Signals | undefined
+/** Seconds a worker waited for a core to spare before starting a file beside another. */
+let besideBusy = 0
 
 // One file in its own `node --test`. With one job its output streams through; with more it is held
 // and printed whole when the file ends, so files never interleave.
@@ -150,8 +154,10 @@ async function worker(): Promise<void> {
   while (queue.length > 0 && interrupted === undefined) {
     // An alone file waits for the others to end; nothing starts beside it.
     const next = queue.findIndex((file) => !alone.has(file) || running.size === 0)
-    if (next === -1 || [...running.keys()].some((file) => alone.has(file))) {
-      await new Promise((resolve) => setTimeout(resolve, 100))
+    const busy = running.size > 0 && loadavg()[0] >= availableParallelism()
+    if (next === -1 || busy || [...running.keys()].some((file) => alone.has(file))) {
+      if (busy) besideBusy++
+      await new Promise((resolve) => setTimeout(resolve, busy ? 1000 : 100))
       continue
     }
     const [file] = queue.splice(next, 1)
@@ -183,7 +189,10 @@ for (const r of [...results].sort((a, b) => b.wallMs - a.wallMs)) {
   console.log(`# ${(r.wallMs / 1000).toFixed(1).padStart(7)} s  ${r.name}${alone.has(join(testDir, r.name)) ? ' (alone)' : ''}${flag}`)
 }
 const sumMs = results.reduce((sum, r) => sum + r.wallMs, 0)
-console.log(`# test/run: ${results.length} files in ${(wallMs / 1000).toFixed(1)} s (their times add up to ${(sumMs / 1000).toFixed(1)} s)`)
+console.log(
+  `# test/run: ${results.length} files in ${(wallMs / 1000).toFixed(1)} s (their times add up to ${(sumMs / 1000).toFixed(1)} s)` +
+    (besideBusy > 0 ? `; a second file waited ${besideBusy} s in all for the load average to fall below ${availableParallelism()}` : ''),
+)
 if (results.length < files.length) console.log(`# test/run: ${files.length - results.length} files not run (interrupted by ${interrupted})`)
 for (const r of failedFiles) console.log(`# test/run: FAILED ${r.name}${r.counts.tests === undefined ? ' (no summary: the file crashed or was killed)' : ''}`)
 // One summary of every file, in the reporter's own summary format, for CI logs to read.
