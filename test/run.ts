@@ -6,7 +6,7 @@
 // A second file starts only while the machine has a core to spare (1-minute load average below the
 // number of cores): on a machine already busy with other work, files run one at a time.
 // A test file whose source has a line `// test/run: alone` never runs beside another file (for tests
-// whose figures depend on having the CPU, e.g. simulators whose timers would run late).
+// whose figures depend on having the CPU, e.g. simulators whose timers would run late); those run first.
 // Longest files start first: each run records its files' wall times in dist/test/times.json; before
 // the first run (a fresh clone) test/times.json, a copy from a full run, gives the order; a file with no
 // record counts as long. Refresh that copy now and then: `cp dist/test/times.json test/times.json`.
@@ -104,9 +104,12 @@ if (db.status === 'missing') {
 
 const previous = readTimes()
 const name = (file: string): string => relative(testDir, file)
-// Longest first (unknown counts as longest), so that the last file to start is a short one.
-const queue = [...files].sort((a, b) => (previous[name(b)] ?? Infinity) - (previous[name(a)] ?? Infinity) || a.localeCompare(b))
 const alone = new Set(files.filter((file) => ALONE_MARKER.test(readFileSync(file, 'utf8'))))
+// Files that run alone first, one by one; then the rest longest first (unknown counts as longest), so
+// that the last file to start is a short one.
+const queue = [...files].sort(
+  (a, b) => Number(alone.has(b)) - Number(alone.has(a)) || (previous[name(b)] ?? Infinity) - (previous[name(a)] ?? Infinity) || a.localeCompare(b),
+)
 const loadAtStart = loadavg()[0]
 console.log(
   `test/run: ${files.length} test file${files.length === 1 ? '' : 's'}${filters.length > 0 ? ` matching ${filters.join(', ')}` : ''}, ` +
@@ -152,15 +155,14 @@ function runFile(file: string): Promise<FileResult> {
 
 async function worker(): Promise<void> {
   while (queue.length > 0 && interrupted === undefined) {
-    // An alone file waits for the others to end; nothing starts beside it.
-    const next = queue.findIndex((file) => !alone.has(file) || running.size === 0)
+    // Files start in queue order. An alone file waits for the others to end; nothing starts beside it.
     const busy = running.size > 0 && loadavg()[0] >= availableParallelism()
-    if (next === -1 || busy || [...running.keys()].some((file) => alone.has(file))) {
+    if ((alone.has(queue[0]) && running.size > 0) || busy || [...running.keys()].some((file) => alone.has(file))) {
       if (busy) besideBusy++
       await new Promise((resolve) => setTimeout(resolve, busy ? 1000 : 100))
       continue
     }
-    const [file] = queue.splice(next, 1)
+    const file = queue.shift()!
     results.push(await runFile(file))
   }
 }
