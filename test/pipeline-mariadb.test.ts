@@ -1,6 +1,7 @@
 // The reference pipeline against real MariaDB source and target servers (started by the test harness):
 // healthy copies every row, init-race copies nothing, slow-target lags through a latency proxy at the
 // default batch size and keeps up above the B* measured from its own batch samples; bad input fails early.
+// test/run: alone (the slow-target test asserts backlog growth at the load generator's real rate)
 import {fitOrdinaryLeastSquares} from '../src/analyze/fit-cost-model.js'
 import {after, describe, it} from 'node:test'
 import assert from 'node:assert/strict'

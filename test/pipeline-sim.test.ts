@@ -1,6 +1,7 @@
 // The reference pipeline in simulator mode, run as a child process and observed through the ferrydiag
 // agent over its inspector: healthy catches up, both init-race shapes apply nothing while lag grows with
 // wall-clock time, slow-target lags only below B* = o·R/(1 − m·R), unsustainable lags at every B.
+// test/run: alone (its figures come from real timers; a file beside it would make them run late)
 import {describe, it} from 'node:test'
 import assert from 'node:assert/strict'
 import {fitTheilSen} from '../src/analyze/fit-cost-model.js'

@@ -139,6 +139,8 @@ describe('--pid', () => {
   it("says that the target's own SIGUSR1 handler ran, and does not send it a second time", async () => {
     const target = await spawnTarget({
       script: `let n = 0; process.on('SIGUSR1', () => console.log('own-handler ' + ++n)); setInterval(() => {}, 1000); console.log('ready')`,
+      // A free port for SIGUSR1: 9229 may be held by another test file or suite on this machine.
+      execArgv: ['--inspect-port=0'],
     })
     try {
       const first = await runCli(['stacks', '--pid', String(target.pid)])

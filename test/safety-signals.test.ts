@@ -26,6 +26,11 @@ const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
 const UNPREPARED_MAIN = fileURLToPath(new URL('../../fixtures/unprepared/main.mjs', import.meta.url))
 /** Exit statuses a signalled CLI may end with: finished first (0), or 128 + the signal. */
 const SIGNAL_EXITS = new Set([0, 129, 130, 143])
+/**
+ * SIGUSR1 opens the targets' inspectors on a free port, not 9229: another test file or another suite on
+ * the same machine may hold 9229, and the CLI would then (rightly) refuse with inspectorPortBusy.
+ */
+const ANY_INSPECT_PORT = ['--inspect-port=0']
 
 const db = sharedDatabase(() => startMariaDb({name: 'signals'}))
 
@@ -118,7 +123,7 @@ async function readAfterState(pid: number): Promise<{batchSize: number | null; l
 
 describe('signals at random moments', {concurrency: false}, () => {
   it('during attach (stacks --pid): target alive, inspector closed', async (t) => {
-    const target = await spawnTarget({file: UNPREPARED_MAIN, args: ['--scenario=healthy'], readyLine: /^unprepared-pipeline /})
+    const target = await spawnTarget({file: UNPREPARED_MAIN, args: ['--scenario=healthy'], execArgv: ANY_INSPECT_PORT, readyLine: /^unprepared-pipeline /})
     try {
       for (let i = 0; i < runs(14); i++) {
         const p = pick([['handlers', 800], ['sigusr1', 150], ['attached', 300]])
@@ -131,7 +136,7 @@ describe('signals at random moments', {concurrency: false}, () => {
   })
 
   it('during a heap snapshot (stacks --pid --heap): the snapshot is never cut off, target alive, inspector closed', async (t) => {
-    const target = await spawnTarget({file: UNPREPARED_MAIN, args: ['--scenario=healthy', '--ballast-mb=40'], readyLine: /^unprepared-pipeline /})
+    const target = await spawnTarget({file: UNPREPARED_MAIN, args: ['--scenario=healthy', '--ballast-mb=40'], execArgv: ANY_INSPECT_PORT, readyLine: /^unprepared-pipeline /})
     try {
       for (let i = 0; i < runs(8); i++) {
         const p = pick([['heap-snapshot', 2500]])
@@ -144,7 +149,7 @@ describe('signals at random moments', {concurrency: false}, () => {
   })
 
   it('during a lag sampling window (lag --pid): target alive, inspector closed, 128+signal', async (t) => {
-    const target = await spawnTarget({file: PIPELINE_MAIN, args: ['--simulate', '--scenario=healthy'], readyLine: /^ferrydiag-pipeline /})
+    const target = await spawnTarget({file: PIPELINE_MAIN, args: ['--simulate', '--scenario=healthy'], execArgv: ANY_INSPECT_PORT, readyLine: /^ferrydiag-pipeline /})
     try {
       for (let i = 0; i < runs(10); i++) {
         const p = pick([['attached', 2500], ['sigusr1', 200]])
@@ -157,7 +162,7 @@ describe('signals at random moments', {concurrency: false}, () => {
   })
 
   it('during tune-batch --perturb: batch size restored, target alive, inspector closed', async (t) => {
-    const target = await spawnTarget({file: PIPELINE_MAIN, args: ['--simulate', '--scenario=healthy', '--batch-size=64'], readyLine: /^ferrydiag-pipeline /})
+    const target = await spawnTarget({file: PIPELINE_MAIN, args: ['--simulate', '--scenario=healthy', '--batch-size=64'], execArgv: ANY_INSPECT_PORT, readyLine: /^ferrydiag-pipeline /})
     try {
       for (let i = 0; i < runs(8); i++) {
         const p = pick([['perturb', 3500], ['attached', 500]])
@@ -173,7 +178,7 @@ describe('signals at random moments', {concurrency: false}, () => {
   })
 
   it('SIGKILL during tune-batch --perturb: the watchdog restores the batch size and closes the inspector within its timeout', async (t) => {
-    const target = await spawnTarget({file: PIPELINE_MAIN, args: ['--simulate', '--scenario=healthy', '--batch-size=64'], readyLine: /^ferrydiag-pipeline /})
+    const target = await spawnTarget({file: PIPELINE_MAIN, args: ['--simulate', '--scenario=healthy', '--batch-size=64'], execArgv: ANY_INSPECT_PORT, readyLine: /^ferrydiag-pipeline /})
     try {
       for (let i = 0; i < runs(3); i++) {
         let killedAtMs = 0
@@ -207,7 +212,7 @@ describe('signals at random moments', {concurrency: false}, () => {
     const instance = await db.get(t)
     if (!instance) return
     const conn = await openConnection(instance.adminDsn, {multipleStatements: true})
-    const target = await spawnTarget({file: PIPELINE_MAIN, args: ['--simulate', '--scenario=healthy'], readyLine: /^ferrydiag-pipeline /})
+    const target = await spawnTarget({file: PIPELINE_MAIN, args: ['--simulate', '--scenario=healthy'], execArgv: ANY_INSPECT_PORT, readyLine: /^ferrydiag-pipeline /})
     const scratchTables = async (): Promise<string[]> => {
       const [rows] = (await conn.query('SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_NAME LIKE ?', [
         `${PROBE_TABLE_PREFIX.replace(/_/g, '\\_')}%`,

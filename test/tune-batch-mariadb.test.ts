@@ -1,6 +1,7 @@
 // tune-batch end to end against MariaDB: the slow-target pipeline writes through its latency proxy and
 // lags at the default batch size; restarted with the batch size tune-batch recommends, `ferrydiag lag`
 // finds the lag no longer growing and the streamer back-pressured less than 10 % of each second.
+// test/run: alone (its figures come from real timers; a file beside it would make them run late)
 import assert from 'node:assert/strict'
 import {after, describe, it} from 'node:test'
 import type {LagResult} from '../src/model/lag-result.js'

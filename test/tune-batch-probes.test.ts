@@ -3,6 +3,7 @@
 // varying size through a latency proxy to a real MariaDB. The fitted m and o must agree within 10 % with
 // m and o fitted from the writer's own clock around the same transactions in the same window. The test's
 // own timing of the same statements through the same proxy afterwards is reported as a diagnostic only.
+// test/run: alone (its figures come from real timers; a file beside it would make them run late)
 
 import assert from 'node:assert/strict'
 import {after, describe, it} from 'node:test'

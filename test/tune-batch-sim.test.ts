@@ -1,6 +1,7 @@
 // tune-batch end to end against the simulated reference pipeline with a known cost model (m, o) and rate
 // R: --perturb recovers them within 5%, the verdicts at m·R ≈ 0.5 and ≈ 1.3, the degenerate passive case,
 // the setting restored (also after Ctrl-C), and bad arguments.
+// test/run: alone (its figures come from real timers; a file beside it would make them run late)
 import assert from 'node:assert/strict'
 import {once} from 'node:events'
 import {after, describe, it} from 'node:test'

@@ -70,7 +70,8 @@ describe('wild corpus headers', () => {
   }
 })
 
-describe('wild corpus programs start under the inspector', () => {
+// The programs are independent (each its own process and inspector port): four start at a time.
+describe('wild corpus programs start under the inspector', {concurrency: 4}, () => {
   for (const program of programs.filter((p) => p.needs === undefined)) {
     it(`${program.file} prints its ready line and ends on SIGTERM`, {timeout: 60_000}, async (t) => {
       const started = await startWildProgram(program, {t})
