@@ -36,7 +36,7 @@ export default class BinlogAudit extends FerrydiagCommand {
 
 Reads the source's binlog over its own replication connection (a random high server id, never a pipeline's; needs REPLICATION SLAVE, and BINLOG MONITOR / REPLICATION CLIENT for SHOW BINARY LOGS) or local binlog files (--binlog-file), and compares its transactions with the positions the consumer acknowledged (--positions FILE, or --checkpoint DSN --checkpoint-table db.table). A transaction that changes rows (any, with --all-transactions) counts as delivered when the consumer acknowledged a position inside it or at its end in its own file, or its GTID; between the first and the last delivery every other transaction is lost. Reports per binlog file: size, Rotate event end, last acknowledged position, transactions delivered/lost/pending; the gaps and every lost event (position, type, GTID, table); acknowledged positions that are no event boundary of their file (e.g. a Rotate's position paired with the new file's name) and what a restart from them would skip; with --verify-checksums, events whose CRC32 fails (corrupt) and files whose last event is cut short (torn tail).
 
-Verdict (worst first): corrupt, invalid-resume-point, lost, complete. Exit status: 0 complete, 62 lost, 63 invalid-resume-point, 64 corrupt (the report is printed in every case); errors: 30-35 (source), 60 positions log does not parse, 61 binlog files purged, 79 the target has no zongji, 80 zongji handed on no event during the window; 17 is added when the target exited during the window only if nothing was seen (otherwise what was seen is audited and the report says so).
+Verdict (worst first): corrupt, invalid-resume-point, lost, complete. Exit status: 0 complete, 62 lost, 63 invalid-resume-point, 64 corrupt (the report is printed in every case); errors: 30-35 (source), 60 positions log does not parse, 61 binlog files purged, 79 the target has no zongji, 80 zongji handed on no event during the window, 130/143/129 when a signal ended the window early and 17 when the pipeline exited during it (both print the audit of what was delivered until then; read the verdict from it).
 
 --json prints one document (schema "ferrydiag.binlog-audit", version 2: v2 added consumer kind "live-pipeline" and the "live" object; see src/model/binlog-audit.ts).`
 
@@ -178,6 +178,11 @@ Verdict (worst first): corrupt, invalid-resume-point, lost, complete. Exit statu
       this.print(report)
       // Ctrl-C/SIGTERM/SIGHUP ended the window early: the report of what was seen is printed, the status says so.
       if (report.live?.endedBy === 'interrupted') process.exitCode = interrupt.exitCode
+      // The pipeline went away mid-window (as lag does: 17): what it delivered until then was audited.
+      if (report.live?.endedBy === 'target-exited') {
+        process.exitCode = EXIT.targetExited
+        if (!this.jsonEnabled()) this.logToStderr(`ferrydiag binlog audit: the pipeline exited during the window (exit ${EXIT.targetExited}); the report covers what it delivered until then (verdict ${report.verdict})`)
+      }
       return undefined
     } finally {
       progress.clear()

@@ -8,7 +8,7 @@ import {FerrydiagError} from '../errors.js'
 import type {BinlogAuditReport, LiveRoute} from '../model/binlog-audit.js'
 import {auditBinlog} from '../mysql/binlog-audit-read.js'
 import {parseDsn} from '../mysql/dsn.js'
-import {collectLivePositions, pickStreamer} from './live-positions.js'
+import {collectLivePositions, pickStream} from './live-positions.js'
 
 export interface LiveAuditOptions {
   source: string
@@ -25,8 +25,8 @@ export interface LiveAuditOptions {
 export async function auditLivePipeline(session: InspectorSession, options: LiveAuditOptions): Promise<BinlogAuditReport> {
   const parsed = parseDsn(options.source)
   const collection = await collectLivePositions(session, {windowMs: options.windowMs, signal: options.signal, onProgress: options.onProgress, capacity: options.capacity})
-  const id = pickStreamer(collection, parsed)
-  if (id === null) {
+  const chosen = pickStream(collection, parsed)
+  if (chosen === null) {
     const why =
       collection.endedBy === 'target-exited'
         ? 'the target exited before zongji handed on any event'
@@ -37,15 +37,14 @@ export async function auditLivePipeline(session: InspectorSession, options: Live
       'Run again with a longer --window while the source is being written to (an idle or paused pipeline delivers nothing).',
     )
   }
-  const chosen = collection.streamers.get(id)!
   const delivered = chosen.delivered
   // Positions the ring could not keep leave a hole: judge only after the last one missed.
   const judgedFrom = collection.lastMissed ?? undefined
   const live: LiveRoute = {
     pid: session.target.pid,
     inspect: session.address,
-    streamer: {id, host: chosen.description.host, port: chosen.description.port, subscription: rowsSubscriptionOf(chosen.description.filters)},
-    otherStreamers: [...collection.streamers.values()].filter((s) => s.description.id !== id && s.delivered.records > 0).length,
+    streamer: {instances: chosen.ids.length, host: chosen.description.host, port: chosen.description.port, subscription: rowsSubscriptionOf(chosen.description.filters)},
+    otherStreamers: [...collection.streams.values()].filter((s) => s !== chosen && s.delivered.records > 0).length,
     windowMs: Math.round(collection.windowMs),
     endedBy: collection.endedBy,
     eventsSeen: collection.eventsSeen,
@@ -56,7 +55,8 @@ export async function auditLivePipeline(session: InspectorSession, options: Live
     judgedFrom: judgedFrom ?? null,
   }
   const index = delivered.index(judgedFrom)
-  const endpoint = chosen.description.host === null ? `zongji#${id}` : `zongji#${id} ${chosen.description.host}:${chosen.description.port ?? '-'}`
+  const instances = chosen.ids.length === 1 ? 'zongji' : `${chosen.ids.length} zongji instances in turn`
+  const endpoint = chosen.description.host === null ? instances : `${instances} from ${chosen.description.host}:${chosen.description.port ?? '-'}`
   return auditBinlog({
     acks: [],
     delivered: index,

@@ -5,6 +5,7 @@
 import {installPositionTap, POSITION_TAP_GLOBAL_KEY, type PositionTapDrain, type PositionTapStatus} from '../agent/probes-core.cjs'
 import type {InspectorSession} from '../attach/session.js'
 import {FerrydiagError, isFerrydiagError} from '../errors.js'
+import {trace} from '../trace.js'
 import type {DeliveredIndex, LivePosition} from '../model/binlog-audit.js'
 import type {ProbeLibrary} from '../model/probes.js'
 import {installProbesIn, removeProbes} from './probe-session.js'
@@ -62,10 +63,22 @@ export class DeliveredPositionsBuilder {
   }
 }
 
+export interface LiveStream {
+  description: PositionTapDrain['streamers'][number]
+  /** zongji instances (tap ids) that delivered into it, in the order first seen. */
+  ids: number[]
+  delivered: DeliveredPositionsBuilder
+}
+
 export interface LiveCollection {
   libraries: ProbeLibrary[]
-  /** Per streamer id: its description (endpoint, filters) and delivered positions. */
-  streamers: Map<number, {description: PositionTapDrain['streamers'][number]; delivered: DeliveredPositionsBuilder}>
+  /**
+   * The streams, one per endpoint and filters: the zongji instances of one stream (a pipeline that stops
+   * and starts a new instance, e.g. after an error, keeps its options) deliver into one index, in order.
+   */
+  streams: Map<string, LiveStream>
+  /** Stream key of each zongji instance seen. */
+  streamOf: Map<number, string>
   eventsSeen: number
   /** Records the ring could not keep, and the last position among them (judge after it). */
   missed: number
@@ -99,6 +112,7 @@ export async function collectLivePositions(
       throw new FerrydiagError('probesPresent', `The target at ${session.address} already has a binlog position tap (${status.reason}); it is never installed twice.`, 'Wait for the other ferrydiag session to end, then run again.')
     }
     tapInstalled = true
+    trace('binlog-audit recording')
     return await drainWindow(session, installed.libraries, options)
   } finally {
     if (tapInstalled) await removePositionTap(session)
@@ -111,7 +125,7 @@ async function drainWindow(
   libraries: ProbeLibrary[],
   options: {windowMs: number; signal: AbortSignal; onProgress?: (elapsedMs: number, totalMs: number) => void},
 ): Promise<LiveCollection> {
-  const collection: LiveCollection = {libraries, streamers: new Map(), eventsSeen: 0, missed: 0, lastMissed: null, endedBy: 'window', windowMs: 0}
+  const collection: LiveCollection = {libraries, streams: new Map(), streamOf: new Map(), eventsSeen: 0, missed: 0, lastMissed: null, endedBy: 'window', windowMs: 0}
   const started = performance.now()
   const drainAll = async (): Promise<void> => {
     for (;;) {
@@ -146,10 +160,16 @@ async function drainWindow(
 function addDrain(collection: LiveCollection, drained: PositionTapDrain): void {
   collection.eventsSeen = drained.eventsSeen
   for (const description of drained.streamers) {
-    if (!collection.streamers.has(description.id)) collection.streamers.set(description.id, {description, delivered: new DeliveredPositionsBuilder()})
+    if (collection.streamOf.has(description.id)) continue
+    const key = JSON.stringify([description.host, description.port, description.filters])
+    collection.streamOf.set(description.id, key)
+    let stream = collection.streams.get(key)
+    if (stream === undefined) collection.streams.set(key, (stream = {description, ids: [], delivered: new DeliveredPositionsBuilder()}))
+    stream.ids.push(description.id)
   }
   for (let i = 0; i < drained.pos.length; i++) {
-    collection.streamers.get(drained.streamer[i]!)?.delivered.add(drained.files[drained.file[i]!]!, drained.pos[i]!, drained.gtid[i]!)
+    const key = collection.streamOf.get(drained.streamer[i]!)
+    if (key !== undefined) collection.streams.get(key)!.delivered.add(drained.files[drained.file[i]!]!, drained.pos[i]!, drained.gtid[i]!)
   }
   if (drained.missed !== null) {
     collection.missed += drained.missed.count
@@ -167,14 +187,14 @@ export async function removePositionTap(session: InspectorSession): Promise<bool
   }
 }
 
-/** The streamer to audit: the one streaming from the source's port (then host), else the one that handed on most. */
-export function pickStreamer(collection: LiveCollection, source: {host: string; port: number}): number | null {
-  const all = [...collection.streamers.values()].filter((s) => s.delivered.records > 0)
+/** The stream to audit: the one from the source's port (then host), else the one that handed on most. */
+export function pickStream(collection: LiveCollection, source: {host: string; port: number}): LiveStream | null {
+  const all = [...collection.streams.values()].filter((s) => s.delivered.records > 0)
   if (all.length === 0) return null
   const byPort = all.filter((s) => s.description.port === source.port)
   const candidates = byPort.length > 0 ? byPort : all
   const byHost = candidates.filter((s) => s.description.host === source.host)
   const pool = byHost.length > 0 ? byHost : candidates
   pool.sort((a, b) => b.delivered.records - a.delivered.records)
-  return pool[0]!.description.id
+  return pool[0]!
 }

@@ -57,9 +57,12 @@ export interface LiveRoute {
   /** Process id of the pipeline (null with --inspect when not known). */
   pid: number | null
   inspect: string
-  /** The zongji instance audited (the one streaming from --source, else the busiest), its endpoint and filters. */
-  streamer: {id: number; host: string | null; port: number | null; subscription: RowsSubscription}
-  /** Other zongji instances that handed on events in the window (not audited). */
+  /**
+   * The stream audited (from --source's endpoint, else the busiest): its zongji instances with the same
+   * endpoint and filters, one after the other (a pipeline that restarts its stream), and its filters.
+   */
+  streamer: {instances: number; host: string | null; port: number | null; subscription: RowsSubscription}
+  /** Other streams (another endpoint or other filters) that handed on events in the window (not audited). */
   otherStreamers: number
   windowMs: number
   /** window: the full --window; interrupted: Ctrl-C/SIGTERM/SIGHUP; target-exited: the pipeline went away (what was seen before is audited). */

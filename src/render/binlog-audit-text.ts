@@ -82,7 +82,7 @@ function liveLines(live: LiveRoute): string[] {
     `delivered: first seen ${livePosition(live.first)}, last delivered ${livePosition(live.last)}`,
   ]
   if (filters.length > 0) lines.push(`judged: only row changes the streamer subscribes to (${filters.join(', ')})`)
-  if (live.otherStreamers > 0) lines.push(`${live.otherStreamers} other zongji instance(s) handed on events and were not audited`)
+  if (live.otherStreamers > 0) lines.push(`${live.otherStreamers} other zongji stream(s) (another server or other filters) handed on events and were not audited`)
   if (live.missed > 0 && live.judgedFrom !== null) {
     lines.push(`${live.missed} position(s) did not fit the target's ring before the CLI read it: judged only after ${live.judgedFrom.file}:${live.judgedFrom.pos}`)
   }
