@@ -133,6 +133,7 @@ async function drainWindow(
       if (text === null) return
       const drained = JSON.parse(text) as PositionTapDrain
       addDrain(collection, drained)
+      if (drained.pos.length > 0) trace('binlog-audit drained')
       if (!drained.more) return
     }
   }
