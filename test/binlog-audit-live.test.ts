@@ -8,7 +8,7 @@ import {strict as assert} from 'node:assert'
 import {mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {after, describe, it} from 'node:test'
+import {after, describe, it, type TestContext} from 'node:test'
 import {startInsertLoad, type LoadHandle} from '../fixtures/binlog-audit/load.js'
 import {attachTarget} from '../src/attach/index.js'
 import {EXIT} from '../src/errors.js'
@@ -91,6 +91,16 @@ describe('binlog audit --inspect/--pid: the live route on MariaDB', {timeout: 60
   let load: LoadHandle | undefined
   after(() => load?.stop())
 
+  /** One writer's load and the steady pipeline, once it hands rows on. */
+  async function steadyUnderLoad(t: TestContext) {
+    const server = await db.get(t)
+    if (!server) return undefined
+    load = await startInsertLoad(server.adminDsn, {writers: 1})
+    const steady = await startPipeline(server.adminDsn, 'steady')
+    await waitFor(() => outboxSize(steady.outbox) > 0, 'the pipeline to hand rows on')
+    return {server, steady}
+  }
+
   it('names every transaction the restart-on-rotate pipeline lost; the steady pipeline is complete across 20+ rotations; nothing is left in either', async (t) => {
     const server = await db.get(t)
     if (!server) return
@@ -157,11 +167,9 @@ describe('binlog audit --inspect/--pid: the live route on MariaDB', {timeout: 60
   })
 
   it('Ctrl-C ends the window early with the audit of what was delivered; a killed CLI leaves nothing behind either', async (t) => {
-    const server = await db.get(t)
-    if (!server) return
-    load = await startInsertLoad(server.adminDsn, {writers: 1})
-    const steady = await startPipeline(server.adminDsn, 'steady')
-    await waitFor(() => outboxSize(steady.outbox) > 0, 'the pipeline to hand rows on')
+    const running = await steadyUnderLoad(t)
+    if (!running) return
+    const {server, steady} = running
 
     const args = ['binlog', 'audit', '--source', server.replicationDsn, '--inspect', steady.inspect, '--window', '60s', '--json']
     let sizeAtStart = 0
@@ -214,17 +222,15 @@ describe('binlog audit --inspect/--pid: the live route on MariaDB', {timeout: 60
         await new Promise((resolve) => setTimeout(resolve, 250))
       }
     }
-    await load.stop()
+    await load?.stop()
     load = undefined
     await steady.target.kill()
   })
 
   it('the pipeline exiting mid-window: what it delivered until then is audited, exit 17', async (t) => {
-    const server = await db.get(t)
-    if (!server) return
-    load = await startInsertLoad(server.adminDsn, {writers: 1})
-    const steady = await startPipeline(server.adminDsn, 'steady')
-    await waitFor(() => outboxSize(steady.outbox) > 0, 'the pipeline to hand rows on')
+    const running = await steadyUnderLoad(t)
+    if (!running) return
+    const {server, steady} = running
     let drained = false
     const result = await runCli(['binlog', 'audit', '--source', server.replicationDsn, '--inspect', steady.inspect, '--window', '60s'], {
       env: {FERRYDIAG_TRACE: '1'},
@@ -243,7 +249,7 @@ describe('binlog audit --inspect/--pid: the live route on MariaDB', {timeout: 60
         drained ||= text.includes('ferrydiag-trace binlog-audit drained')
       },
     })
-    await load.stop()
+    await load?.stop()
     load = undefined
     assert.equal(result.code, EXIT.targetExited, result.stderr)
     assert.match(result.stdout, /the pipeline exited during the window: what it delivered until then is audited/, result.stderr)
