@@ -45,6 +45,8 @@ export const EXIT = {
   noTransactions: 72, // the selection matched no transaction on any server
   binlogUnreadable: 73, // a server's binlog could not be decoded (e.g. a table's metadata is gone)
   binlogDiverged: 74, // binlog diff --exit-code: some GTID carries different content on different servers
+  noZongji: 79, // binlog audit --pid/--inspect: the target has no zongji the probes recognise (nothing installed)
+  noDeliveries: 80, // binlog audit --pid/--inspect: zongji handed on no event during the window (nothing to audit)
 } as const
 
 export type ExitName = keyof typeof EXIT

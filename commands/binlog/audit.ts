@@ -5,7 +5,11 @@
 import {Flags} from '@oclif/core'
 
 import {parseFilePosition} from '../../src/analyze/binlog-audit.js'
+import {attachTarget, type InspectorSession} from '../../src/attach/index.js'
 import {FerrydiagCommand} from '../../src/cli/base-command.js'
+import {durationFlag, targetFlags, targetOptionsFromFlags} from '../../src/cli/flags.js'
+import {listenForInterrupt} from '../../src/cli/interrupt.js'
+import {auditLivePipeline} from '../../src/collect/live-audit.js'
 import {EXIT, FerrydiagError} from '../../src/errors.js'
 import type {BinlogAuditReport, ConsumerAck, ConsumerDescription} from '../../src/model/binlog-audit.js'
 import {auditBinlog} from '../../src/mysql/binlog-audit-read.js'
@@ -13,6 +17,10 @@ import {readCheckpointTable, readPositionsFile} from '../../src/mysql/binlog-pos
 import {maskDsn, parseDsn} from '../../src/mysql/dsn.js'
 import {renderBinlogAuditJson} from '../../src/render/binlog-audit-json.js'
 import {renderBinlogAuditText} from '../../src/render/binlog-audit-text.js'
+import {createProgressLine} from '../../src/render/progress.js'
+
+/** Flags that give the consumer's positions from a file or table, refused with --pid/--inspect. */
+const RECORDED = ['positions', 'checkpoint', 'checkpoint-table', 'binlog-file']
 
 const VERDICT_EXIT: Record<BinlogAuditReport['verdict'], number> = {
   complete: 0,
@@ -24,20 +32,29 @@ const VERDICT_EXIT: Record<BinlogAuditReport['verdict'], number> = {
 export default class BinlogAudit extends FerrydiagCommand {
   static summary = 'Prove a binlog consumer lost no event, at file rotation above all.'
 
-  static description = `Reads the source's binlog over its own replication connection (a random high server id, never a pipeline's; needs REPLICATION SLAVE, and BINLOG MONITOR / REPLICATION CLIENT for SHOW BINARY LOGS) or local binlog files (--binlog-file), and compares its transactions with the positions the consumer acknowledged (--positions FILE, or --checkpoint DSN --checkpoint-table db.table). A transaction that changes rows (any, with --all-transactions) counts as delivered when the consumer acknowledged a position inside it or at its end in its own file, or its GTID; between the first and the last delivery every other transaction is lost. Reports per binlog file: size, Rotate event end, last acknowledged position, transactions delivered/lost/pending; the gaps and every lost event (position, type, GTID, table); acknowledged positions that are no event boundary of their file (e.g. a Rotate's position paired with the new file's name) and what a restart from them would skip; with --verify-checksums, events whose CRC32 fails (corrupt) and files whose last event is cut short (torn tail).
+  static description = `Consumer positions come from one of: a running Node pipeline (--pid/--inspect with --source: for --window, the position of every binlog event its zongji hands to the pipeline's listeners, through probes installed for the window and removed at its end), a positions log (--positions) or a checkpoint table (--checkpoint/--checkpoint-table). With a running pipeline the range judged is from the first position seen to the last one delivered when the window ends; events after it (still in zongji, the connection or not yet read) are reported as not yet delivered, never as lost.
 
-Verdict (worst first): corrupt, invalid-resume-point, lost, complete. Exit status: 0 complete, 62 lost, 63 invalid-resume-point, 64 corrupt (the report is printed in every case); errors: 30-35 (source), 60 positions log does not parse, 61 binlog files purged.
+Reads the source's binlog over its own replication connection (a random high server id, never a pipeline's; needs REPLICATION SLAVE, and BINLOG MONITOR / REPLICATION CLIENT for SHOW BINARY LOGS) or local binlog files (--binlog-file), and compares its transactions with the positions the consumer acknowledged (--positions FILE, or --checkpoint DSN --checkpoint-table db.table). A transaction that changes rows (any, with --all-transactions) counts as delivered when the consumer acknowledged a position inside it or at its end in its own file, or its GTID; between the first and the last delivery every other transaction is lost. Reports per binlog file: size, Rotate event end, last acknowledged position, transactions delivered/lost/pending; the gaps and every lost event (position, type, GTID, table); acknowledged positions that are no event boundary of their file (e.g. a Rotate's position paired with the new file's name) and what a restart from them would skip; with --verify-checksums, events whose CRC32 fails (corrupt) and files whose last event is cut short (torn tail).
 
---json prints one document (schema "ferrydiag.binlog-audit", version 1; see src/model/binlog-audit.ts).`
+Verdict (worst first): corrupt, invalid-resume-point, lost, complete. Exit status: 0 complete, 62 lost, 63 invalid-resume-point, 64 corrupt (the report is printed in every case); errors: 30-35 (source), 60 positions log does not parse, 61 binlog files purged, 79 the target has no zongji, 80 zongji handed on no event during the window, 130/143/129 when a signal ended the window early and 17 when the pipeline exited during it (both print the audit of what was delivered until then; read the verdict from it).
+
+--json prints one document (schema "ferrydiag.binlog-audit", version 2: v2 added consumer kind "live-pipeline" and the "live" object; see src/model/binlog-audit.ts).`
 
   static examples = [
     '<%= config.bin %> binlog audit --source mysql://repl:secret@10.0.0.5:3306 --positions consumer-positions.log',
     '<%= config.bin %> binlog audit --source mysql://repl:secret@10.0.0.5:3306 --checkpoint mysql://ro:secret@10.0.0.6:3306 --checkpoint-table app.binlog_checkpoint',
     '<%= config.bin %> binlog audit --source mysql://repl:secret@10.0.0.5:3306 --positions consumer-positions.log --verify-checksums',
     '<%= config.bin %> binlog audit --binlog-file /backup/binlog.000042 --verify-checksums',
+    '<%= config.bin %> binlog audit --source mysql://repl:secret@10.0.0.5:3306 --pid 4242 --window 30s',
   ]
 
   static flags = {
+    ...targetFlags,
+    window: durationFlag({
+      name: 'window',
+      summary: 'With --pid/--inspect: how long to record the positions the pipeline\'s zongji hands on.',
+      defaultMs: 10_000,
+    }),
     source: Flags.string({
       summary: 'DSN of the source whose binlog the consumer follows (read over replication).',
       helpValue: 'DSN',
@@ -91,6 +108,17 @@ Verdict (worst first): corrupt, invalid-resume-point, lost, complete. Exit statu
       throw new FerrydiagError('badArgument', 'Nothing to read: give --source DSN or --binlog-file PATH', 'Point --source at the server the consumer follows, or --binlog-file at binlog copies.')
     }
     if (flags.source !== undefined) parseDsn(flags.source)
+    if (flags.pid !== undefined || flags.inspect !== undefined) {
+      const recorded = RECORDED.filter((name) => flags[name as keyof typeof flags] !== undefined)
+      if (recorded.length > 0) {
+        throw new FerrydiagError(
+          'badArgument',
+          `--${flags.pid === undefined ? 'inspect' : 'pid'} cannot be used with --${recorded.join(', --')}: the positions come from the running pipeline or from what the consumer recorded, not both`,
+          'Audit the running pipeline (--pid/--inspect with --source) or the recorded positions (--positions/--checkpoint), in two runs.',
+        )
+      }
+      return this.runLive(flags)
+    }
     const from = flags.from === undefined ? undefined : parseFilePosition(flags.from)
     if (flags.from !== undefined && from === undefined) {
       throw new FerrydiagError('badArgument', `--from expects FILE:POS, got \`${flags.from}\``, 'e.g. --from binlog.000042:4')
@@ -114,9 +142,52 @@ Verdict (worst first): corrupt, invalid-resume-point, lost, complete. Exit statu
       allTransactions: flags['all-transactions'],
       listLimit: flags['list-limit'],
     })
+    this.print(report)
+    return undefined
+  }
+
+  private print(report: BinlogAuditReport): void {
     if (this.jsonEnabled()) process.stdout.write(`${renderBinlogAuditJson(report)}\n`)
     else this.log(renderBinlogAuditText(report))
     process.exitCode = VERDICT_EXIT[report.verdict]
-    return undefined
+  }
+
+  /** The live route: record what a running pipeline's zongji hands on for --window, then audit that range. */
+  private async runLive(flags: {source?: string; inspect?: string; pid?: number; 'allow-remote': boolean; window: number; 'verify-checksums': boolean; 'all-transactions': boolean; 'list-limit': number; from?: string}): Promise<undefined> {
+    if (flags.source === undefined) {
+      throw new FerrydiagError('badArgument', '--pid/--inspect needs --source DSN: the server whose binlog the pipeline streams', 'Add --source mysql://user:password@host:3306 (an account with REPLICATION SLAVE and BINLOG MONITOR).')
+    }
+    if (flags.from !== undefined) {
+      throw new FerrydiagError('badArgument', '--from is for recorded positions; with --pid/--inspect the range starts at the first position seen', 'Drop --from, or audit a positions log with --positions FILE --from FILE:POS.')
+    }
+    const interrupt = listenForInterrupt()
+    const progress = createProgressLine({json: this.jsonEnabled(), label: 'recording'})
+    let session: InspectorSession | undefined
+    try {
+      session = await attachTarget(targetOptionsFromFlags(flags))
+      const report = await auditLivePipeline(session, {
+        source: flags.source,
+        windowMs: flags.window,
+        signal: interrupt.signal,
+        onProgress: (elapsedMs, totalMs) => progress.update(elapsedMs, totalMs),
+        verifyChecksums: flags['verify-checksums'],
+        allTransactions: flags['all-transactions'],
+        listLimit: flags['list-limit'],
+      })
+      progress.clear()
+      this.print(report)
+      // Ctrl-C/SIGTERM/SIGHUP ended the window early: the report of what was seen is printed, the status says so.
+      if (report.live?.endedBy === 'interrupted') process.exitCode = interrupt.exitCode
+      // The pipeline went away mid-window (as lag does: 17): what it delivered until then was audited.
+      if (report.live?.endedBy === 'target-exited') {
+        process.exitCode = EXIT.targetExited
+        if (!this.jsonEnabled()) this.logToStderr(`ferrydiag binlog audit: the pipeline exited during the window (exit ${EXIT.targetExited}); the report covers what it delivered until then (verdict ${report.verdict})`)
+      }
+      return undefined
+    } finally {
+      progress.clear()
+      interrupt.dispose()
+      await session?.detach()
+    }
   }
 }

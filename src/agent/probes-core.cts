@@ -549,3 +549,177 @@ export async function installProbes(): Promise<ProbeInstallStatus> {
   g[UNDO_KEY].set('probes', uninstall)
   return status
 }
+
+// ---- binlog position tap (binlog audit's live route) ---------------------------------------------------
+// Kept apart from installProbes: it is installed after it, over the zongji prototype the probes found, and
+// removed on its own (undo entry 'binlog-positions'). installPositionTap is self-contained like
+// installProbes (its source text is evaluated in the target).
+
+/** The global key of the position tap. */
+export const POSITION_TAP_GLOBAL_KEY = 'ferrydiag.binlog-positions'
+
+/** How installPositionTap answers. */
+export interface PositionTapStatus {
+  installed: boolean
+  /** Why not: 'no-probes' (installProbes found no zongji class), 'already-present'. */
+  reason: string | null
+  capacity: number
+}
+
+/** One zongji instance the tap saw hand on events: its source endpoint and its event filters. */
+export interface PositionTapStreamer {
+  id: number
+  host: string | null
+  port: number | null
+  /** zongji's start() filters as given (includeEvents/excludeEvents: event names; include/excludeSchema: {db: true | [tables]}). */
+  filters: {includeEvents?: string[]; excludeEvents?: string[]; includeSchema?: Record<string, true | string[]>; excludeSchema?: Record<string, true | string[]>}
+}
+
+/**
+ * What one drain answers (JSON): the records since the previous drain, oldest first, as flat arrays
+ * (streamer id, index into files, end position, GTID or null), at most `max` of them (more: true when
+ * some remain). Records are one per transaction per streamer (the first event handed on in it), and one
+ * per event outside a GTID group. missed: records the full ring could not keep since the last drain.
+ */
+export interface PositionTapDrain {
+  files: string[]
+  streamer: number[]
+  file: number[]
+  pos: number[]
+  gtid: Array<string | null>
+  more: boolean
+  /** Events handed to the pipeline's listeners since install (every one, recorded or folded). */
+  eventsSeen: number
+  missed: {count: number; first: {file: string; pos: number}; last: {file: string; pos: number}} | null
+  streamers: PositionTapStreamer[]
+}
+
+/**
+ * Records, for every binlog event a zongji instance hands to the pipeline's 'binlog' listeners, its file
+ * and end position (and GTID) in a bounded ring the CLI drains. The file is zongji's options.filename at
+ * emit time (the file the event was read from; Rotate events, whose header position is the old file's,
+ * are not recorded); events with end position 0 (artificial) are not recorded unless they carry a GTID.
+ */
+export function installPositionTap(capacity: number): PositionTapStatus {
+  'use strict'
+  const g = globalThis as any
+  const KEY = Symbol.for('ferrydiag.binlog-positions')
+  const PROBES_KEY = Symbol.for('ferrydiag.probes')
+  const UNDO_KEY = Symbol.for('ferrydiag.undo')
+  if (g[KEY] !== undefined && g[KEY] !== null) return {installed: false, reason: 'already-present', capacity}
+  const proto = g[PROBES_KEY]?.prototypes?.zongji
+  if (proto === undefined || proto === null || typeof proto.emit !== 'function') return {installed: false, reason: 'no-probes', capacity}
+
+  const ringStreamer = new Int32Array(capacity)
+  const ringFile = new Int32Array(capacity)
+  const ringPos = new Float64Array(capacity)
+  const ringGtid: Array<string | null> = new Array(capacity).fill(null)
+  let head = 0 // next record to drain
+  let count = 0
+  let eventsSeen = 0
+  const files: string[] = []
+  const fileIndex = new Map<string, number>()
+  let missed: PositionTapDrain['missed'] = null
+  let nextId = 1
+  const ids = new WeakMap<object, {id: number; lastGtid: string | null; lastFile: number}>()
+  const streamers = new Map<number, PositionTapStreamer>()
+
+  const describe = (instance: any, id: number): PositionTapStreamer => {
+    const cfg = instance?.ctrlConnection?.config ?? instance?.connection?.config ?? instance?._dsn ?? {}
+    const f = instance?.filters ?? {}
+    const plain = (v: unknown): any => (v === undefined || v === null ? undefined : JSON.parse(JSON.stringify(v)))
+    return {
+      id,
+      host: typeof cfg.host === 'string' ? cfg.host : null,
+      port: typeof cfg.port === 'number' ? cfg.port : null,
+      filters: {includeEvents: plain(f.includeEvents), excludeEvents: plain(f.excludeEvents), includeSchema: plain(f.includeSchema), excludeSchema: plain(f.excludeSchema)},
+    }
+  }
+  const record = (instance: any, event: any): void => {
+    eventsSeen++
+    const name = typeof event.getEventName === 'function' ? event.getEventName() : ''
+    if (name === 'rotate') return
+    const file = instance?.options?.filename
+    const pos = typeof event.nextPosition === 'number' ? event.nextPosition : 0
+    const gtid = typeof event.gtid === 'string' ? event.gtid : null
+    if (typeof file !== 'string' || (pos <= 0 && gtid === null)) return
+    let s = ids.get(instance)
+    if (s === undefined) {
+      s = {id: nextId++, lastGtid: null, lastFile: -1}
+      ids.set(instance, s)
+      streamers.set(s.id, describe(instance, s.id))
+    }
+    let fi = fileIndex.get(file)
+    if (fi === undefined) {
+      fi = files.length
+      files.push(file)
+      fileIndex.set(file, fi)
+    }
+    // One record per transaction is enough to prove it was handed on; events outside a group all count.
+    if (gtid !== null && gtid === s.lastGtid && fi === s.lastFile) return
+    s.lastGtid = gtid
+    s.lastFile = fi
+    if (count === capacity) {
+      // Full: keep what the CLI has not read yet, count what is missed (the CLI judges after it).
+      if (missed === null) missed = {count: 0, first: {file, pos}, last: {file, pos}}
+      missed.count++
+      missed.last = {file, pos}
+      return
+    }
+    const at = (head + count) % capacity
+    ringStreamer[at] = s.id
+    ringFile[at] = fi
+    ringPos[at] = pos
+    ringGtid[at] = gtid
+    count++
+  }
+
+  const own = Object.getOwnPropertyDescriptor(proto, 'emit')
+  const previous = proto.emit
+  const wrapped = function (this: any, name: string, arg: any) {
+    if (name === 'binlog' && arg) {
+      try {
+        record(this, arg)
+      } catch {
+        // never disturb the pipeline
+      }
+    }
+    return previous.apply(this, arguments as any)
+  }
+  Object.defineProperty(proto, 'emit', {value: wrapped, writable: true, configurable: true, enumerable: false})
+
+  const drain = (max: number): string => {
+    const n = Math.min(count, max)
+    const out: PositionTapDrain = {files: files.slice(), streamer: [], file: [], pos: [], gtid: [], more: count > n, eventsSeen, missed, streamers: [...streamers.values()]}
+    for (let i = 0; i < n; i++) {
+      const at = (head + i) % capacity
+      out.streamer.push(ringStreamer[at]!)
+      out.file.push(ringFile[at]!)
+      out.pos.push(ringPos[at]!)
+      out.gtid.push(ringGtid[at]!)
+      ringGtid[at] = null
+    }
+    head = (head + n) % capacity
+    count -= n
+    missed = null
+    return JSON.stringify(out)
+  }
+  let removed = false
+  const uninstall = (): void => {
+    if (removed) return
+    removed = true
+    // Restore only our own layer: when the probes were removed first, emit is already the original.
+    if (proto.emit === wrapped) {
+      if (own) Object.defineProperty(proto, 'emit', own)
+      else delete proto.emit
+    }
+    if (g[KEY] === api) delete g[KEY]
+    const map = g[UNDO_KEY]
+    if (map instanceof Map && map.get('binlog-positions') === uninstall) map.delete('binlog-positions')
+  }
+  const api = {capacity, drain, uninstall}
+  g[KEY] = api
+  g[UNDO_KEY] ??= new Map()
+  g[UNDO_KEY].set('binlog-positions', uninstall)
+  return {installed: true, reason: null, capacity}
+}

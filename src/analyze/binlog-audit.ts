@@ -21,7 +21,10 @@ import {
   type ChecksumProblemKind,
   type ConsumerAck,
   type ConsumerDescription,
+  type DeliveredIndex,
   type FileAudit,
+  type LiveRoute,
+  type RowsSubscription,
   type InvalidResumePoint,
   type LossGap,
 } from '../model/binlog-audit.js'
@@ -36,7 +39,12 @@ const GTID_EVENTS = new Set([33, 162])
 
 export interface AuditOptions {
   acks: readonly ConsumerAck[]
+  /** Delivered positions in compact form (the live route), judged like acks with no line numbers. */
+  delivered?: DeliveredIndex
+  /** Only transactions with rows events the consumer subscribes to are judged (default: all). */
+  subscription?: RowsSubscription
   consumer: ConsumerDescription
+  live?: LiveRoute | null
   /** Files the range may cover, in binlog order, with their sizes. */
   files: readonly AuditedFileInput[]
   /** Judge from here (events before it are not judged); default: the first delivered transaction. */
@@ -50,8 +58,9 @@ export interface AuditOptions {
 
 interface AckCursor {
   /** Sorted distinct positions acknowledged in one file, and the first line naming each. */
-  positions: number[]
-  lines: number[]
+  positions: readonly number[]
+  /** Line of each position; null for delivered positions (the live route has no lines). */
+  lines: readonly number[] | null
   /** Next ack to classify as boundary or not. */
   boundaryIndex: number
   /** Next ack to match against transactions. */
@@ -133,6 +142,7 @@ export class BinlogAuditor {
   private readonly problems: ChecksumProblem[] = []
   private eventsRead = 0
   private eventsChecksummed = 0
+  private readonly judgesRows: (type: number, table: string | null) => boolean
 
   constructor(options: AuditOptions) {
     this.options = options
@@ -160,6 +170,11 @@ export class BinlogAuditor {
       }
       this.cursors.set(file, {positions, lines, boundaryIndex: 0, coverIndex: 0, invalid: new Set()})
     }
+    if (options.delivered !== undefined) {
+      for (const [file, positions] of options.delivered.files) this.cursors.set(file, {positions, lines: null, boundaryIndex: 0, coverIndex: 0, invalid: new Set()})
+      for (const gtid of options.delivered.gtids) this.gtidAcks.set(gtid, 0)
+    }
+    this.judgesRows = options.subscription === undefined ? () => true : subscribedRows(options.subscription)
   }
 
   /** Feed every event read, in binlog order (artificial ones are ignored). */
@@ -203,7 +218,7 @@ export class BinlogAuditor {
     const eventRef = ref(event, gtid)
     txn.events++
     txn.endPos = event.endPos
-    if (ROWS_EVENTS.has(event.type)) txn.rows = true
+    if (ROWS_EVENTS.has(event.type) && this.judgesRows(event.type, event.table ?? null)) txn.rows = true
     if (txn.listed.length < this.options.listLimit) txn.listed.push(eventRef)
     state.dataEvents++
     if (state.head.length < this.options.listLimit) state.head.push(eventRef)
@@ -270,7 +285,7 @@ export class BinlogAuditor {
     if (cursor !== undefined) {
       while (cursor.boundaryIndex < cursor.positions.length) {
         const pos = cursor.positions[cursor.boundaryIndex]!
-        if (pos > state.audit.lastEventEndPos) this.addResumePoint(state, cursor.lines[cursor.boundaryIndex]!, pos, 'beyond-file-end', null)
+        if (pos > state.audit.lastEventEndPos) this.addResumePoint(state, cursor.lines?.[cursor.boundaryIndex] ?? 0, pos, 'beyond-file-end', null)
         cursor.boundaryIndex++
       }
     }
@@ -282,13 +297,14 @@ export class BinlogAuditor {
     if (cursor === undefined) return
     while (cursor.boundaryIndex < cursor.positions.length && cursor.positions[cursor.boundaryIndex]! <= event.endPos) {
       const pos = cursor.positions[cursor.boundaryIndex]!
-      const line = cursor.lines[cursor.boundaryIndex]!
+      const line = cursor.lines?.[cursor.boundaryIndex] ?? 0
       cursor.boundaryIndex++
       if (pos <= FILE_START_POS || pos <= event.startPos) continue
       if (pos === event.endPos) {
         // A boundary; still wrong when it is the previous file's Rotate end and the file's first ack.
         const previous = this.rotateBefore(event.file)
-        if (cursor.boundaryIndex === 1 && previous !== null && previous.rotateEndPos === pos) {
+        // (Not for positions a live stream handed on: the server sent them, they are what it resumes from.)
+        if (cursor.lines !== null && cursor.boundaryIndex === 1 && previous !== null && previous.rotateEndPos === pos) {
           cursor.invalid.add(pos)
           this.addResumePoint(state, line, pos, 'rotate-position-with-new-file', null, event)
         }
@@ -444,7 +460,7 @@ export class BinlogAuditor {
       for (let i = 0; i < cursor.positions.length; i++) {
         const pos = cursor.positions[i]!
         this.resumePoints.push({
-          line: cursor.lines[i]!,
+          line: cursor.lines?.[i] ?? 0,
           file,
           pos,
           reason: 'no-such-file',
@@ -468,6 +484,7 @@ export class BinlogAuditor {
       verdict,
       read: this.options.read,
       consumer: this.options.consumer,
+      live: this.options.live ?? null,
       range: {from: this.rangeFrom, to: this.rangeTo},
       files,
       gaps: this.gaps,
@@ -492,4 +509,42 @@ function fileStatus(audit: FileAudit, lastDeliveredEnd: number | null): FileAudi
   if (audit.pendingTransactions > 0) return 'pending'
   if (audit.deliveredTransactions > 0) return 'complete'
   return 'before-range'
+}
+
+const WRITE_ROWS = new Set([23, 30, 166, 169])
+const UPDATE_ROWS = new Set([24, 31, 167, 170])
+
+/** The predicate a rows subscription stands for: (rows event type, `schema.table`) -> judged. */
+function subscribedRows(subscription: RowsSubscription): (type: number, table: string | null) => boolean {
+  const listed = (map: Record<string, true | string[]> | null, schema: string, name: string): boolean => {
+    const entry = map?.[schema]
+    return entry === true || (Array.isArray(entry) && entry.includes(name))
+  }
+  return (type, table) => {
+    if (subscription.kinds !== null) {
+      const kind = WRITE_ROWS.has(type) ? 'write' : UPDATE_ROWS.has(type) ? 'update' : 'delete'
+      if (!subscription.kinds.includes(kind)) return false
+    }
+    if (table === null) return true
+    const dot = table.indexOf('.')
+    const schema = table.slice(0, dot)
+    const name = table.slice(dot + 1)
+    if (listed(subscription.excludeSchema, schema, name)) return false
+    return subscription.includeSchema === null || listed(subscription.includeSchema, schema, name)
+  }
+}
+
+/**
+ * zongji's start() filters as the rows subscription they make: includeSchema/excludeSchema as given, and
+ * the rows events that includeEvents/excludeEvents let through (writerows, updaterows, deleterows).
+ */
+export function rowsSubscriptionOf(filters: {includeEvents?: string[]; excludeEvents?: string[]; includeSchema?: Record<string, true | string[]>; excludeSchema?: Record<string, true | string[]>}): RowsSubscription {
+  const names = {write: 'writerows', update: 'updaterows', delete: 'deleterows'} as const
+  const allKinds = ['write', 'update', 'delete'] as const
+  const kept = allKinds.filter((kind) => (filters.includeEvents === undefined || filters.includeEvents.includes(names[kind])) && !(filters.excludeEvents ?? []).includes(names[kind]))
+  return {
+    includeSchema: filters.includeSchema ?? null,
+    excludeSchema: filters.excludeSchema ?? null,
+    kinds: kept.length === allKinds.length ? null : [...kept],
+  }
 }

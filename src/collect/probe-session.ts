@@ -39,7 +39,7 @@ export async function installProbesIn(session: InspectorSession, options: {findI
     throw new FerrydiagError(
       'probesPresent',
       `Probes from another ferrydiag session are already installed in the target at ${session.address}${leaseHolder ? ` (lease: ${leaseHolder})` : ''}; they are never installed twice.`,
-      'Wait for the other session to end (its probes are removed when it detaches, or by the watchdog when it dies), or run with --no-probes.',
+      'Wait for the other session to end (its probes are removed when it detaches, or by the watchdog when it dies), or run ferrydiag lag or tune-batch with --no-probes.',
     )
   }
   const status = await session.evaluate<ProbeInstallStatus>(`(${installProbes.toString()})()`, {

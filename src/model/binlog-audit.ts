@@ -1,9 +1,10 @@
 // The data of `ferrydiag binlog audit`: what a consumer acknowledged, what the source's binlog holds,
-// and the report comparing them (also the `--json` document: schema "ferrydiag.binlog-audit", v1).
+// and the report comparing them (also the `--json` document: schema "ferrydiag.binlog-audit", v2; v2 added
+// the live route: consumer kind 'live-pipeline' and the `live` object).
 // Positions are byte offsets in a binlog file; an event's end position is where the next one starts.
 
 export const BINLOG_AUDIT_SCHEMA = 'ferrydiag.binlog-audit'
-export const BINLOG_AUDIT_VERSION = 1
+export const BINLOG_AUDIT_VERSION = 2
 
 /** Worst first: the verdict is the first of these that applies. */
 export type BinlogAuditVerdict = 'corrupt' | 'invalid-resume-point' | 'lost' | 'complete'
@@ -19,7 +20,63 @@ export interface ConsumerAck {
   gtid: string | null
 }
 
-export type ConsumerSourceKind = 'positions-file' | 'checkpoint-table' | 'none'
+/** positions-file / checkpoint-table: what the consumer recorded; live-pipeline: what a running pipeline's zongji handed on during the window. */
+export type ConsumerSourceKind = 'positions-file' | 'checkpoint-table' | 'live-pipeline' | 'none'
+
+/**
+ * What a consumer delivered, compact (the live route builds it as positions stream in, never keeping one
+ * object per event): per binlog file its distinct delivered end positions, ascending; and GTIDs delivered
+ * without a file position.
+ */
+export interface DeliveredIndex {
+  files: ReadonlyMap<string, readonly number[]>
+  gtids: ReadonlySet<string>
+}
+
+/**
+ * Which row changes the consumer subscribes to (zongji's includeSchema/excludeSchema and the rows events
+ * of includeEvents/excludeEvents): a transaction none of whose rows events pass is not judged.
+ * Schema maps: database -> true (every table) or the table names.
+ */
+export interface RowsSubscription {
+  includeSchema: Record<string, true | string[]> | null
+  excludeSchema: Record<string, true | string[]> | null
+  /** Kinds of rows events handed on; null: all. */
+  kinds: Array<'write' | 'update' | 'delete'> | null
+}
+
+/** A position as the live route saw it: file, end position, GTID of its transaction. */
+export interface LivePosition {
+  file: string
+  pos: number
+  gtid: string | null
+}
+
+/** The live route: where the positions came from and what the window saw. */
+export interface LiveRoute {
+  /** Process id of the pipeline (null with --inspect when not known). */
+  pid: number | null
+  inspect: string
+  /**
+   * The stream audited (from --source's endpoint, else the busiest): its zongji instances with the same
+   * endpoint and filters, one after the other (a pipeline that restarts its stream), and its filters.
+   */
+  streamer: {instances: number; host: string | null; port: number | null; subscription: RowsSubscription}
+  /** Other streams (another endpoint or other filters) that handed on events in the window (not audited). */
+  otherStreamers: number
+  windowMs: number
+  /** window: the full --window; interrupted: Ctrl-C/SIGTERM/SIGHUP; target-exited: the pipeline went away (what was seen before is audited). */
+  endedBy: 'window' | 'interrupted' | 'target-exited'
+  /** Events zongji handed to the pipeline's listeners during the window, and the records drained (one per transaction). */
+  eventsSeen: number
+  records: number
+  /** First position seen, and the last one delivered when the window ended: the audited range is between them. */
+  first: LivePosition | null
+  last: LivePosition | null
+  /** Records the target's ring could not keep (the CLI fell behind): the audit is judged from after the last one. */
+  missed: number
+  judgedFrom: {file: string; pos: number} | null
+}
 
 /** Where the acknowledgements came from. */
 export interface ConsumerDescription {
@@ -179,6 +236,8 @@ export interface BinlogAuditReport {
   /** Where events were read: the source (masked DSN) over replication, or local files. */
   read: {kind: 'replication' | 'local-files'; from: string; serverId: number | null; checksumsVerified: boolean}
   consumer: ConsumerDescription
+  /** The live route's window (consumer.kind 'live-pipeline'), else null. */
+  live: LiveRoute | null
   /** First and last transaction the audit judged: from the first delivery (or --from) to the last. */
   range: {from: {file: string; pos: number} | null; to: {file: string; pos: number} | null}
   files: FileAudit[]

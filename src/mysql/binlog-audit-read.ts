@@ -5,7 +5,7 @@ import {stat} from 'node:fs/promises'
 import {basename} from 'node:path'
 import {BinlogAuditor} from '../analyze/binlog-audit.js'
 import {FerrydiagError} from '../errors.js'
-import type {BinlogAuditReport, ConsumerAck, ConsumerDescription} from '../model/binlog-audit.js'
+import type {BinlogAuditReport, ConsumerAck, ConsumerDescription, DeliveredIndex, LiveRoute, RowsSubscription} from '../model/binlog-audit.js'
 import {pickReplicationServerId} from './binlog-counter.js'
 import {readBinlogFile, streamBinlogEvents} from './binlog-events.js'
 import {connectMysql} from './connect.js'
@@ -14,6 +14,10 @@ import {readSourceStatus} from './source-status.js'
 
 export interface BinlogAuditRequest {
   acks: ConsumerAck[]
+  /** The live route's delivered positions (compact), its rows subscription and window. */
+  delivered?: DeliveredIndex
+  subscription?: RowsSubscription
+  live?: LiveRoute
   consumer: ConsumerDescription
   /** Source DSN (read over replication), or local binlog files (in binlog order). */
   source?: string
@@ -49,6 +53,9 @@ async function auditFromFiles(request: BinlogAuditRequest, paths: string[]): Pro
   }
   const auditor = new BinlogAuditor({
     acks: request.acks,
+    delivered: request.delivered,
+    subscription: request.subscription,
+    live: request.live ?? null,
     consumer: request.consumer,
     files,
     from: request.from,
@@ -83,7 +90,7 @@ async function auditFromSource(request: BinlogAuditRequest, dsn: string): Promis
     await conn.end().catch(() => conn.destroy())
   }
   const names = logs.map((log) => log.name)
-  const ackFiles = [...new Set(request.acks.flatMap((ack) => (ack.file === null ? [] : [ack.file])))]
+  const ackFiles = [...new Set([...request.acks.flatMap((ack) => (ack.file === null ? [] : [ack.file])), ...(request.delivered?.files.keys() ?? [])])]
   const wanted = request.from === undefined ? ackFiles : [...ackFiles, request.from.file]
   const oldest = names[0]
   const purged = wanted.filter((file) => !names.includes(file) && oldest !== undefined && file < oldest).sort()
@@ -101,11 +108,14 @@ async function auditFromSource(request: BinlogAuditRequest, dsn: string): Promis
   }
   // Read through the end of the last file the consumer named (its tail is reported as pending), or to
   // the binlog's end when the consumer gave only GTIDs.
-  const gtidOnly = request.acks.some((ack) => ack.file === null)
+  const gtidOnly = request.acks.some((ack) => ack.file === null) || (request.delivered?.gtids.size ?? 0) > 0
   const lastFile = gtidOnly ? undefined : inRange.at(-1)
   const started = performance.now()
   const auditor = new BinlogAuditor({
     acks: request.acks,
+    delivered: request.delivered,
+    subscription: request.subscription,
+    live: request.live ?? null,
     consumer: request.consumer,
     files: logs,
     from: request.from,

@@ -3,7 +3,7 @@
 // Positions and sizes are exact byte offsets (no unit scaling: they are compared with SHOW BINLOG EVENTS).
 
 import Table from 'cli-table3'
-import type {AuditEventRef, BinlogAuditReport, ChecksumProblem, InvalidResumePoint} from '../model/binlog-audit.js'
+import type {AuditEventRef, BinlogAuditReport, ChecksumProblem, InvalidResumePoint, LiveRoute, LivePosition} from '../model/binlog-audit.js'
 import {formatDurationMs} from '../units.js'
 
 const TABLE_STYLE = {head: [], border: [], compact: true}
@@ -60,6 +60,35 @@ function problemLine(problem: ChecksumProblem): string {
   }
 }
 
+function livePosition(at: LivePosition | null): string {
+  return at === null ? '-' : `${at.file}:${at.pos}${at.gtid === null ? '' : ` (GTID ${at.gtid})`}`
+}
+
+/** The live route's window: what was recorded, how it ended, and what limits the range. */
+function liveLines(live: LiveRoute): string[] {
+  const ended: Record<LiveRoute['endedBy'], string> = {
+    window: 'the full window',
+    interrupted: 'interrupted: the range ends at what was delivered until then',
+    'target-exited': 'the pipeline exited during the window: what it delivered until then is audited',
+  }
+  const sub = live.streamer.subscription
+  const filters = [
+    sub.includeSchema === null ? null : `includeSchema ${JSON.stringify(sub.includeSchema)}`,
+    sub.excludeSchema === null ? null : `excludeSchema ${JSON.stringify(sub.excludeSchema)}`,
+    sub.kinds === null ? null : `rows events ${sub.kinds.join('/')}`,
+  ].filter((text) => text !== null)
+  const lines = [
+    `window: ${formatDurationMs(live.windowMs)} (${ended[live.endedBy]}); ${live.eventsSeen} events handed to the pipeline's listeners, ${live.records} positions recorded`,
+    `delivered: first seen ${livePosition(live.first)}, last delivered ${livePosition(live.last)}`,
+  ]
+  if (filters.length > 0) lines.push(`judged: only row changes the streamer subscribes to (${filters.join(', ')})`)
+  if (live.otherStreamers > 0) lines.push(`${live.otherStreamers} other zongji stream(s) (another server or other filters) handed on events and were not audited`)
+  if (live.missed > 0 && live.judgedFrom !== null) {
+    lines.push(`${live.missed} position(s) did not fit the target's ring before the CLI read it: judged only after ${live.judgedFrom.file}:${live.judgedFrom.pos}`)
+  }
+  return lines
+}
+
 function hex(value: number | null): string {
   return value === null ? '-' : `0x${value.toString(16).padStart(8, '0')}`
 }
@@ -74,8 +103,11 @@ export function renderBinlogAuditText(report: BinlogAuditReport): string {
   out.push(
     report.consumer.kind === 'none'
       ? 'consumer: none given (events and checksums only)'
-      : `consumer: ${report.consumer.kind} ${report.consumer.name}, ${report.consumer.acks} acknowledgements (${report.consumer.gtidAcks} GTIDs)`,
+      : report.consumer.kind === 'live-pipeline'
+        ? `consumer: running pipeline ${report.consumer.name}, positions its zongji handed on during the window`
+        : `consumer: ${report.consumer.kind} ${report.consumer.name}, ${report.consumer.acks} acknowledgements (${report.consumer.gtidAcks} GTIDs)`,
   )
+  if (report.live !== null) out.push(...liveLines(report.live))
   const range = report.range
   out.push(`range judged: ${range.from === null ? '-' : `${range.from.file}:${range.from.pos}`} .. ${range.to === null ? '-' : `${range.to.file}:${range.to.pos}`}`)
   out.push('')
@@ -108,7 +140,12 @@ export function renderBinlogAuditText(report: BinlogAuditReport): string {
     for (const problem of report.checksumProblems) out.push(`  ${problemLine(problem)}`)
   }
   if (report.pendingTotals.transactions > 0) {
-    out.push('', `${report.pendingTotals.transactions} transaction(s) after the last acknowledgement are pending (not judged lost).`)
+    out.push(
+      '',
+      report.live === null
+        ? `${report.pendingTotals.transactions} transaction(s) after the last acknowledgement are pending (not judged lost).`
+        : `${report.pendingTotals.transactions} transaction(s) after the last position delivered are not yet delivered (still in zongji, its connection or not yet read when the window ended): not lost.`,
+    )
   }
   return out.join('\n')
 }
