@@ -90,6 +90,15 @@ describe('buildEmitterReport: streams', () => {
     assert.deepEqual(findings, [])
   })
 
+  it('a sink refilled to the same length at both ends of the look moved if a reading in between shows a write completed', () => {
+    const observation = look({10: [state({writableLength: 19, pendingCallbacks: 19}), state({writableLength: 19, pendingCallbacks: 19})]})
+    const between: ObjectReading = {alive: true, fields: {}, stream: state({writableLength: 3, pendingCallbacks: 3})}
+    const {findings, emitters} = buildEmitterReport([report()], {...observation, samples: new Map([[10, [between]]])})
+    assert.deepEqual(findings, [])
+    assert.equal(emitters[0].moved, true)
+    assert.equal(buildEmitterReport([report()], observation).emitters[0].moved, false)
+  })
+
   it('no finding when the awaited promise settled, or without a second look', () => {
     assert.deepEqual(buildEmitterReport([report()], look({10: [state(), state()]}, 'fulfilled')).findings, [])
     const unobserved = buildEmitterReport([report()], undefined)

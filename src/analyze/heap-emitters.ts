@@ -7,7 +7,7 @@
 import type {AwaitedEmitter, AwaitedStream, StreamState} from '../model/dump.js'
 import type {Finding} from '../model/findings.js'
 import type {HeapGraph} from './heap-graph.js'
-import {instancePaths, type HeapObservation} from './heap-split-queue.js'
+import {instancePaths, type HeapObservation, type ObjectReading} from './heap-split-queue.js'
 import type {HeapWaitAnalysis} from './heap-waits.js'
 
 /** A stream of an awaited emitter's pipe chain, as the graph shows it. */
@@ -225,6 +225,12 @@ export interface EmitterWaitReport extends Omit<EmitterWait, 'taskIndexes' | 'em
   streams: Array<Omit<StreamLink, 'node'>>
 }
 
+/** Every reading of one object in the look, in order: before, the samples between, after. */
+function readingsOf(observation: HeapObservation, heapId: number): ObjectReading[] {
+  const list = [observation.before.get(heapId), ...(observation.samples?.get(heapId) ?? []), observation.after.get(heapId)]
+  return list.filter((r): r is ObjectReading => r !== undefined && r.alive)
+}
+
 /** Did a write complete (or the stream end, break, or empty) between two readings? */
 export function streamMoved(before: StreamState, after: StreamState): boolean {
   return (
@@ -261,20 +267,22 @@ export function buildEmitterReport(reports: readonly EmitterWaitReport[], observ
     const before = observation?.before.get(report.emitterHeapId)
     const after = observation?.after.get(report.emitterHeapId)
     const last = after?.alive ? after : before
-    const emitterMoved = observed && before?.fields && after?.fields ? JSON.stringify(before.fields) !== JSON.stringify(after.fields) : null
     const streams: AwaitedStream[] = report.streams.map((link) => {
-      const b = observation?.before.get(link.heapId)?.stream
-      const a = observation?.after.get(link.heapId)?.stream
+      const readings = observation ? readingsOf(observation, link.heapId).flatMap((r) => r.stream ?? []) : []
       return {
         className: link.className,
         heapId: link.heapId,
         implementation: link.implementation,
         callbackHolder: link.callbackHolder,
         ...(link.callbackHeldBy === undefined ? {} : {callbackHeldBy: link.callbackHeldBy}),
-        state: a ?? b ?? null,
-        moved: observed && a && b ? streamMoved(b, a) : null,
+        state: readings.at(-1) ?? null,
+        moved: observed && readings.length >= 2 ? readings.some((r, i) => i > 0 && streamMoved(readings[i - 1], r)) : null,
       }
     })
+    const fieldReadings = observation ? readingsOf(observation, report.emitterHeapId).flatMap((r) => (r.fields ? [JSON.stringify(r.fields)] : [])) : []
+    const fieldsMoved = observed && fieldReadings.length >= 2 ? fieldReadings.some((f) => f !== fieldReadings[0]) : null
+    // A stream moves when a write completes anywhere down its chain; a plain emitter when its fields change.
+    const emitterMoved = streams.length > 0 ? (streams.some((s) => s.moved === null) ? null : streams.some((s) => s.moved === true)) : fieldsMoved
     const name = report.paths[0] ?? `${report.className}@${report.emitterHeapId}`
     emitters.push({
       className: report.className,
@@ -296,7 +304,7 @@ export function buildEmitterReport(reports: readonly EmitterWaitReport[], observ
       const finding = judgeStreams(streams, report, name, seconds)
       if (finding) findings.push({...finding, evidence: {...base, streams, ...finding.evidence}})
     }
-    if (report.twin && (!observed || (promisesPending && emitterMoved !== true))) {
+    if (report.twin && (!observed || (promisesPending && fieldsMoved !== true))) {
       const twin = report.twin
       const twinReading = observation?.after.get(twin.heapId) ?? observation?.before.get(twin.heapId)
       const twinName = twin.paths[0] ?? `${twin.className}@${twin.heapId}`

@@ -226,6 +226,11 @@ export interface HeapObservation {
   completed: boolean
   before: ReadonlyMap<number, ObjectReading>
   after: ReadonlyMap<number, ObjectReading>
+  /**
+   * Readings taken between before and after, in order (emitters only: a stream whose producer refills
+   * it can show the same length at both ends of the look while it moved in between).
+   */
+  samples?: ReadonlyMap<number, readonly ObjectReading[]>
 }
 
 /** A split-queue candidate with its tasks' ids and await sites, ready to be judged. */

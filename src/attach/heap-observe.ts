@@ -9,6 +9,8 @@ import type CDP from 'chrome-remote-interface'
 import type {HeapObservation, ObjectReading} from '../analyze/heap-split-queue.js'
 
 const OBSERVE_GROUP = 'ferrydiag-heap-observe'
+/** Interval between readings of awaited emitters during the look, ms. */
+const SAMPLE_MS = 200
 
 /** completed is false when the target exited or the connection dropped during the observation. */
 export type ObservationResult = HeapObservation & {before: Map<number, ObjectReading>; after: Map<number, ObjectReading>}
@@ -35,11 +37,23 @@ export async function observeHeapObjects(
       emitterHandles.set(id, objectId)
       before.set(id, objectId === null ? {alive: false} : await readEmitter(client, objectId))
     }
-    await sleep(delayMs)
+    // Emitters are also read every SAMPLE_MS meanwhile (a cheap call each through the kept handle).
+    const samples = new Map<number, ObjectReading[]>()
+    const sleepStart = performance.now()
+    for (let left = delayMs; left > 0; left = delayMs - (performance.now() - sleepStart)) {
+      await sleep(emitterHandles.size > 0 ? Math.min(SAMPLE_MS, left) : left)
+      if (emitterHandles.size === 0 || performance.now() - sleepStart >= delayMs) break
+      for (const [id, objectId] of emitterHandles) {
+        if (objectId === null) continue
+        const list = samples.get(id) ?? []
+        list.push(await readEmitter(client, objectId))
+        samples.set(id, list)
+      }
+    }
     for (const id of objects.promises) after.set(id, await readObject(client, id))
     for (const id of objects.instances) after.set(id, await readObject(client, id))
     for (const [id, objectId] of emitterHandles) after.set(id, objectId === null ? {alive: false} : await readEmitter(client, objectId))
-    return {elapsedMs: performance.now() - start, completed: true, before, after}
+    return {elapsedMs: performance.now() - start, completed: true, before, after, samples}
   } catch {
     return {elapsedMs: performance.now() - start, completed: false, before, after}
   } finally {
