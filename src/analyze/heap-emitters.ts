@@ -50,6 +50,7 @@ const GENERIC_CLASSES = new Set(['EventEmitter', 'Object', 'EventTarget', ''])
 const REVERSE_WALK_CAP = 20_000
 const TWIN_CHECKS = 200
 const MAX_CHAIN = 8
+const MAX_ORPHAN_CHECKS = 16
 
 export function findEmitterWaits(graph: HeapGraph, analysis: HeapWaitAnalysis): EmitterWait[] {
   const byEmitter = new Map<number, EmitterWait>()
@@ -74,7 +75,10 @@ export function findEmitterWaits(graph: HeapGraph, analysis: HeapWaitAnalysis): 
     })
   })
   const waits = [...byEmitter.values()]
-  for (const wait of waits) {
+  // The orphan test walks the graph (backwards from the emitter, and over every node for a twin): for
+  // the emitters with the most waiting tasks only, so thousands of awaited sockets stay cheap.
+  const byTasks = [...waits].sort((a, b) => b.taskIndexes.length - a.taskIndexes.length).slice(0, MAX_ORPHAN_CHECKS)
+  for (const wait of byTasks) {
     const walls = taskWalls(graph, analysis, wait.taskIndexes)
     if (heldOnlyThrough(graph, analysis, wait.emitterNode, walls)) wait.twin = findTwin(graph, analysis, wait, walls)
   }
@@ -87,7 +91,9 @@ export function findEmitterWaits(graph: HeapGraph, analysis: HeapWaitAnalysis): 
  * path from the roots passes through the emitter itself.
  */
 function emitterPaths(graph: HeapGraph, analysis: HeapWaitAnalysis, emitter: number): string[] {
-  return instancePaths(graph, analysis, emitter, (referrer) => analysis.rootPath(referrer).some((e) => graph.edgeSource(e) === emitter))
+  const paths = instancePaths(graph, analysis, emitter, (referrer) => analysis.rootPath(referrer).some((e) => graph.edgeSource(e) === emitter))
+  // Paths through symbol-keyed internals (a handle's owner_symbol) come after the program's own names.
+  return [...paths.filter((p) => !p.includes('<symbol')), ...paths.filter((p) => p.includes('<symbol'))]
 }
 
 /** The awaited stream and every stream down its pipes (breadth first), or [] for a plain emitter. */

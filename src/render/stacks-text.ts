@@ -86,7 +86,8 @@ function describeFieldsMoved(moved: boolean | null, observedMs: number | null): 
 
 function describeMoved(moved: boolean | null, observedMs: number | null): string {
   if (moved === null || observedMs === null) return ''
-  return moved ? `; moved during the ${formatDurationMs(observedMs)} look` : `; no progress in ${formatDurationMs(observedMs)} (a lower bound)`
+  // Only state changes can be seen: a stream refilled as fast as it drains looks unchanged.
+  return moved ? `; its state changed during the ${formatDurationMs(observedMs)} look` : `; state unchanged for ${formatDurationMs(observedMs)}`
 }
 
 function renderHeader(dump: StacksDump): string[] {
