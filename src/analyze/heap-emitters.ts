@@ -155,12 +155,25 @@ function callbackHolder(graph: HeapGraph, analysis: HeapWaitAnalysis, stream: nu
 /** The waiting tasks' own objects: their suspended functions and the objects they run as methods of. */
 function taskWalls(graph: HeapGraph, analysis: HeapWaitAnalysis, taskIndexes: number[]): Set<number> {
   const walls = new Set<number>()
+  const receivers = new Set<number>()
+  const ownContexts = new Set<number>()
   for (const index of taskIndexes) {
     for (const frame of analysis.tasks[index].frames) {
       const g = analysis.generators[frame]
       walls.add(g.node)
-      if (g.receiverClass !== undefined && g.receiverNode >= 0 && !isGlobalObject(graph, g.receiverNode)) walls.add(g.receiverNode)
+      ownContexts.add(graph.child(g.node, 'context'))
+      if (g.receiverClass !== undefined && g.receiverNode >= 0 && !isGlobalObject(graph, g.receiverNode)) receivers.add(g.receiverNode)
     }
+  }
+  // A receiver whose `this` a live closure captured (a timer or listener set up in one of its methods)
+  // may still act on its emitter from there: it is not the waiting task's alone.
+  for (const receiver of receivers) {
+    let captured = false
+    for (const e of graph.incomingEdges(receiver)) {
+      const source = graph.edgeSource(e)
+      if (graph.edgeName(e) === 'this' && graph.nodeName(source) === 'system / Context' && !ownContexts.has(source) && analysis.isReached(source)) captured = true
+    }
+    if (!captured) walls.add(receiver)
   }
   return walls
 }
