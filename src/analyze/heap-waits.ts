@@ -597,9 +597,11 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
       const boundary =
         generatorIndex.has(source) || sourceType === 'synthetic' || source === 0 || sourceType === 'closure' || name === 'Timeout' || graph.edgeName(e) === '_events'
       if (fallback && boundary) {
-        // A wait list kept in an event listener's closure (events.on()'s iterator queues its resolvers)
-        // is held by that listener: say which event, as for a listener that holds the resolver itself.
-        if (sourceType === 'closure' && graph.edgeName(e) === 'context') {
+        // A wait list kept in the closure of one of node's own listeners (events.on()'s iterator queues
+        // its resolvers) is held by that listener: say which event, as for a listener holding the
+        // resolver itself. A program's own listener that reaches a queue through its scope (a SIGTERM
+        // handler closing over the module) says nothing about the wait: the queue stays the holder.
+        if (sourceType === 'closure' && graph.edgeName(e) === 'context' && (urlOfClosure(source) ?? '').startsWith('node:')) {
           const outer = describePath(path.slice(0, k))
           if (outer.kind === 'event-listener') {
             const contextNode = graph.edgeTarget(e)
