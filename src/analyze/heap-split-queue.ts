@@ -4,6 +4,7 @@
 // (a full first queue, an empty second one, a slow stage between) looks the same in one snapshot, so
 // the finding needs the second look to show that neither side moved (see buildSplitQueueFindings).
 
+import type {StreamState} from '../model/dump.js'
 import type {Finding} from '../model/findings.js'
 import type {HeapGraph} from './heap-graph.js'
 import type {HeapHolder, HeapTaskChain, HeapWaitAnalysis} from './heap-waits.js'
@@ -160,7 +161,7 @@ function describeSide(graph: HeapGraph, analysis: HeapWaitAnalysis, node: number
  * Short paths from a variable to the instance, one per object or scope that refers to it directly
  * ("reader.out", "applier.input", "channel.rows"): the path to the referrer, from its last variable.
  */
-export function instancePaths(graph: HeapGraph, analysis: HeapWaitAnalysis, node: number): string[] {
+export function instancePaths(graph: HeapGraph, analysis: HeapWaitAnalysis, node: number, skipReferrer?: (referrer: number) => boolean): string[] {
   if (graph.nodeName(node) === 'system / Context') {
     // A closure-made queue: name the object that carries its functions (the factory's return value).
     for (const e of graph.incomingEdges(node)) {
@@ -184,7 +185,7 @@ export function instancePaths(graph: HeapGraph, analysis: HeapWaitAnalysis, node
     if (type !== propertyCode && type !== contextCode) continue
     if (type === contextCode && graph.edgeName(e) === 'this') continue // a method's own scope
     const referrer = graph.edgeSource(e)
-    if (generatorNodes.has(referrer) || !analysis.isReached(referrer)) continue
+    if (generatorNodes.has(referrer) || !analysis.isReached(referrer) || skipReferrer?.(referrer)) continue
     const text = pathText(graph, [...analysis.rootPath(referrer), e])
     if (text !== '' && !paths.includes(text)) paths.push(text)
     if (paths.length >= 4) break
@@ -212,6 +213,10 @@ export interface ObjectReading {
   alive: boolean
   promiseState?: string
   fields?: Record<string, number>
+  /** An emitter's listener counts by event name (emitters only). */
+  listeners?: Record<string, number>
+  /** A stream's state (emitters with a _writableState only). */
+  stream?: StreamState
 }
 
 /** The second look as the split-queue finding reads it. */
@@ -221,6 +226,11 @@ export interface HeapObservation {
   completed: boolean
   before: ReadonlyMap<number, ObjectReading>
   after: ReadonlyMap<number, ObjectReading>
+  /**
+   * Readings taken between before and after, in order (emitters only: a stream whose producer refills
+   * it can show the same length at both ends of the look while it moved in between).
+   */
+  samples?: ReadonlyMap<number, readonly ObjectReading[]>
 }
 
 /** A split-queue candidate with its tasks' ids and await sites, ready to be judged. */

@@ -596,7 +596,21 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
       const isNamedObject = sourceType === 'object' && !GENERIC_NAMES.has(name) && !name.startsWith('system /') && !isPromise(source)
       const boundary =
         generatorIndex.has(source) || sourceType === 'synthetic' || source === 0 || sourceType === 'closure' || name === 'Timeout' || graph.edgeName(e) === '_events'
-      if (fallback && boundary) return fallback
+      if (fallback && boundary) {
+        // A wait list kept in the closure of one of node's own listeners (events.on()'s iterator queues
+        // its resolvers) is held by that listener: say which event, as for a listener holding the
+        // resolver itself. A program's own listener that reaches a queue through its scope (a SIGTERM
+        // handler closing over the module) says nothing about the wait: the queue stays the holder.
+        if (sourceType === 'closure' && graph.edgeName(e) === 'context' && (urlOfClosure(source) ?? '').startsWith('node:')) {
+          const outer = describePath(path.slice(0, k))
+          if (outer.kind === 'event-listener') {
+            const contextNode = graph.edgeTarget(e)
+            const variable = k + 1 < path.length && graph.edgeSource(path[k + 1]) === contextNode ? graph.edgeName(path[k + 1]) : '?'
+            return {...outer, variable, closure: name || '(anonymous)', contextNode, eventName: awaitedEvent(outer, contextNode)}
+          }
+        }
+        return fallback
+      }
       if (name === 'Timeout' && sourceType === 'object') {
         return {kind: 'timer', path: `Timeout${pathText()}`, objectNode: source, objectHeapId: graph.nodeId(source), objectClass: 'Timeout'}
       }
@@ -625,7 +639,8 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
         const closure = name || '(anonymous)'
         // The closure itself may be held by something more telling (a listener, a timer, a queue).
         const outer = describePath(path.slice(0, k))
-        if (outer.kind === 'timer' || outer.kind === 'event-listener' || outer.kind === 'channel-queue') return {...outer, variable, closure, contextNode}
+        if (outer.kind === 'event-listener') return {...outer, variable, closure, contextNode, eventName: awaitedEvent(outer, contextNode)}
+        if (outer.kind === 'timer' || outer.kind === 'channel-queue') return {...outer, variable, closure, contextNode}
         return {
           kind: 'closure-variable',
           variable,
@@ -638,6 +653,24 @@ export function analyzeHeapWaits(graph: HeapGraph, options: AnalyzeHeapWaitsOpti
       }
     }
     return fallback ?? {kind: 'unknown', detail: 'internal', path: hops.join('') || undefined}
+  }
+
+  /**
+   * The event a listener-held wait is for. The walk may reach the shared closure scope through the
+   * 'error' listener that events.once / events.on add beside the real one: when another listener on the
+   * same emitter closes over the same scope, its event is the one awaited.
+   */
+  function awaitedEvent(holder: HeapHolder, contextNode: number): string | undefined {
+    if (holder.eventName !== 'error' || holder.objectNode === undefined) return holder.eventName
+    const events = graph.child(holder.objectNode, '_events')
+    if (events < 0) return holder.eventName
+    const closesOver = (fn: number): boolean => graph.nodeTypeCodeOf(fn) === closureType && graph.child(fn, 'context') === contextNode
+    for (let e = graph.firstEdgeOf(events); e < graph.endEdgeOf(events); e++) {
+      if (graph.edgeTypeCodeOf(e) !== propertyEdge || graph.edgeName(e) === 'error') continue
+      const listener = graph.edgeTarget(e)
+      if (closesOver(listener) || [...graph.elements(listener).values()].some(closesOver)) return graph.edgeName(e)
+    }
+    return holder.eventName
   }
 
   function describeObjectHolder(objectNode: number, pathFromObject: number[], pathText: string): HeapHolder {

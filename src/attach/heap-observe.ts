@@ -9,6 +9,8 @@ import type CDP from 'chrome-remote-interface'
 import type {HeapObservation, ObjectReading} from '../analyze/heap-split-queue.js'
 
 const OBSERVE_GROUP = 'ferrydiag-heap-observe'
+/** Interval between readings of awaited emitters during the look, ms. */
+const SAMPLE_MS = 200
 
 /** completed is false when the target exited or the connection dropped during the observation. */
 export type ObservationResult = HeapObservation & {before: Map<number, ObjectReading>; after: Map<number, ObjectReading>}
@@ -19,7 +21,7 @@ export type ObservationResult = HeapObservation & {before: Map<number, ObjectRea
  */
 export async function observeHeapObjects(
   client: CDP.Client,
-  objects: {promises: number[]; instances: number[]},
+  objects: {promises: number[]; instances: number[]; emitters?: number[]},
   delayMs: number,
   sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 ): Promise<ObservationResult> {
@@ -28,10 +30,30 @@ export async function observeHeapObjects(
   const after = new Map<number, ObjectReading>()
   try {
     for (const id of objects.instances) before.set(id, await readObject(client, id))
-    await sleep(delayMs)
+    // Emitters are looked up once (one heap walk each) and read twice through the same handle.
+    const emitterHandles = new Map<number, string | null>()
+    for (const id of objects.emitters ?? []) {
+      const objectId = await lookupObject(client, id)
+      emitterHandles.set(id, objectId)
+      before.set(id, objectId === null ? {alive: false} : await readEmitter(client, objectId))
+    }
+    // Emitters are also read every SAMPLE_MS meanwhile (a cheap call each through the kept handle).
+    const samples = new Map<number, ObjectReading[]>()
+    const sleepStart = performance.now()
+    for (let left = delayMs; left > 0; left = delayMs - (performance.now() - sleepStart)) {
+      await sleep(emitterHandles.size > 0 ? Math.min(SAMPLE_MS, left) : left)
+      if (emitterHandles.size === 0 || performance.now() - sleepStart >= delayMs) break
+      for (const [id, objectId] of emitterHandles) {
+        if (objectId === null) continue
+        const list = samples.get(id) ?? []
+        list.push(await readEmitter(client, objectId))
+        samples.set(id, list)
+      }
+    }
     for (const id of objects.promises) after.set(id, await readObject(client, id))
     for (const id of objects.instances) after.set(id, await readObject(client, id))
-    return {elapsedMs: performance.now() - start, completed: true, before, after}
+    for (const [id, objectId] of emitterHandles) after.set(id, objectId === null ? {alive: false} : await readEmitter(client, objectId))
+    return {elapsedMs: performance.now() - start, completed: true, before, after, samples}
   } catch {
     return {elapsedMs: performance.now() - start, completed: false, before, after}
   } finally {
@@ -39,16 +61,69 @@ export async function observeHeapObjects(
   }
 }
 
-async function readObject(client: CDP.Client, heapId: number): Promise<ObjectReading> {
-  let objectId: string | undefined
+/** A remote handle on the object (in OBSERVE_GROUP), or null when it was collected since. */
+async function lookupObject(client: CDP.Client, heapId: number): Promise<string | null> {
   try {
     const {result} = await client.send('HeapProfiler.getObjectByHeapObjectId', {objectId: String(heapId), objectGroup: OBSERVE_GROUP})
-    objectId = result.objectId
+    return result.objectId ?? null
   } catch (error) {
     // "Object is not available": collected since. Anything else (connection gone) ends the look.
-    if (/not available|Invalid|not found/i.test(String((error as Error)?.message ?? error))) return {alive: false}
+    if (/not available|Invalid|not found/i.test(String((error as Error)?.message ?? error))) return null
     throw error
   }
+}
+
+/**
+ * An emitter's own numeric fields and list lengths (data properties only: no getter of the program
+ * runs), its listener counts, and for a stream the state node keeps in _writableState/_readableState
+ * (node's own getters). Read-only.
+ */
+const READ_EMITTER = `function () {
+  const fields = {}
+  for (const key of Object.keys(this)) {
+    const d = Object.getOwnPropertyDescriptor(this, key)
+    if (!d || !('value' in d)) continue
+    const v = d.value
+    if (typeof v === 'number') fields[key] = v
+    else if (Array.isArray(v)) fields[key] = v.length
+    else if (v instanceof Map || v instanceof Set) fields[key] = v.size
+  }
+  const listeners = {}
+  const events = Object.getOwnPropertyDescriptor(this, '_events')
+  if (events && events.value && typeof events.value === 'object') {
+    for (const name of Object.keys(events.value)) {
+      const l = events.value[name]
+      listeners[name] = typeof l === 'function' ? 1 : Array.isArray(l) ? l.length : 0
+    }
+  }
+  let stream
+  const w = Object.getOwnPropertyDescriptor(this, '_writableState')
+  const r = Object.getOwnPropertyDescriptor(this, '_readableState')
+  if (w && w.value && typeof w.value === 'object') {
+    const s = w.value
+    const errored = s.errored
+    stream = {
+      writableLength: Number(s.length) || 0, writableHighWaterMark: Number(s.highWaterMark) || 0, writing: !!s.writing,
+      pendingCallbacks: Number(s.pendingcb) || 0, corked: Number(s.corked) || 0, needDrain: !!s.needDrain, ended: !!s.ended,
+      destroyed: !!s.destroyed, errored: errored ? String(errored && errored.message || errored) : null,
+    }
+    if (r && r.value && typeof r.value === 'object') {
+      stream.readableLength = Number(r.value.length) || 0
+      stream.readableHighWaterMark = Number(r.value.highWaterMark) || 0
+    }
+  }
+  return {fields, listeners, stream}
+}`
+
+async function readEmitter(client: CDP.Client, objectId: string): Promise<ObjectReading> {
+  const {result, exceptionDetails} = await client.send('Runtime.callFunctionOn', {objectId, functionDeclaration: READ_EMITTER, returnByValue: true, silent: true})
+  if (exceptionDetails) return {alive: true}
+  const value = result.value as {fields: Record<string, number>; listeners: Record<string, number>; stream?: ObjectReading['stream']}
+  return {alive: true, fields: value.fields, listeners: value.listeners, ...(value.stream ? {stream: value.stream} : {})}
+}
+
+async function readObject(client: CDP.Client, heapId: number): Promise<ObjectReading> {
+  const objectId = await lookupObject(client, heapId)
   if (!objectId) return {alive: false}
   const properties = await client.send('Runtime.getProperties', {objectId, ownProperties: true})
   const state = properties.internalProperties?.find((p) => p.name === '[[PromiseState]]')?.value?.value

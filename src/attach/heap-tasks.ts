@@ -9,6 +9,7 @@ import {analyzeHeapWaits, type HeapGenerator, type HeapHolder, type HeapTaskChai
 import type {HolderInfo, StackFrame, TaskRecord} from '../model/snapshot.js'
 import {HeapGraph} from '../analyze/heap-graph.js'
 import {classifyQueueWaits, findSplitQueueCandidates, type SplitQueueCandidate} from '../analyze/heap-split-queue.js'
+import {findEmitterWaits, type EmitterWait} from '../analyze/heap-emitters.js'
 import {observeHeapObjects, type ObservationResult} from './heap-observe.js'
 import {estimateHeapRouteCost, readHeapUsage, takeHeapSnapshot, type HeapRouteCost} from './heap-snapshot.js'
 
@@ -101,9 +102,19 @@ export interface HeapSplitQueue extends SplitQueueCandidate {
   receiveTaskIds: number[]
 }
 
+/** An emitter that tasks await an event on, with the ids of those tasks as numbered in HeapTasksResult.tasks. */
+export interface HeapEmitterWait extends Omit<EmitterWait, 'taskIndexes' | 'emitterNode' | 'streams'> {
+  taskIds: number[]
+  /** Heap ids of the promises those tasks await (read again in the second look). */
+  promiseHeapIds: number[]
+  streams: Array<Omit<EmitterWait['streams'][number], 'node'>>
+}
+
 export interface HeapTasksResult {
   tasks: HeapTaskRecord[]
   splitQueues: HeapSplitQueue[]
+  /** Emitters tasks await an event on (streams with their pipe chain; orphaned instances with their twin). */
+  emitterWaits: HeapEmitterWait[]
   /** The second look, when one was taken. */
   observation?: ObservationResult & {askedMs: number; promiseHeapIds: number[]}
   /** Every distinct holder object seen, by heap id, for cross-referencing (e.g. orphaned channels). */
@@ -118,6 +129,8 @@ export interface HeapTasksResult {
 export const DEFAULT_OBSERVE_MS = 2000
 
 const OBJECT_GROUP = 'ferrydiag-heap'
+/** Emitters described (and read in the second look, one heap walk each) per dump. */
+const MAX_OBSERVED_EMITTERS = 6
 /** Await-line lookups made whatever the time budget (the stuck and queue tasks come first). */
 const MIN_LOOKUPS = 8
 /** Object group of the age index's CDP handles; released before the snapshot (see buildAgeIndex). */
@@ -278,17 +291,31 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
   const splitQueues: HeapSplitQueue[] = candidates.map((c) => ({...c, sendTaskIds: idsOf(c.send.taskIndexes), receiveTaskIds: idsOf(c.receive.taskIndexes)}))
   const observeMs = options.observeMs ?? DEFAULT_OBSERVE_MS
   const neverPromises = tasks.filter((t) => t.state === 'never-resumes').flatMap((t) => t.awaitedPromiseHeapId ?? []).slice(0, 8)
-  const promiseHeapIds = [...new Set([...candidates.flatMap((c) => [...c.send.promiseHeapIds.slice(0, 2), ...c.receive.promiseHeapIds.slice(0, 2)]), ...neverPromises])]
+  // Awaited emitters: a stream's chain and an orphaned instance (with its twin) need the second look.
+  const emitterWaits: HeapEmitterWait[] = findEmitterWaits(graph, analysis)
+    .map(({taskIndexes, emitterNode: _node, streams, ...wait}) => ({
+      ...wait,
+      streams: streams.map(({node: _streamNode, ...link}) => link),
+      taskIds: idsOf(taskIndexes),
+      promiseHeapIds: taskIndexes.flatMap((i) => analysis.tasks[i].awaitedPromiseHeapId ?? []).slice(0, 2),
+    }))
+    .filter((wait) => wait.taskIds.length > 0)
+    .slice(0, MAX_OBSERVED_EMITTERS)
+  const watched = emitterWaits.filter((wait) => wait.streams.length > 0 || wait.twin !== undefined)
+  const emitterPromises = watched.flatMap((wait) => wait.promiseHeapIds)
+  const emitterIds = [...new Set(emitterWaits.flatMap((wait) => [wait.emitterHeapId, ...wait.streams.map((s) => s.heapId), ...(wait.twin ? [wait.twin.heapId] : [])]))].slice(0, 12)
+  const promiseHeapIds = [...new Set([...candidates.flatMap((c) => [...c.send.promiseHeapIds.slice(0, 2), ...c.receive.promiseHeapIds.slice(0, 2)]), ...neverPromises, ...emitterPromises])]
   const instances = candidates.flatMap((c) => [c.send, c.receive]).filter((side) => !side.className.startsWith('closure')).map((side) => side.instanceHeapId)
   let observation: HeapTasksResult['observation']
   if (observeMs > 0 && promiseHeapIds.length > 0) {
     options.onObserve?.(observeMs)
-    observation = {...(await observeHeapObjects(client, {promises: promiseHeapIds, instances}, observeMs)), askedMs: observeMs, promiseHeapIds}
+    observation = {...(await observeHeapObjects(client, {promises: promiseHeapIds, instances, emitters: emitterIds}, observeMs)), askedMs: observeMs, promiseHeapIds}
   }
 
   return {
     tasks,
     splitQueues,
+    emitterWaits,
     observation,
     holders: [...holders.values()],
     estimate,

@@ -7,7 +7,8 @@ import {findOrphanedHeapChannels} from '../analyze/heap-orphan-channels.js'
 import {buildSplitQueueFindings, type HeapObservation} from '../analyze/heap-split-queue.js'
 import {collectSites} from '../analyze/group-stacks.js'
 import {buildStacksDump} from '../analyze/stacks-findings.js'
-import {collectHeapTasks, type HeapSplitQueue, type HeapTaskRecord, type HeapRouteStats, type HeapWaitAges} from '../attach/heap-tasks.js'
+import {buildEmitterReport} from '../analyze/heap-emitters.js'
+import {collectHeapTasks, type HeapEmitterWait, type HeapSplitQueue, type HeapTaskRecord, type HeapRouteStats, type HeapWaitAges} from '../attach/heap-tasks.js'
 import type {HeapRouteCost} from '../attach/heap-snapshot.js'
 import type {InspectorSession} from '../attach/session.js'
 import {FerrydiagError, isFerrydiagError} from '../errors.js'
@@ -48,6 +49,8 @@ export interface CollectedStacks {
   heapStats: HeapRouteStats | null
   /** Heap route: queue instances split between parked senders and parked receivers, and the second look. */
   heapSplitQueues?: HeapSplitQueue[]
+  /** Heap route: emitters that tasks await an event on (streams, orphaned instances). */
+  heapEmitterWaits?: HeapEmitterWait[]
   heapObservation?: HeapObservation
   /** The agent route saw no task and no buffer (and the heap route was not taken): a finding says so. */
   nothingSeen?: boolean
@@ -130,6 +133,7 @@ async function heapOnly(session: InspectorSession, heap: HeapRead, budgetMs: num
     heapTasks: heap.tasks,
     heapStats: heap.stats,
     heapSplitQueues: heap.splitQueues,
+    heapEmitterWaits: heap.emitterWaits,
     heapObservation: heap.observation,
   }
 }
@@ -160,17 +164,22 @@ export function buildCollectedStacksDump(collected: CollectedStacks, options: Bu
     (collected.heapSplitQueues ?? []).map((split) => ({...split, sendSites: sitesOf(split.sendTaskIds), receiveSites: sitesOf(split.receiveTaskIds)})),
     collected.heapObservation,
   )
+  const emitterReport = buildEmitterReport(
+    (collected.heapEmitterWaits ?? []).map((wait) => ({...wait, sites: sitesOf(wait.taskIds)})),
+    collected.heapObservation,
+  )
+  const emitters = emitterReport.emitters.length > 0 ? {emitters: emitterReport.emitters} : {}
   const explained = new Set(splitFindings.flatMap((finding) => finding.evidence.taskIds ?? []))
   const heapFindings: Finding[] = [
     ...splitFindings,
+    ...emitterReport.findings.filter((finding) => !(finding.evidence.taskIds ?? []).some((id) => explained.has(id))),
     ...findOrphanedHeapChannels(mapped)
       .filter((finding) => !(finding.evidence.taskIds ?? []).some((id) => explained.has(id)))
       .map((finding) => ({...finding, evidence: {...finding.evidence, sites: sitesOf(finding.evidence.taskIds ?? [])}})),
   ]
-  if (heapFindings.length === 0) return dump
-  const errors = dump.findings.filter((finding) => finding.severity === 'error')
-  const rest = dump.findings.filter((finding) => finding.severity !== 'error')
-  return {...dump, findings: [...heapFindings, ...errors, ...rest]}
+  const order = {error: 0, warning: 1, info: 2}
+  const findings = [...heapFindings, ...dump.findings].sort((a, b) => order[a.severity] - order[b.severity])
+  return {...dump, findings, ...emitters}
 }
 
 /** The finding of a dump that saw nothing (agent route, no tasks, no ferrydiag buffers). */
@@ -205,6 +214,7 @@ interface HeapRead {
   takenAtMs: number
   waitAges: HeapWaitAges
   splitQueues: HeapSplitQueue[]
+  emitterWaits: HeapEmitterWait[]
   observation?: HeapObservation & {askedMs: number}
 }
 
@@ -231,6 +241,7 @@ async function readHeapTasks(session: InspectorSession, options: CollectStacksOp
     takenAtMs: result.takenAtMs,
     waitAges: result.waitAges,
     splitQueues: result.splitQueues,
+    emitterWaits: result.emitterWaits,
     observation: result.observation,
   }
 }

@@ -123,6 +123,75 @@ export interface StacksDump {
   stages: StageRecord[]
   /** Errors first, then warnings, then info; computed over all tasks, not only the shown ones. */
   findings: Finding[]
+  /**
+   * Heap route (added in version 2, optional): each emitter a task awaits an event on, with its state
+   * and, for a stream, the state of every stream down its pipes. Absent when no task awaits an event.
+   */
+  emitters?: AwaitedEmitter[]
+}
+
+/**
+ * A Writable side's state as read from the target (`_writableState`, and `_readableState` for a
+ * duplex), at the end of the second look (or at its start when the look was cut short).
+ */
+export interface StreamState {
+  /** writableLength: items (objectMode) or bytes buffered, the write in flight included. */
+  writableLength: number
+  writableHighWaterMark: number
+  /** A write is in flight: handed to _write/_writev/_transform and its callback not called yet. */
+  writing: boolean
+  /** Writes that were accepted and whose callbacks have not run yet. */
+  pendingCallbacks: number
+  /** cork() depth (0: not corked). */
+  corked: number
+  needDrain: boolean
+  ended: boolean
+  destroyed: boolean
+  /** The error message when the stream errored, else null. */
+  errored: string | null
+  /** Readable side of a duplex/transform, when it has one. */
+  readableLength?: number
+  readableHighWaterMark?: number
+}
+
+/** One stream of an awaited emitter's pipe chain (the awaited stream first, then downstream). */
+export interface AwaitedStream {
+  className: string
+  heapId: number
+  /** The user's write implementation(s): "_transform at file:line:col" (node's own are left out). */
+  implementation: string[]
+  /**
+   * Who holds the callback of the write in flight, besides the stream state itself: 'none' when
+   * nothing does (so no one can ever call it), 'stream' when the stream keeps it for later (a
+   * Transform waiting for its readable side to be read), 'other' (a timer, a socket request, a closure).
+   */
+  callbackHolder: 'none' | 'stream' | 'other'
+  /** What holds it, for 'stream' / 'other' (e.g. "Timeout", "Transform.<symbol kCallback>"). */
+  callbackHeldBy?: string
+  /** State read in the target; null when it could not be read. */
+  state: StreamState | null
+  /** Whether a write completed (or the state changed) during the second look; null: not observed. */
+  moved: boolean | null
+}
+
+/** An emitter one or more tasks await an event on (heap route). */
+export interface AwaitedEmitter {
+  className: string
+  heapId: number
+  /** Short property paths reaching it ("sink", "feed.connection"), best first; may be empty. */
+  paths: string[]
+  /** The event awaited (not the 'error' listener that events.once also adds). */
+  eventName: string
+  taskIds: number[]
+  /** Listener counts by event name, and its own numeric fields / list lengths, as last read. */
+  listeners: Record<string, number> | null
+  fields: Record<string, number> | null
+  /** Whether its fields changed during the second look; null when not observed. */
+  moved: boolean | null
+  /** Length of the second look, ms; null when none was taken. */
+  observedMs: number | null
+  /** For a stream: the awaited stream then each stream down its pipes. */
+  streams?: AwaitedStream[]
 }
 
 /**

@@ -12,6 +12,7 @@ export type FindingKind =
   | 'long-wait'
   | 'back-pressure'
   | 'not-measured'
+  | 'stalled-stream-write'
   | (string & {})
 
 export interface FindingEvidence {

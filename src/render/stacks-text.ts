@@ -2,7 +2,7 @@
 // and stages involved (cli-table3), then findings with what to try. Deterministic: no clock, no TTY probe.
 
 import Table from 'cli-table3'
-import type {StacksDump, TaskGroup} from '../model/dump.js'
+import type {AwaitedEmitter, AwaitedStream, StacksDump, TaskGroup} from '../model/dump.js'
 import type {Finding, Severity} from '../model/findings.js'
 import {formatSite, type ChannelRecord, type StackFrame} from '../model/snapshot.js'
 import {formatDurationMs, formatDurationRangeMs} from '../units.js'
@@ -32,11 +32,61 @@ export function renderStacksText(dump: StacksDump, options: RenderStacksTextOpti
     lines.push(...renderGroup(group, dump.grouped, channelsById, paint), '')
   }
 
+  if (dump.emitters && dump.emitters.length > 0) lines.push('Awaited emitters', ...dump.emitters.flatMap(renderEmitter), '')
   if (dump.channels.length > 0) lines.push('Buffers', renderChannelTable(dump.channels), '')
   if (dump.stages.length > 0) lines.push('Stages', renderStageTable(dump), '')
 
   lines.push(...renderFindings(dump.findings, widthColumns, paint))
   return `${lines.join('\n').trimEnd()}\n`
+}
+
+/** One emitter: the event awaited, by whom, its listeners and fields; for a stream, its pipe chain. */
+function renderEmitter(emitter: AwaitedEmitter): string[] {
+  const name = emitter.paths[0] ?? `${emitter.className}@${emitter.heapId}`
+  const listeners = emitter.listeners
+    ? Object.entries(emitter.listeners).filter(([, count]) => count > 0).map(([event, count]) => `${event} ${count}`).join(', ')
+    : ''
+  const lines = [
+    `  '${emitter.eventName}' on ${name} (${emitter.className}): awaited by ${plural(emitter.taskIds.length, 'task')} (${listIds(emitter.taskIds)})` +
+      (listeners ? `; listeners: ${listeners}` : '') +
+      (emitter.streams ? describeMoved(emitter.moved, emitter.observedMs) : describeFieldsMoved(emitter.moved, emitter.observedMs)),
+  ]
+  if (emitter.fields && Object.keys(emitter.fields).length > 0) {
+    lines.push(`${INDENT}fields: ${Object.entries(emitter.fields).map(([key, value]) => `${key}=${value}`).join(', ')}`)
+  }
+  for (const stream of emitter.streams ?? []) lines.push(...renderStream(stream, emitter.observedMs))
+  return lines
+}
+
+function renderStream(stream: AwaitedStream, observedMs: number | null): string[] {
+  const s = stream.state
+  const parts: string[] = []
+  if (s) {
+    parts.push(`${s.writableLength}/${s.writableHighWaterMark} buffered`)
+    if (s.writing) {
+      const holder = stream.callbackHolder === 'none' ? 'callback held by nothing' : `callback held by ${stream.callbackHeldBy ?? stream.callbackHolder}`
+      parts.push(`write in flight (${holder})`)
+    } else parts.push('no write in flight')
+    if (s.readableLength !== undefined) parts.push(`readable ${s.readableLength}/${s.readableHighWaterMark ?? '?'}`)
+    if (s.corked > 0) parts.push(`corked ${s.corked}`)
+    if (s.ended) parts.push('ended')
+    if (s.destroyed) parts.push('destroyed')
+    if (s.errored !== null) parts.push(`errored: ${s.errored}`)
+  } else parts.push('state not read (no second look)')
+  const lines = [`${INDENT}stream ${stream.className}: ${parts.join(', ')}${describeMoved(stream.moved, observedMs)}`]
+  for (const method of stream.implementation) lines.push(`${INDENT}  ${method}`)
+  return lines
+}
+
+function describeFieldsMoved(moved: boolean | null, observedMs: number | null): string {
+  if (moved === null || observedMs === null) return ''
+  return moved ? `; its fields changed during the ${formatDurationMs(observedMs)} look` : `; its fields did not change in ${formatDurationMs(observedMs)}`
+}
+
+function describeMoved(moved: boolean | null, observedMs: number | null): string {
+  if (moved === null || observedMs === null) return ''
+  // Only state changes can be seen: a stream refilled as fast as it drains looks unchanged.
+  return moved ? `; its state changed during the ${formatDurationMs(observedMs)} look` : `; state unchanged for ${formatDurationMs(observedMs)}`
 }
 
 function renderHeader(dump: StacksDump): string[] {
