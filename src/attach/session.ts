@@ -441,6 +441,7 @@ export class InspectorSession {
 
   private async detachOnce(options: {verifyTimeoutMs?: number}): Promise<DetachResult> {
     const startedAt = performance.now()
+    trace('detach')
     const inFlight = snapshotInFlight(this.client)
     if (inFlight) await inFlight
     const wasAttached = this.state === 'attached'
