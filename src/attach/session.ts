@@ -401,7 +401,7 @@ export class InspectorSession {
     }
     // Loaded on demand: most attaches find a preloaded agent and never need the injection source.
     const {agentInjectionExpression} = await import('../agent/inject-source.js')
-    const raw = await this.evaluate<unknown>(agentInjectionExpression({mode: options.mode}), {
+    const raw = await this.evaluate<unknown>(agentInjectionExpression({mode: options.mode, cliPid: process.pid}), {
       budgetMs: options.budgetMs,
       awaitPromise: true,
       includeCommandLineAPI: true,
