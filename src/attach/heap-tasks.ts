@@ -10,7 +10,7 @@ import type {HolderInfo, StackFrame, TaskRecord} from '../model/snapshot.js'
 import {HeapGraph} from '../analyze/heap-graph.js'
 import {classifyQueueWaits, findSplitQueueCandidates, type SplitQueueCandidate} from '../analyze/heap-split-queue.js'
 import {observeHeapObjects, type ObservationResult} from './heap-observe.js'
-import {estimateHeapRouteCost, readHeapUsage, takeHeapSnapshot, type HeapRouteCost} from './heap-snapshot.js'
+import {estimateHeapRouteCost, hostLoadStretch, readHeapUsage, takeHeapSnapshot, type HeapRouteCost} from './heap-snapshot.js'
 
 /** Where a frame's line and column come from. */
 export type HeapSiteSource =
@@ -137,7 +137,8 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
   const hideNodeInternals = options.hideNodeInternals ?? true
 
   const usage = await readHeapUsage(client)
-  const estimate = estimateHeapRouteCost(usage.usedBytes, usage.largeObjectBytes)
+  // This host's load: right for a local target, a conservative widening for a remote one.
+  const estimate = estimateHeapRouteCost(usage.usedBytes, usage.largeObjectBytes, hostLoadStretch())
   await options.onEstimate?.({...estimate, usedHeapBytes: usage.usedBytes})
 
   // Wait ages (await-times mode only): note promises made from now on, fetch every live promise, then

@@ -5,7 +5,8 @@
 // wild zongji + mysql2 program (probes installed), `lag --pid` on the reference pipeline (agent, streamed
 // snapshots), `tune-batch --perturb`, `stacks --heap`. Figures only, never asserted.
 // Run: npm run bench -- signal-soak. FERRYDIAG_SOAK_RUNS=N runs per path (default 20);
-// FERRYDIAG_SOAK_PATHS=lag-wild,tune-wild,lag-ref,perturb,heap picks paths; FERRYDIAG_SIGNAL_SEED=N repeats.
+// FERRYDIAG_SOAK_PATHS=lag-wild,tune-wild,lag-ref,perturb,heap picks paths; FERRYDIAG_SOAK_PHASES=attached:400,...
+// replaces every path's phases (PHASE:max delay ms); FERRYDIAG_SIGNAL_SEED=N repeats.
 import {fileURLToPath} from 'node:url'
 import Table from 'cli-table3'
 
@@ -23,8 +24,12 @@ import {startWildPipeline, type WildPipeline} from '../helpers/wild-mariadb.js'
 const RUNS = Number(process.env.FERRYDIAG_SOAK_RUNS ?? 20)
 const SEED = Number(process.env.FERRYDIAG_SIGNAL_SEED ?? Math.floor(Math.random() * 1e9))
 const ONLY = process.env.FERRYDIAG_SOAK_PATHS?.split(',')
+const PHASES = process.env.FERRYDIAG_SOAK_PHASES?.split(',').map((item): [string, number] => {
+  const [phase, maxMs] = item.split(':')
+  return [phase!, Number(maxMs ?? 0)]
+})
 const random = createRandom(SEED)
-const UNPREPARED_MAIN = fileURLToPath(new URL('../../fixtures/unprepared/main.mjs', import.meta.url))
+const UNPREPARED_MAIN = fileURLToPath(new URL('../../../fixtures/unprepared/main.mjs', import.meta.url))
 const BATCH_SIZE = 64
 
 interface Running {
@@ -149,7 +154,7 @@ async function soak(path: SoakPath): Promise<Tally> {
   let running = await path.start()
   try {
     for (let i = 0; i < RUNS; i++) {
-      const pick = pickSignal(random, path.phases)
+      const pick = pickSignal(random, PHASES ?? path.phases)
       const run = await runAndSignal(path.args(running.target.pid), pick)
       tally.runs++
       if (run.sent) tally.sent++
@@ -194,7 +199,13 @@ const table = new Table({style: {head: [], border: []}, head: ['path', 'runs', '
 const details: string[] = []
 try {
   for (const path of PATHS.filter((p) => ONLY === undefined || ONLY.includes(p.name))) {
-    const tally = await soak(path)
+    let tally: Tally
+    try {
+      tally = await soak(path)
+    } catch (error) {
+      details.push(`${path.name}: stopped: ${(error as Error).message}`)
+      continue
+    }
     const sorted = [...tally.elapsedMs].sort((a, b) => a - b)
     table.push([
       path.name,
