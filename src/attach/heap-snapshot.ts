@@ -68,7 +68,7 @@ export const HEAP_COST_MODEL = {
  * How much a loaded host stretches a snapshot, from the 1-minute load average per core (`loadPerCore`,
  * default: this host's now). The snapshot is CPU work on the target's main thread (and its GC threads):
  * with more runnable tasks than cores it gets a share of a core. test/bench/heap-estimate.bench.ts at
- * 6-15 runnable tasks per core measured stalls of 1.9-32× the idle band's high end (up to 2.1 × the load
+ * 6-15 runnable tasks per core measured stalls of 1.5-32× the idle band's high end (up to 2.1 × the load
  * per core: the 1-minute average lags a load that rises during a long stall), and peak memory up to 1.3×
  * its high end (the GC falls behind). So above one runnable task per core the stall's high end is
  * multiplied by 2.5 × the load per core, and the memory's high end by 1.5; at or below it, nothing changes.
