@@ -180,7 +180,8 @@ async function confirmHeapRoute(estimate: HeapEstimate, yes: boolean, why = ''):
   const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`
   process.stderr.write(
     `${why}--heap: the target's JavaScript heap holds ${mb(estimate.usedHeapBytes)}. A heap snapshot stops its JavaScript for about ` +
-      `${s(estimate.stallMs)} (${s(estimate.stallMsLow)}–${s(estimate.stallMsHigh)}: the cost follows the number of objects, from large rows to tiny objects) and grows its memory by about ` +
+      `${s(estimate.stallMs)} (${s(estimate.stallMsLow)}–${s(estimate.stallMsHigh)}: the cost follows the number of objects, from large rows to tiny objects` +
+      `${estimate.loadStretch > 1 ? `; the high ends allow for this host's CPU load, ×${estimate.loadStretch.toFixed(1)} on the stall` : ''}) and grows its memory by about ` +
       `${mb(estimate.extraMemoryBytes)} (${mb(estimate.extraMemoryBytesLow)}–${mb(estimate.extraMemoryBytesHigh)}), much of it kept afterwards.\n`,
   )
   if (yes) return true

@@ -1,31 +1,32 @@
 // Signals sent to the built CLI at random moments (seeded; the seed is printed) while it attaches with
-// --pid, takes a heap snapshot, samples a lag window, perturbs the batch size and probes a scratch table;
-// afterwards the target must be alive, its inspector closed, its batch size restored and no scratch table
-// left. Also SIGKILL of the CLI: the watchdog inside the target restores and closes within its timeout.
+// --pid, takes a heap snapshot, samples a lag window (with the agent, and with probes in a zongji + mysql2
+// program), perturbs the batch size and probes a scratch table; afterwards the target must be alive, its
+// inspector closed, its batch size restored, no probes and no scratch table left. Many more runs of the
+// same paths: `npm run bench -- signal-soak` (test/bench/signal-soak.bench.ts). Also SIGKILL of the CLI:
+// the watchdog inside the target restores and closes within its timeout.
 // FERRYDIAG_SIGNAL_SEED=N repeats a run; FERRYDIAG_SIGNAL_RUNS_SCALE=K multiplies the run counts.
 import assert from 'node:assert/strict'
-import type {ChildProcess} from 'node:child_process'
 import {fileURLToPath} from 'node:url'
 import {after, before, describe, it, type TestContext} from 'node:test'
 
 import {WATCHDOG_TIMEOUT_MS} from '../src/agent/watchdog.js'
 import {attachTarget} from '../src/attach/index.js'
-import {readOwnedListeningSockets} from '../src/attach/proc-net.js'
 import {AGENT_GLOBAL_KEY} from '../src/model/snapshot.js'
 import {PROBE_TABLE_PREFIX} from '../src/mysql/probe-target.js'
 import {killAllTargets, spawnTarget, type TargetProcess} from './helpers/child-process.js'
 import {createRandom} from './helpers/generate-samples.js'
-import {openConnection, sharedDatabase, startMariaDb} from './helpers/mariadb.js'
+import {openConnection, sharedDatabase, startMariaDb, startSourceAndTarget} from './helpers/mariadb.js'
 import {PIPELINE_MAIN} from './helpers/pipeline-process.js'
+import {assertNoProbesLeft} from './helpers/probes.js'
 import {runCli, type RunResult} from './helpers/run-node.js'
+import {inspectorClosed, pickSignal, runAndSignal, SIGNAL_EXITS, waitUntil} from './helpers/signals.js'
+import {listWildPrograms} from './helpers/wild.js'
+import {startWildPipeline} from './helpers/wild-mariadb.js'
 
 const SEED = Number(process.env.FERRYDIAG_SIGNAL_SEED ?? Math.floor(Math.random() * 1e9))
 const SCALE = Number(process.env.FERRYDIAG_SIGNAL_RUNS_SCALE ?? 1)
 const random = createRandom(SEED)
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
 const UNPREPARED_MAIN = fileURLToPath(new URL('../../fixtures/unprepared/main.mjs', import.meta.url))
-/** Exit statuses a signalled CLI may end with: finished first (0), or 128 + the signal. */
-const SIGNAL_EXITS = new Set([0, 129, 130, 143])
 /**
  * SIGUSR1 opens the targets' inspectors on a free port, not 9229: another test file or another suite on
  * the same machine may hold 9229, and the CLI would then (rightly) refuse with inspectorPortBusy.
@@ -33,9 +34,10 @@ const SIGNAL_EXITS = new Set([0, 129, 130, 143])
 const ANY_INSPECT_PORT = ['--inspect-port=0']
 
 const db = sharedDatabase(() => startMariaDb({name: 'signals'}))
+const pair = sharedDatabase(() => startSourceAndTarget())
 
 before(() => {
-  process.env.FERRYDIAG_TRACE = '1'
+  // runAndSignal sets FERRYDIAG_TRACE for the CLI only (the test's own observer sessions print no phases).
   // The seed goes to the runner's output, so a failing interleaving can be replayed.
   process.stdout.write(`# safety-signals seed=${SEED} (FERRYDIAG_SIGNAL_SEED=${SEED} repeats it)\n`)
 })
@@ -43,54 +45,11 @@ before(() => {
 after(async () => {
   await killAllTargets()
   await db.stop()
+  await pair.stop()
 })
 
 function runs(base: number): number {
   return Math.max(1, Math.round(base * SCALE))
-}
-
-async function waitUntil(what: string, condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs
-  while (performance.now() < deadline) {
-    if (await condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`)
-}
-
-/** True when the process listens on no TCP port (neither target fixture opens one of its own). */
-async function inspectorClosed(pid: number): Promise<boolean> {
-  const sockets = await readOwnedListeningSockets(pid)
-  return sockets !== null && sockets.length === 0
-}
-
-/**
- * Runs the CLI (with FERRYDIAG_TRACE phase lines) and sends `signal` `delayMs` after it printed
- * `ferrydiag-trace PHASE` (if it is still running then). On a loaded machine the CLI takes seconds to
- * start, so a delay from spawn would mostly hit a CLI that has not begun.
- */
-async function runAndSignal(args: string[], signal: NodeJS.Signals, phase: string, delayMs: number): Promise<RunResult> {
-  let timer: NodeJS.Timeout | undefined
-  let child: ChildProcess | undefined
-  const result = await runCli(args, {
-    timeoutMs: 120_000,
-    onStart: (started: ChildProcess) => {
-      child = started
-    },
-    onStderr: (stderr) => {
-      if (timer === undefined && stderr.includes(`ferrydiag-trace ${phase}\n`)) timer = setTimeout(() => child?.kill(signal), delayMs)
-    },
-  })
-  clearTimeout(timer)
-  return result
-}
-
-/** A random signal, phase and delay for one run. */
-function pick(phases: Array<[phase: string, maxDelayMs: number]>): {signal: NodeJS.Signals; phase: string; delayMs: number; label: string} {
-  const signal = SIGNALS[random.integer(0, SIGNALS.length - 1)]
-  const [phase, maxDelayMs] = phases[random.integer(0, phases.length - 1)]
-  const delayMs = random.integer(0, maxDelayMs)
-  return {signal, phase, delayMs, label: `${signal} ${delayMs} ms after ${phase}`}
 }
 
 async function checkAfter(t: TestContext, target: TargetProcess, run: RunResult, label: string): Promise<void> {
@@ -126,8 +85,8 @@ describe('signals at random moments', {concurrency: false}, () => {
     const target = await spawnTarget({file: UNPREPARED_MAIN, args: ['--scenario=healthy'], execArgv: ANY_INSPECT_PORT, readyLine: /^unprepared-pipeline /})
     try {
       for (let i = 0; i < runs(14); i++) {
-        const p = pick([['handlers', 800], ['sigusr1', 150], ['attached', 300]])
-        const run = await runAndSignal(['stacks', '--pid', String(target.pid)], p.signal, p.phase, p.delayMs)
+        const p = pickSignal(random, [['handlers', 800], ['sigusr1', 150], ['attached', 300]])
+        const run = await runAndSignal(['stacks', '--pid', String(target.pid)], p)
         await checkAfter(t, target, run, `run ${i} ${p.label}`)
       }
     } finally {
@@ -139,8 +98,8 @@ describe('signals at random moments', {concurrency: false}, () => {
     const target = await spawnTarget({file: UNPREPARED_MAIN, args: ['--scenario=healthy', '--ballast-mb=40'], execArgv: ANY_INSPECT_PORT, readyLine: /^unprepared-pipeline /})
     try {
       for (let i = 0; i < runs(8); i++) {
-        const p = pick([['heap-snapshot', 2500]])
-        const run = await runAndSignal(['stacks', '--pid', String(target.pid), '--heap', '--yes'], p.signal, p.phase, p.delayMs)
+        const p = pickSignal(random, [['heap-snapshot', 2500]])
+        const run = await runAndSignal(['stacks', '--pid', String(target.pid), '--heap', '--yes'], p)
         await checkAfter(t, target, run, `run ${i} ${p.label}`)
       }
     } finally {
@@ -152,8 +111,8 @@ describe('signals at random moments', {concurrency: false}, () => {
     const target = await spawnTarget({file: PIPELINE_MAIN, args: ['--simulate', '--scenario=healthy'], execArgv: ANY_INSPECT_PORT, readyLine: /^ferrydiag-pipeline /})
     try {
       for (let i = 0; i < runs(10); i++) {
-        const p = pick([['attached', 2500], ['sigusr1', 200]])
-        const run = await runAndSignal(['lag', '--pid', String(target.pid), '--duration', '2s'], p.signal, p.phase, p.delayMs)
+        const p = pickSignal(random, [['attached', 2500], ['sigusr1', 200]])
+        const run = await runAndSignal(['lag', '--pid', String(target.pid), '--duration', '2s'], p)
         await checkAfter(t, target, run, `run ${i} ${p.label}`)
       }
     } finally {
@@ -161,12 +120,30 @@ describe('signals at random moments', {concurrency: false}, () => {
     }
   })
 
+  it('during lag --pid and tune-batch --pid with probes (a zongji + mysql2 program): probes removed, target alive, inspector closed', async (t) => {
+    const servers = await pair.get(t)
+    if (!servers) return
+    const program = listWildPrograms().find((p) => p.file === 'cdc-batch-upsert.mjs')!
+    const pipeline = await startWildPipeline(program, {t, servers, inspector: false, startTimeoutMs: 120_000})
+    const target = pipeline.program.target
+    // Phases: probes installed and sampling; attach; removing the probes; detaching.
+    const phases: Array<[string, number]> = [['probes', 2500], ['attached', 800], ['remove-probes', 30], ['detach', 120]]
+    for (let i = 0; i < runs(6); i++) {
+      const command = i % 2 === 0 ? 'lag' : 'tune-batch'
+      const p = pickSignal(random, phases)
+      const run = await runAndSignal([command, '--pid', String(target.pid), '--duration', '3s'], p)
+      await checkAfter(t, target, run, `run ${i} ${command} ${p.label}`)
+      await assertNoProbesLeft({pid: target.pid})
+      await waitUntil('the check session to close the inspector', () => inspectorClosed(target.pid), 4000)
+    }
+  })
+
   it('during tune-batch --perturb: batch size restored, target alive, inspector closed', async (t) => {
     const target = await spawnTarget({file: PIPELINE_MAIN, args: ['--simulate', '--scenario=healthy', '--batch-size=64'], execArgv: ANY_INSPECT_PORT, readyLine: /^ferrydiag-pipeline /})
     try {
       for (let i = 0; i < runs(8); i++) {
-        const p = pick([['perturb', 3500], ['attached', 500]])
-        const run = await runAndSignal(['tune-batch', '--pid', String(target.pid), '--perturb', '--duration', '3s'], p.signal, p.phase, p.delayMs)
+        const p = pickSignal(random, [['perturb', 3500], ['attached', 500]])
+        const run = await runAndSignal(['tune-batch', '--pid', String(target.pid), '--perturb', '--duration', '3s'], p)
         await checkAfter(t, target, run, `run ${i} ${p.label}`)
         const state = await readAfterState(target.pid)
         assert.equal(state.batchSize, 64, `run ${i}: batch size not restored`)
@@ -223,8 +200,8 @@ describe('signals at random moments', {concurrency: false}, () => {
       await conn.query('CREATE TABLE IF NOT EXISTS rows_like (id BIGINT PRIMARY KEY, a INT NOT NULL, b VARCHAR(40) NOT NULL, c DATETIME NOT NULL, d DOUBLE NOT NULL)')
       const args = ['tune-batch', '--pid', String(target.pid), '--probe-target', instance.adminDsn, '--like', 'ferrydiag.rows_like']
       for (let i = 0; i < runs(8); i++) {
-        const p = pick([['probe-table', 3000], ['attached', 800]])
-        const run = await runAndSignal([...args, '--duration', '3s'], p.signal, p.phase, p.delayMs)
+        const p = pickSignal(random, [['probe-table', 3000], ['attached', 800]])
+        const run = await runAndSignal([...args, '--duration', '3s'], p)
         await checkAfter(t, target, run, `run ${i} ${p.label}`)
         assert.deepEqual(await scratchTables(), [], `run ${i}: scratch table left`)
       }

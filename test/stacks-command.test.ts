@@ -243,7 +243,7 @@ describe('ferrydiag stacks --heap (a pipeline with no preparation)', {timeout: t
     const target = await startUnprepared(['--scenario=init-race', '--ballast-mb=60'])
     try {
       let killed = false
-      const result = await runStacks(['--inspect', target.inspect, '--heap', '--yes'], {
+      const result = await runStacks(['--inspect', target.inspect, '--heap', '--yes', '--heap-max', '4GB'], {
         onStderr: (text) => {
           if (!killed && text.includes('--heap: the target')) {
             killed = true

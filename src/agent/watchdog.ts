@@ -32,6 +32,9 @@ export interface WatchdogInstallOptions {
   checkMs: number
   /** Close the inspector when the session ends: ferrydiag opened it with SIGUSR1. */
   closeInspector: boolean
+  /** closeInspectorWhenIdle's poll interval and longest wait, ms. */
+  closePollMs: number
+  closeMaxWaitMs: number
 }
 
 /** What the install expression answers (JSON-encoded). */
@@ -46,12 +49,104 @@ export interface WatchdogReleaseStatus {
   failed: string[]
 }
 
+/** How often closeInspectorWhenIdle looks for connections to the inspector, ms. */
+export const CLOSE_POLL_MS = 50
+/**
+ * The longest closeInspectorWhenIdle waits for the connections to end before closing anyway, ms. A
+ * connection still open after this is idle (not ours: ours closes right after the release), and close()
+ * ends idle connections safely.
+ */
+export const CLOSE_MAX_WAIT_MS = 3000
+
+/**
+ * Closes the inspector of the process that runs it (the target) once no WebSocket connection to it is
+ * open or closing. Calling `inspector.close()` while a connection's close handshake is in flight crashes
+ * Node 20: the inspector's I/O thread is joined and torn down while its close-frame write is pending,
+ * and the write's callback (WsHandler::OnCloseFrameWritten) then runs on a freed handler: SIGSEGV, seen
+ * in core dumps from `npm run bench -- signal-soak` (a fixed 50 ms delay after the release crashed 3 of
+ * ~150 interrupted runs on a loaded machine). So it waits until /proc/self/net/tcp{,6} shows no socket on
+ * the inspector's port other than the listener and TIME_WAIT (no handler left), then one more poll, then
+ * closes; after `maxWaitMs` it closes anyway. Where /proc cannot be read it waits `maxWaitMs`.
+ * Self-contained (serialised with toString()): no imports, no helpers.
+ */
+export function closeInspectorWhenIdle(options: {pollMs: number; maxWaitMs: number}): void {
+  const proc = (globalThis as {process?: NodeJS.Process}).process
+  const get = <T>(name: string): T | undefined => {
+    try {
+      // require: the console's command-line API, for a Node without getBuiltinModule (before 20.16).
+      return (proc?.getBuiltinModule?.(name) ?? (typeof require === 'function' ? require(name) : undefined)) as T | undefined
+    } catch {
+      return undefined
+    }
+  }
+  const inspector = get<typeof import('node:inspector')>('node:inspector')
+  const fs = get<typeof import('node:fs')>('node:fs')
+  if (!inspector) return
+  let port = 0
+  try {
+    const url = inspector.url()
+    if (url) port = Number(new URL(url).port)
+  } catch {
+    // No URL: the inspector is already closed.
+  }
+  // true: a connection to the inspector is open or closing; null: cannot tell.
+  const connected = (): boolean | null => {
+    if (!fs || !(port > 0)) return null
+    let read = false
+    for (const file of ['/proc/self/net/tcp', '/proc/self/net/tcp6']) {
+      let text: string
+      try {
+        text = fs.readFileSync(file, 'latin1')
+      } catch {
+        continue
+      }
+      read = true
+      for (const line of text.split('\n').slice(1)) {
+        const fields = line.trim().split(/\s+/)
+        if (fields.length < 4) continue
+        const local = fields[1]!
+        const state = fields[3]
+        // 0A: LISTEN (the inspector's own listener); 06: TIME_WAIT (closed, no handler left).
+        if (parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port && state !== '0A' && state !== '06') return true
+      }
+    }
+    return read ? false : null
+  }
+  const startedMs = Date.now()
+  let idlePolls = 0
+  const attempt = (): void => {
+    const state = connected()
+    idlePolls = state === false ? idlePolls + 1 : 0
+    if (idlePolls < 2 && Date.now() - startedMs < options.maxWaitMs) {
+      const timer = setTimeout(attempt, options.pollMs)
+      timer.unref?.()
+      return
+    }
+    try {
+      inspector.close()
+    } catch {
+      // Already closed.
+    }
+  }
+  const timer = setTimeout(attempt, options.pollMs)
+  timer.unref?.()
+}
+
+/** An expression that closes the target's inspector once no connection to it is open (closeInspectorWhenIdle). */
+export function closeInspectorWhenIdleExpression(): string {
+  return `((${closeInspectorWhenIdle.toString()})(${JSON.stringify({pollMs: CLOSE_POLL_MS, maxWaitMs: CLOSE_MAX_WAIT_MS})}), true)`
+}
+
 /**
  * Installs the watchdog in the process that evaluates it (the target). Refuses when another live
  * session holds the lease (its last beat is younger than its timeout); a stale lease (its CLI died and
  * the target was too busy for its watchdog to notice yet) is expired first, running its undo entries.
+ * `closeWhenIdle` is closeInspectorWhenIdle, passed in because this function is serialised alone.
  */
-export function installWatchdog(options: WatchdogInstallOptions): WatchdogInstallStatus {
+export function installWatchdog(
+  options: WatchdogInstallOptions,
+  closeWhenIdle: (options: {pollMs: number; maxWaitMs: number}) => void,
+): WatchdogInstallStatus {
   const g = globalThis as unknown as Record<symbol, unknown>
   const leaseKey = Symbol.for('ferrydiag.lease')
   const undoKey = Symbol.for('ferrydiag.undo')
@@ -92,19 +187,8 @@ export function installWatchdog(options: WatchdogInstallOptions): WatchdogInstal
   g[leaseKey] = lease
   let lastCheckMs = now
   let ended = false
-  const proc = (globalThis as {process?: NodeJS.Process}).process
-  const closeInspector = (): void => {
-    // Deferred: close() waits for connected sessions, and the CLI's own socket may still be closing.
-    const timer = setTimeout(() => {
-      try {
-        const inspector = proc?.getBuiltinModule?.('node:inspector') as typeof import('node:inspector') | undefined
-        inspector?.close()
-      } catch {
-        // Already closed.
-      }
-    }, 50)
-    timer.unref?.()
-  }
+  // Deferred until the CLI's connection has closed (see closeInspectorWhenIdle).
+  const closeInspector = (): void => closeWhenIdle({pollMs: options.closePollMs, maxWaitMs: options.closeMaxWaitMs})
   const end = (reason: string, close: boolean): {undone: string[]; failed: string[]} => {
     if (ended) return {undone: [], failed: []}
     ended = true
@@ -146,13 +230,17 @@ export function installWatchdog(options: WatchdogInstallOptions): WatchdogInstal
 }
 
 /** The expression that installs the watchdog; it answers a JSON WatchdogInstallStatus. */
-export function watchdogInstallExpression(options: Omit<WatchdogInstallOptions, 'timeoutMs' | 'checkMs'> & {timeoutMs?: number; checkMs?: number}): string {
+export function watchdogInstallExpression(
+  options: Omit<WatchdogInstallOptions, 'timeoutMs' | 'checkMs' | 'closePollMs' | 'closeMaxWaitMs'> & Partial<WatchdogInstallOptions>,
+): string {
   const full: WatchdogInstallOptions = {
     timeoutMs: WATCHDOG_TIMEOUT_MS,
     checkMs: WATCHDOG_CHECK_MS,
+    closePollMs: CLOSE_POLL_MS,
+    closeMaxWaitMs: CLOSE_MAX_WAIT_MS,
     ...options,
   }
-  return `JSON.stringify((${installWatchdog.toString()})(${JSON.stringify(full)}))`
+  return `JSON.stringify((${installWatchdog.toString()})(${JSON.stringify(full)}, ${closeInspectorWhenIdle.toString()}))`
 }
 
 /** The heartbeat expression: true while the session holds its lease. */

@@ -4,6 +4,7 @@
 
 import type CDP from 'chrome-remote-interface'
 import {readFile} from 'node:fs/promises'
+import {availableParallelism, loadavg} from 'node:os'
 
 import type {HeapGraphData} from '../analyze/heap-graph.js'
 import {FerrydiagError} from '../errors.js'
@@ -40,6 +41,8 @@ export interface HeapRouteCost {
   extraMemoryBytesWorst: number
   /** How long the CLI waits for the snapshot before giving up by default (3 × the high stall + 30 s), ms. */
   waitMs: number
+  /** The factor the high ends were stretched by for the host's CPU load (1: an idle host; see hostLoadStretch). */
+  loadStretch: number
 }
 
 const MB = 1024 * 1024
@@ -62,10 +65,25 @@ export const HEAP_COST_MODEL = {
 } as const
 
 /**
- * Estimated cost of the heap route for a target whose used JS heap is usedHeapBytes, of which
- * largeObjectBytes are in large-object space; see HEAP_COST_MODEL.
+ * How much a loaded host stretches a snapshot, from the 1-minute load average per core (`loadPerCore`,
+ * default: this host's now). The snapshot is CPU work on the target's main thread (and its GC threads):
+ * with more runnable tasks than cores it gets a share of a core. test/bench/heap-estimate.bench.ts at
+ * 6-15 runnable tasks per core measured stalls of 1.5-32× the idle band's high end (up to 2.1 × the load
+ * per core: the 1-minute average lags a load that rises during a long stall), and peak memory up to 1.3×
+ * its high end (the GC falls behind). So above one runnable task per core the stall's high end is
+ * multiplied by 2.5 × the load per core, and the memory's high end by 1.5; at or below it, nothing changes.
  */
-export function estimateHeapRouteCost(usedHeapBytes: number, largeObjectBytes = 0): HeapRouteCost {
+export function hostLoadStretch(loadPerCore = loadavg()[0]! / availableParallelism()): {stall: number; memory: number} {
+  if (!(loadPerCore > 1)) return {stall: 1, memory: 1}
+  return {stall: 2.5 * loadPerCore, memory: 1.5}
+}
+
+/**
+ * Estimated cost of the heap route for a target whose used JS heap is usedHeapBytes, of which
+ * largeObjectBytes are in large-object space; see HEAP_COST_MODEL. `stretch` widens the high ends for a
+ * loaded host (hostLoadStretch; default none: an idle host).
+ */
+export function estimateHeapRouteCost(usedHeapBytes: number, largeObjectBytes = 0, stretch = {stall: 1, memory: 1}): HeapRouteCost {
   if (!Number.isFinite(usedHeapBytes) || usedHeapBytes < 0) {
     throw new RangeError(`Expected usedHeapBytes to be a finite number >= 0, got ${String(usedHeapBytes)}`)
   }
@@ -74,8 +92,8 @@ export function estimateHeapRouteCost(usedHeapBytes: number, largeObjectBytes = 
   const m = HEAP_COST_MODEL
   const stall = (perMb: number) => Math.round(m.fixedStallMs + perMb * (small / MB) + m.stallMsPerLargeMb * (large / MB))
   const memory = (perByte: number) => Math.round(m.fixedMemoryBytes + perByte * small + m.memoryPerLargeByte * large)
-  const stallMsHigh = stall(m.stallMsPerSmallMb.high)
-  const extraMemoryBytesHigh = memory(m.memoryPerSmallByte.high)
+  const stallMsHigh = Math.round(stall(m.stallMsPerSmallMb.high) * Math.max(1, stretch.stall))
+  const extraMemoryBytesHigh = Math.round(memory(m.memoryPerSmallByte.high) * Math.max(1, stretch.memory))
   return {
     stallMs: stall(m.stallMsPerSmallMb.mid),
     stallMsLow: stall(m.stallMsPerSmallMb.low),
@@ -86,6 +104,7 @@ export function estimateHeapRouteCost(usedHeapBytes: number, largeObjectBytes = 
     stallMsWorst: stallMsHigh,
     extraMemoryBytesWorst: extraMemoryBytesHigh,
     waitMs: 3 * stallMsHigh + 30_000,
+    loadStretch: Math.max(1, stretch.stall),
   }
 }
 

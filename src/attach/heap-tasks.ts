@@ -11,7 +11,7 @@ import {HeapGraph} from '../analyze/heap-graph.js'
 import {classifyQueueWaits, findSplitQueueCandidates, type SplitQueueCandidate} from '../analyze/heap-split-queue.js'
 import {findEmitterWaits, type EmitterWait} from '../analyze/heap-emitters.js'
 import {observeHeapObjects, type ObservationResult} from './heap-observe.js'
-import {estimateHeapRouteCost, readHeapUsage, takeHeapSnapshot, type HeapRouteCost} from './heap-snapshot.js'
+import {estimateHeapRouteCost, hostLoadStretch, readHeapUsage, takeHeapSnapshot, type HeapRouteCost} from './heap-snapshot.js'
 
 /** Where a frame's line and column come from. */
 export type HeapSiteSource =
@@ -150,7 +150,8 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
   const hideNodeInternals = options.hideNodeInternals ?? true
 
   const usage = await readHeapUsage(client)
-  const estimate = estimateHeapRouteCost(usage.usedBytes, usage.largeObjectBytes)
+  // This host's load: right for a local target, a conservative widening for a remote one.
+  const estimate = estimateHeapRouteCost(usage.usedBytes, usage.largeObjectBytes, hostLoadStretch())
   await options.onEstimate?.({...estimate, usedHeapBytes: usage.usedBytes})
 
   // Wait ages (await-times mode only): note promises made from now on, fetch every live promise, then

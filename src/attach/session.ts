@@ -6,6 +6,8 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {expandWireSnapshot, SNAPSHOT_WIRE_FORMAT, type WireSnapshot} from '../agent/agent-core.cjs'
 import {
+  CLOSE_MAX_WAIT_MS,
+  closeInspectorWhenIdleExpression,
   forgetUndoExpression,
   HEARTBEAT_INTERVAL_MS,
   heartbeatExpression,
@@ -401,7 +403,7 @@ export class InspectorSession {
     }
     // Loaded on demand: most attaches find a preloaded agent and never need the injection source.
     const {agentInjectionExpression} = await import('../agent/inject-source.js')
-    const raw = await this.evaluate<unknown>(agentInjectionExpression({mode: options.mode}), {
+    const raw = await this.evaluate<unknown>(agentInjectionExpression({mode: options.mode, cliPid: process.pid}), {
       budgetMs: options.budgetMs,
       awaitPromise: true,
       includeCommandLineAPI: true,
@@ -441,6 +443,7 @@ export class InspectorSession {
 
   private async detachOnce(options: {verifyTimeoutMs?: number}): Promise<DetachResult> {
     const startedAt = performance.now()
+    trace('detach')
     const inFlight = snapshotInFlight(this.client)
     if (inFlight) await inFlight
     const wasAttached = this.state === 'attached'
@@ -458,15 +461,9 @@ export class InspectorSession {
     }
     if (wasAttached && this.target.openedBySignal && !scheduled) {
       try {
-        // No watchdog (it expired, or was never installed): close the inspector directly. 50 ms gives
-        // our own close frame time to arrive first, so close() finds no session and does not block.
-        await this.sendEvaluate(
-          `(() => { const inspector = typeof process.getBuiltinModule === 'function'
-              ? process.getBuiltinModule('node:inspector') : require('node:inspector');
-            const timer = setTimeout(() => { try { inspector.close() } catch {} }, 50);
-            timer.unref?.(); return true })()`,
-          2000,
-        )
+        // No watchdog (it expired, or was never installed): have the target close the inspector once
+        // our connection has closed (closing it mid-handshake crashes the target; see the function).
+        await this.sendEvaluate(closeInspectorWhenIdleExpression(), 2000)
         scheduled = true
       } catch {
         // The target went away meanwhile: nothing left to close.
@@ -481,7 +478,7 @@ export class InspectorSession {
     this.state = 'gone'
     if (!this.target.openedBySignal) return {inspectorClosed: null, detachMs: performance.now() - startedAt}
     const closed = scheduled
-      ? await this.waitForInspectorClosed(options.verifyTimeoutMs ?? 3000)
+      ? await this.waitForInspectorClosed(options.verifyTimeoutMs ?? CLOSE_MAX_WAIT_MS + 2000)
       : !(await isPortOpen(this.target.host, this.target.port))
     return {inspectorClosed: closed, detachMs: performance.now() - startedAt}
   }

@@ -6,6 +6,7 @@ import type {InspectorSession} from '../attach/session.js'
 import {FerrydiagError} from '../errors.js'
 import type {ProbeInstallStatus, ProbeReading, ProbesUse} from '../model/probes.js'
 import type {AgentSnapshot} from '../model/snapshot.js'
+import {trace} from '../trace.js'
 import {probeReadingToSnapshot} from './probe-snapshot.js'
 
 const PROBES = `globalThis[Symbol.for(${JSON.stringify(PROBES_GLOBAL_KEY)})]`
@@ -102,6 +103,7 @@ export async function readProbes(session: InspectorSession, options: {budgetMs?:
  */
 export async function removeProbes(session: InspectorSession): Promise<boolean> {
   if (!session.attached) return false
+  trace('remove-probes')
   try {
     return await session.evaluate<boolean>(
       `(() => { const map = ${UNDO}; const undo = map instanceof Map ? map.get('probes') : undefined;
@@ -148,6 +150,7 @@ export async function choosePipelineReader(session: InspectorSession, options: {
     return {probes: {state: 'nothing-found', ...probes}, mustRemove: false}
   }
   const use: ProbesUse = {state: 'used', ...probes}
+  trace('probes')
   let lookedUp = !installed.libraries.some((l) => l.state === 'patched' && /zongji/.test(l.name))
   return {
     readSnapshot: async (s, budgetMs) => {

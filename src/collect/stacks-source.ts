@@ -12,10 +12,12 @@ import {collectHeapTasks, type HeapEmitterWait, type HeapSplitQueue, type HeapTa
 import type {HeapRouteCost} from '../attach/heap-snapshot.js'
 import type {InspectorSession} from '../attach/session.js'
 import {FerrydiagError, isFerrydiagError} from '../errors.js'
-import type {DumpSource, DumpSourceKind, StacksDump, StacksInput} from '../model/dump.js'
+import {AGENT_INJECTION_KEY, type AgentInjectionRecord} from '../agent/inject-source.js'
+import type {AgentInjection, DumpSource, DumpSourceKind, StacksDump, StacksInput} from '../model/dump.js'
 import type {Finding} from '../model/findings.js'
 import type {DumpProcessInfo} from '../model/dump.js'
 import type {AgentSnapshot, StackFrame, TaskRecord} from '../model/snapshot.js'
+import {formatDurationMs} from '../units.js'
 
 /** What the heap route will cost the target, shown before it runs. */
 export type HeapEstimate = HeapRouteCost & {usedHeapBytes: number}
@@ -73,7 +75,7 @@ export async function collectStacks(session: InspectorSession, options: CollectS
 
   if (options.heap) {
     const heap = await readHeapTasks(session, options)
-    if (agentSnapshot && !seesNothing(agentSnapshot)) return mergeAgentAndHeap(agentSnapshot, heap)
+    if (agentSnapshot && !seesNothing(agentSnapshot)) return mergeAgentAndHeap(agentSnapshot, heap, await readAgentInjection(session, agentSnapshot, budgetMs))
     return heapOnly(session, heap, budgetMs, [])
   }
 
@@ -88,6 +90,7 @@ export async function collectStacks(session: InspectorSession, options: CollectS
       )
     }
   }
+  const injection = await readAgentInjection(session, agentSnapshot, budgetMs)
   if (seesNothing(agentSnapshot)) {
     // Never a clean dump that saw nothing: an agent with no task and no buffer cannot tell a healthy
     // process from one whose tasks wait on plain promises. Offer the heap route (its cost shown and
@@ -95,7 +98,7 @@ export async function collectStacks(session: InspectorSession, options: CollectS
     const offered = options.offerHeap ? await readHeapTasks(session, {...options, confirmHeap: options.offerHeap}).catch(declinedAsNull) : null
     const nothingSeen = 'The agent saw no task and the process has no ferrydiag buffers: this pipeline does not use ferrydiag/runtime, so nothing of its waits could be seen this way.'
     if (offered) return heapOnly(session, offered, budgetMs, [nothingSeen + ' Went to the heap route instead (confirmed).'])
-    const source = describeAgentSource(agentSnapshot)
+    const source = describeAgentSource(agentSnapshot, injection)
     return {
       input: agentSnapshot,
       source: {...source, notes: [...source.notes, nothingSeen]},
@@ -104,7 +107,7 @@ export async function collectStacks(session: InspectorSession, options: CollectS
       nothingSeen: true,
     }
   }
-  return {input: agentSnapshot, source: describeAgentSource(agentSnapshot), heapTasks: [], heapStats: null}
+  return {input: agentSnapshot, source: describeAgentSource(agentSnapshot, injection), heapTasks: [], heapStats: null}
 }
 
 /** An agent snapshot with no task and no buffer: the agent sees nothing of this pipeline. */
@@ -195,16 +198,37 @@ function nothingSeenFinding(): Finding {
   }
 }
 
-/** The agent route's name and blind spots, from how the agent got into the process. */
-function describeAgentSource(snapshot: AgentSnapshot): DumpSource {
-  if (snapshot.process.agentLoadedBy !== 'inject') return {kind: 'agent-preloaded', notes: []}
-  const sinceMs = Math.max(0, snapshot.takenAtMs - snapshot.process.agentStartedAtMs)
+/**
+ * Which run injected the agent of `snapshot`; null when it was preloaded or imported. The agent stays
+ * in the target after detach, so an injected agent this session did not inject came from an earlier run
+ * (which recorded its CLI pid under AGENT_INJECTION_KEY; older ferrydiag versions did not).
+ */
+async function readAgentInjection(session: InspectorSession, snapshot: AgentSnapshot, budgetMs: number | undefined): Promise<AgentInjection | null> {
+  if (snapshot.process.agentLoadedBy !== 'inject') return null
+  const atMs = snapshot.process.agentStartedAtMs
+  if (session.agentLoadedBy === 'inject') return {by: 'this-run', cliPid: process.pid, atMs}
+  const record = await session
+    .evaluate<AgentInjectionRecord | null>(`globalThis[Symbol.for(${JSON.stringify(AGENT_INJECTION_KEY)})] ?? null`, {budgetMs, awaitPromise: false})
+    .catch(() => null)
+  const cliPid = typeof record?.cliPid === 'number' && record.cliPid > 0 ? record.cliPid : null
+  return {by: 'earlier-run', cliPid, atMs}
+}
+
+/** The agent route's name and blind spots, from how the agent got into the process and which run injected it. */
+function describeAgentSource(snapshot: AgentSnapshot, injection: AgentInjection | null): DumpSource {
+  if (injection === null) return {kind: 'agent-preloaded', notes: []}
+  const ago = formatDurationMs(Math.max(0, snapshot.takenAtMs - injection.atMs))
+  const who =
+    injection.by === 'this-run'
+      ? `by this run (ferrydiag pid ${injection.cliPid}) ${ago} before this dump`
+      : `by an earlier ferrydiag run (${injection.cliPid === null ? 'its pid was not recorded' : `CLI pid ${injection.cliPid}`}) at ${new Date(injection.atMs).toISOString()}, ${ago} before this dump, and stayed in the process after that run detached`
   return {
     kind: 'agent-injected',
     notes: [
-      `The agent was injected ${sinceMs < 1000 ? 'just now' : `${Math.round(sinceMs / 1000)} s before this dump`}: it sees only waits that began after injection, and only on ferrydiag/runtime buffers (Channel, ChannelSlot, instrumentWritable). It stays in the process after ferrydiag detaches (no hooks or timers in channels mode), so a later dump sees every wait since.`,
+      `The agent was injected ${who}: it sees only waits that began after injection, and only on ferrydiag/runtime buffers (Channel, ChannelSlot, instrumentWritable). It stays in the process after ferrydiag detaches (no hooks or timers in channels mode), so a later dump sees every wait since.`,
       'A task already stuck on a plain promise is invisible to it; run again with --heap to look for such tasks in a heap snapshot.',
     ],
+    injection,
   }
 }
 
@@ -252,7 +276,7 @@ async function readHeapTasks(session: InspectorSession, options: CollectStacksOp
  * runtime, or its innermost await is on the same line as an agent task's (the agent's record has the
  * wait's age and buffer id, which the heap cannot give).
  */
-function mergeAgentAndHeap(snapshot: AgentSnapshot, heap: HeapRead): CollectedStacks {
+function mergeAgentAndHeap(snapshot: AgentSnapshot, heap: HeapRead, injection: AgentInjection | null): CollectedStacks {
   const agentChannelNames = new Set(snapshot.channels.map((channel) => channel.name))
   const agentSites = new Set(snapshot.tasks.flatMap((task) => (task.stack[0] ? [siteKey(task.stack[0])] : [])))
   const fresh = heap.tasks.filter((task) => {
@@ -267,12 +291,13 @@ function mergeAgentAndHeap(snapshot: AgentSnapshot, heap: HeapRead): CollectedSt
   })
   let nextId = snapshot.tasks.reduce((max, task) => Math.max(max, task.id), 0) + 1
   const renumbered = fresh.map((task) => ({...task, id: nextId++}))
-  const source: DumpSource = describeAgentSource(snapshot)
+  const source: DumpSource = describeAgentSource(snapshot, injection)
   const kind: DumpSourceKind = source.kind
   return {
     input: {...snapshot, tasks: [...snapshot.tasks, ...renumbered.map((task) => toTaskRecord(task, task.id))]},
     source: {
       kind,
+      ...(source.injection ? {injection: source.injection} : {}),
       notes: [
         ...source.notes,
         `Merged with a heap snapshot: ${renumbered.length} wait(s) outside ferrydiag buffers added; ${heap.tasks.length - renumbered.length} already recorded by the agent were left out.`,

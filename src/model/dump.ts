@@ -43,6 +43,21 @@ export interface DumpSource {
   kind: DumpSourceKind
   /** Limits of this route a reader should know about, one sentence each (may be empty). */
   notes: string[]
+  /**
+   * Only when the agent was injected (kind 'agent-injected', or a heap dump merged with an injected
+   * agent): which run injected it. The agent stays in the process after detach, so a later run finds
+   * it: 'earlier-run'. cliPid is null for an agent injected by a ferrydiag that did not record it.
+   */
+  injection?: AgentInjection
+}
+
+/** Which ferrydiag run injected the agent, and when. */
+export interface AgentInjection {
+  by: 'this-run' | 'earlier-run'
+  /** Pid of the CLI that injected it; null when not recorded. */
+  cliPid: number | null
+  /** When it was injected, ms since the epoch. */
+  atMs: number
 }
 
 /**

@@ -10,7 +10,9 @@ import path from 'node:path'
 
 import CDP from 'chrome-remote-interface'
 
-import {estimateHeapRouteCost, readHeapUsage} from '../../src/attach/heap-snapshot.js'
+import {availableParallelism, loadavg} from 'node:os'
+
+import {estimateHeapRouteCost, hostLoadStretch, readHeapUsage} from '../../src/attach/heap-snapshot.js'
 import {spawnTarget} from '../helpers/child-process.js'
 
 const TARGET_SOURCE = `
@@ -42,7 +44,9 @@ async function measure(file: string, shape: string, mb: number): Promise<void> {
     const evaluate = async (expression: string): Promise<number> => (await client.send('Runtime.evaluate', {expression, returnByValue: true})).result.value as number
     await client.send('HeapProfiler.collectGarbage')
     const usage = await readHeapUsage(client)
-    const estimate = estimateHeapRouteCost(usage.usedBytes, usage.largeObjectBytes)
+    // As the CLI does: the high ends stretched for this host's load now (hostLoadStretch).
+    const loadPerCore = loadavg()[0]! / availableParallelism()
+    const estimate = estimateHeapRouteCost(usage.usedBytes, usage.largeObjectBytes, hostLoadStretch(loadPerCore))
     await writeFile(`/proc/${target.pid}/clear_refs`, '5') // resets VmHWM to the current RSS
     const rssBeforeKb = await procKb(target.pid, 'VmRSS')
     await evaluate('globalThis.maxGapMs = 0')
@@ -60,11 +64,13 @@ async function measure(file: string, shape: string, mb: number): Promise<void> {
     const peakKb = await procKb(target.pid, 'VmHWM')
     const afterKb = await procKb(target.pid, 'VmRSS')
     const growthMb = (peakKb - rssBeforeKb) / 1024
+    const where = (value: number, low: number, high: number): string => (value < low ? 'BELOW band' : value > high ? 'ABOVE band' : 'in band')
     process.stdout.write(
       `${shape.padEnd(8)} used ${(usage.usedBytes / MB).toFixed(0).padStart(5)} MB (large objects ${(usage.largeObjectBytes / MB).toFixed(0).padStart(4)} MB): ` +
         `stall ${(stallMs / 1000).toFixed(2)} s (est ${(estimate.stallMs / 1000).toFixed(2)} s, band ${(estimate.stallMsLow / 1000).toFixed(2)}-${(estimate.stallMsHigh / 1000).toFixed(2)}, ratio ${(stallMs / estimate.stallMs).toFixed(2)}), ` +
         `wall ${(wallMs / 1000).toFixed(2)} s; peak RSS +${growthMb.toFixed(0)} MB (est +${(estimate.extraMemoryBytes / MB).toFixed(0)}, band ${(estimate.extraMemoryBytesLow / MB).toFixed(0)}-${(estimate.extraMemoryBytesHigh / MB).toFixed(0)}, ratio ${(growthMb / (estimate.extraMemoryBytes / MB)).toFixed(2)}), ` +
-        `kept +${((afterKb - rssBeforeKb) / 1024).toFixed(0)} MB; snapshot ${(chars / MB).toFixed(0)} MB\n`,
+        `kept +${((afterKb - rssBeforeKb) / 1024).toFixed(0)} MB; snapshot ${(chars / MB).toFixed(0)} MB; ` +
+        `load ${loadPerCore.toFixed(1)}/core (stall ×${estimate.loadStretch.toFixed(1)}): stall ${where(stallMs, estimate.stallMsLow, estimate.stallMsHigh)}, memory ${where(growthMb * MB, estimate.extraMemoryBytesLow, estimate.extraMemoryBytesHigh)}\n`,
     )
     await client.close()
   } finally {

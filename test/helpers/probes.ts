@@ -39,8 +39,9 @@ export const PROBE_TRACES_EXPRESSION = `(async () => {
   return out;
 })()`
 
-export async function readProbeTraces(inspect: string): Promise<ProbeTraces> {
-  const session = await attachTarget({inspect})
+/** `where`: an inspector address, or `{pid}` (attached with SIGUSR1, and closed again). */
+export async function readProbeTraces(where: string | {pid: number}): Promise<ProbeTraces> {
+  const session = await attachTarget(typeof where === 'string' ? {inspect: where} : where)
   try {
     return await session.evaluate<ProbeTraces>(PROBE_TRACES_EXPRESSION, {awaitPromise: true})
   } finally {
@@ -49,8 +50,8 @@ export async function readProbeTraces(inspect: string): Promise<ProbeTraces> {
 }
 
 /** A second attach finds no probe marker and no undo entry, and every method the probes patch is the library's own. */
-export async function assertNoProbesLeft(inspect: string): Promise<ProbeTraces> {
-  const traces = await readProbeTraces(inspect)
+export async function assertNoProbesLeft(where: string | {pid: number}): Promise<ProbeTraces> {
+  const traces = await readProbeTraces(where)
   assert.equal(traces.marker, false, 'probe marker left in the target')
   assert.equal(traces.undoEntry, false, "undo entry 'probes' left in the target")
   assert.equal(traces.mysql2Patched, 0, 'a mysql2 method is still patched')

@@ -143,10 +143,13 @@ export interface StartWildOptions {
   t?: TestContext
   /** Time allowed for the inspector line and the ready line (default 30 s). */
   startTimeoutMs?: number
+  /** false: start without `--inspect` (for `--pid`, which opens it with SIGUSR1); inspectPort is then 0. */
+  inspector?: boolean
 }
 
 export interface WildProcess {
   readonly pid: number
+  /** The inspector's port; 0 when started with `inspector: false`. */
   readonly inspectPort: number
   /** Everything printed on stdout so far. */
   stdout(): string
@@ -177,7 +180,7 @@ export async function startWildProgram(program: WildProgram, options: StartWildO
   const target = await spawnTarget({
     file: path.relative(REPO_ROOT, program.path),
     cwd: REPO_ROOT,
-    execArgv: ['--inspect=127.0.0.1:0', ...(options.extraNodeArgs ?? [])],
+    execArgv: [...(options.inspector === false ? ['--inspect-port=0'] : ['--inspect=127.0.0.1:0']), ...(options.extraNodeArgs ?? [])],
     args,
     readyLine: program.ready,
     startTimeoutMs: options.startTimeoutMs ?? 30_000,
@@ -197,7 +200,7 @@ export async function startWildProgram(program: WildProgram, options: StartWildO
   options.t?.after(() => stop())
   return {
     pid: target.pid,
-    inspectPort: target.inspectPort!,
+    inspectPort: target.inspectPort ?? 0,
     stdout: () => target.stdoutLines.join('\n'),
     stderr: () => target.stderrText,
     exit: () => exitInfo,
