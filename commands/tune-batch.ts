@@ -24,12 +24,13 @@ import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flag
 import {choosePipelineReader, removeProbes, type PipelineReader} from '../src/collect/probe-session.js'
 import {perturbBatchSize, type PerturbOutcome} from '../src/collect/perturb-batch-size.js'
 import {sampleWindow, type SampledWindow} from '../src/collect/sample-window.js'
+import {observeWriteShape, type ObservedWrites} from '../src/collect/write-shape.js'
 import {waitWindow} from '../src/collect/sleep.js'
 import {EXIT, FerrydiagError} from '../src/errors.js'
 import type {AgentSnapshot, BatchSample} from '../src/model/snapshot.js'
 import {BinlogCounter} from '../src/mysql/binlog-counter.js'
 import {describeEndpoint, parseDsn} from '../src/mysql/dsn.js'
-import {parseQualifiedTable, probeTarget, type ProbeTargetResult} from '../src/mysql/probe-target.js'
+import {parseQualifiedTable, probeTarget, type ProbeTargetResult, type ProbeWriteShape} from '../src/mysql/probe-target.js'
 import {renderSvgPlot} from '../src/render/plot-svg.js'
 import {createProgressLine} from '../src/render/progress.js'
 import {renderTuneBatchText} from '../src/render/tune-batch-text.js'
@@ -151,7 +152,10 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
       }
       let probePromise: Promise<ProbeTargetResult> | undefined
       if (mode === 'probe') {
-        probePromise = probeTarget({dsn: flags['probe-target']!, like: flags.like!, maxBatchSize: flags['probe-max-size'], signal})
+        // Batches written the way the pipeline writes its own: a row-by-row writer's cost is per statement.
+        // Waits for one whole batch of the pipeline's (up to the window): a slow row-by-row one takes seconds.
+        const observed = reader?.readSnapshot && session ? await observeWriteShape(session, reader.readSnapshot, Math.min(10_000, flags.duration), signal) : null
+        probePromise = probeTarget({dsn: flags['probe-target']!, like: flags.like!, signal, ...probePlanFor(observed, flags['probe-max-size'])})
         // A failed probe ends the window early: nothing else to wait for.
         probePromise.catch(() => interrupt.abort())
       }
@@ -169,8 +173,10 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
         collected = {stageName: 'probe', samples: probed.samples, fromWindow: probed.samples.length, fromReservoir: 0, totalCount: probed.samples.length, otherStages: []}
       } else {
         collected = collectBatchSamples(snapshots, {startMs: startedAtMs, endMs: endedAtMs}, flags.stage)
-        current = withObservedBatchSize(current, collected.samples.filter((b) => b.atMs >= startedAtMs))
       }
+      // The pipeline's own batches name its current size when nothing else does (with --probe-target too).
+      const own = probed ? collectBatchSamples(snapshots, {startMs: startedAtMs, endMs: endedAtMs}, flags.stage) : collected
+      current = withObservedBatchSize(current, own.samples.filter((b) => b.atMs >= startedAtMs))
       let rate: TuneBatchRate | null = null
       if (counted) {
         rate = rateFromBinlogBuckets(counted.buckets, {startMs: counted.startedAtMs, endMs: counted.stoppedAtMs}, describeEndpoint(parseDsn(flags.source!)))
@@ -238,6 +244,16 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
     process.exitCode = code
     if (!this.jsonEnabled()) this.logToStderr(`ferrydiag tune-batch: exit ${code}: ${reason}`)
   }
+}
+
+/**
+ * The active probe's batches, shaped like the pipeline's. One statement per row costs a round trip each, so
+ * that probe stops at the pipeline's own batch size (at most 50 rows, 3 repeats): the slope is per
+ * statement and shows from a few sizes, and 500-row batches of single INSERTs would take minutes.
+ */
+function probePlanFor(observed: ObservedWrites | null, maxSize: number): {shape: ProbeWriteShape; maxBatchSize: number; repeats?: number} {
+  if (observed?.shape !== 'row-per-statement') return {shape: 'multi-row', maxBatchSize: maxSize}
+  return {shape: 'row-per-statement', maxBatchSize: Math.max(2, Math.min(maxSize, observed.batchSize ?? maxSize, 50)), repeats: 3}
 }
 
 function parseUtilisation(text: string): number {

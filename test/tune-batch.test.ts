@@ -8,6 +8,7 @@ import {
   buildFormulae,
   collectBatchSamples,
   findCurrentBatchSize,
+  observedWriteShape,
   rateFromAgentSource,
   rateFromBinlogBuckets,
   rateFromStreamer,
@@ -290,5 +291,20 @@ describe('probe helpers', () => {
     assert.ok(short.length <= 3)
     assert.notEqual(syntheticValue(col('varchar', 'varchar(64)', 64), 1), syntheticValue(col('varchar', 'varchar(64)', 64), 2))
     assert.throws(() => syntheticValue(col('geometry', 'geometry'), 1), {code: 'badArgument'})
+  })
+})
+
+describe('observedWriteShape: how the writer writes its batches, from the probes\' statement counts', () => {
+  const batch = (events: number, statements: number | undefined, ok = true): BatchSample => ({stageName: 'w', atMs: T0, events, ms: 10, ok, statements})
+  it('one statement per event is row-by-row; fewer statements than events is multi-row; the median decides', () => {
+    assert.equal(observedWriteShape([batch(100, 100), batch(98, 100), batch(100, 100)]), 'row-per-statement')
+    assert.equal(observedWriteShape([batch(200, 2), batch(180, 2), batch(8, 1)]), 'multi-row')
+    assert.equal(observedWriteShape([batch(100, 100), batch(200, 2), batch(200, 2)]), 'multi-row')
+  })
+  it('null without a batch of 2+ events with a statement count (single-row batches say nothing, failed ones neither)', () => {
+    assert.equal(observedWriteShape([]), null)
+    assert.equal(observedWriteShape([batch(1, 1), batch(1, 1)]), null)
+    assert.equal(observedWriteShape([batch(100, undefined)]), null)
+    assert.equal(observedWriteShape([batch(100, 100, false)]), null)
   })
 })

@@ -113,6 +113,20 @@ export function withObservedBatchSize(current: CurrentBatchSize, samples: readon
   return {value: sizes[Math.floor((sizes.length - 1) / 2)]!, from: 'observed', writable: false}
 }
 
+/**
+ * How the writer writes a batch, from the statements the probes counted in its batches: one write statement
+ * per event (a row-by-row applier, whose cost is per statement) or multi-row statements. null until a batch
+ * of at least 2 events with a statement count was seen. The active probe writes its batches the same way.
+ */
+export function observedWriteShape(samples: readonly BatchSample[]): 'row-per-statement' | 'multi-row' | null {
+  const ratios = samples
+    .filter((s) => s.ok && s.events >= 2 && typeof s.statements === 'number' && s.statements > 0)
+    .map((s) => s.statements! / s.events)
+    .sort((a, b) => a - b)
+  if (ratios.length === 0) return null
+  return ratios[Math.floor((ratios.length - 1) / 2)]! >= 0.9 ? 'row-per-statement' : 'multi-row'
+}
+
 export interface TuneBatchRate {
   kind: RateSourceKind
   /** Human-readable: e.g. 'binlog rows on 127.0.0.1:3306', 'source "source" (simulated)'. */
@@ -219,7 +233,17 @@ export interface TuneBatchResult {
   version: typeof TUNE_BATCH_VERSION
   mode: SampleMode
   window: {startedAtMs: number; endedAtMs: number; durationMs: number; endedBy: string; snapshots: number}
-  samples: {stageName: string | null; used: number; fromWindow: number; fromReservoir: number; totalCount: number; distinctBatchSizes: number; batchSizeCv: number}
+  samples: {
+    stageName: string | null
+    used: number
+    fromWindow: number
+    fromReservoir: number
+    totalCount: number
+    distinctBatchSizes: number
+    batchSizeCv: number
+    /** How the fitted batches were written (statements counted by the probes or the active probe); null when unknown. */
+    writeShape: 'row-per-statement' | 'multi-row' | null
+  }
   /** Flat model: what a script reads first. Intervals are 95%. null unless the fit succeeded. */
   model: {
     mMsPerEvent: number
@@ -311,6 +335,7 @@ export function analyzeTuneBatch(input: TuneBatchInput): TuneBatchResult {
       totalCount: input.samples.totalCount || sizes.length,
       distinctBatchSizes: fit.distinctBatchSizes,
       batchSizeCv: fit.batchSizeCv,
+      writeShape: observedWriteShape(input.samples.samples),
     },
     model: model
       ? {
