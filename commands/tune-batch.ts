@@ -247,12 +247,13 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
 }
 
 /**
- * The active probe's batches, shaped like the pipeline's. One statement per row costs a round trip each, so
+ * The active probe's batches, shaped like the pipeline's: as many INSERTs per batch as its writes (one per
+ * table, say), or one per row. One statement per row costs a round trip each, so
  * that probe stops at the pipeline's own batch size (at most 50 rows, 3 repeats): the slope is per
  * statement and shows from a few sizes, and 500-row batches of single INSERTs would take minutes.
  */
-function probePlanFor(observed: ObservedWrites | null, maxSize: number): {shape: ProbeWriteShape; maxBatchSize: number; repeats?: number} {
-  if (observed?.shape !== 'row-per-statement') return {shape: 'multi-row', maxBatchSize: maxSize}
+function probePlanFor(observed: ObservedWrites | null, maxSize: number): {shape: ProbeWriteShape; maxBatchSize: number; repeats?: number; statementsPerBatch?: number} {
+  if (observed?.shape !== 'row-per-statement') return {shape: 'multi-row', maxBatchSize: maxSize, statementsPerBatch: observed?.statementsPerBatch ?? 1}
   return {shape: 'row-per-statement', maxBatchSize: Math.max(2, Math.min(maxSize, observed.batchSize ?? maxSize, 50)), repeats: 3}
 }
 

@@ -15,7 +15,7 @@ import {
   type TuneBatchInput,
 } from '../src/analyze/tune-batch.js'
 import type {AgentSnapshot, BatchSample} from '../src/model/snapshot.js'
-import {buildProbePlan, logSpacedSizes, matchesGrantPattern, parseQualifiedTable, syntheticValue, type ColumnInfo} from '../src/mysql/probe-target.js'
+import {buildProbePlan, logSpacedSizes, splitRows, matchesGrantPattern, parseQualifiedTable, syntheticValue, type ColumnInfo} from '../src/mysql/probe-target.js'
 import {renderTextPlot} from '../src/render/plot-text.js'
 import {renderSvgPlot} from '../src/render/plot-svg.js'
 import {renderTuneBatchText} from '../src/render/tune-batch-text.js'
@@ -306,5 +306,14 @@ describe('observedWriteShape: how the writer writes its batches, from the probes
     assert.equal(observedWriteShape([batch(1, 1), batch(1, 1)]), null)
     assert.equal(observedWriteShape([batch(100, undefined)]), null)
     assert.equal(observedWriteShape([batch(100, 100, false)]), null)
+  })
+})
+
+describe('splitRows: a probe batch over as many INSERTs as the pipeline issues per batch', () => {
+  it('even consecutive chunks, every row once, never an empty one', () => {
+    assert.deepEqual(splitRows([1, 2, 3, 4, 5], 2), [[1, 2], [3, 4, 5]])
+    assert.deepEqual(splitRows([1, 2, 3], 1), [[1, 2, 3]])
+    assert.deepEqual(splitRows([1, 2], 5), [[1], [2]])
+    assert.deepEqual(splitRows([7], 0), [[7]])
   })
 })

@@ -11,6 +11,8 @@ export interface ObservedWrites {
   shape: 'row-per-statement' | 'multi-row'
   /** Median events of the batches seen (the pipeline's batch size as it writes now). */
   batchSize: number | null
+  /** Median write statements per batch (a writer with one INSERT per table issues several). */
+  statementsPerBatch: number
 }
 
 /**
@@ -29,8 +31,13 @@ export async function observeWriteShape(
     const samples = snapshot?.samples.recent ?? []
     const shape = observedWriteShape(samples)
     if (shape !== null) {
-      const ok = samples.filter((s) => typeof s.statements === 'number')
-      return {shape, batchSize: withObservedBatchSize({value: null, from: 'unknown', writable: false}, ok).value}
+      const counted = samples.filter((s) => s.ok && typeof s.statements === 'number')
+      const statements = counted.map((s) => s.statements!).sort((a, b) => a - b)
+      return {
+        shape,
+        batchSize: withObservedBatchSize({value: null, from: 'unknown', writable: false}, counted).value,
+        statementsPerBatch: statements[Math.floor((statements.length - 1) / 2)] ?? 1,
+      }
     }
     if (signal.aborted || performance.now() >= deadline) return null
     await sleepUnlessAborted(250, signal)

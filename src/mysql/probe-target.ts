@@ -38,6 +38,11 @@ export interface ProbeTargetOptions {
    * single-row INSERT per row inside the transaction (a row-by-row applier's cost is per statement).
    */
   shape?: ProbeWriteShape
+  /**
+   * multi-row only: the rows of a batch are split over this many INSERTs (at most one per row), like a
+   * writer that issues one statement per table (default 1). Each statement is a round trip: part of o.
+   */
+  statementsPerBatch?: number
 }
 
 /** multi-row: one INSERT ... VALUES (..), (..) per batch; row-per-statement: one INSERT per row. */
@@ -55,6 +60,14 @@ export interface ProbeTargetResult {
   columnsWritten: string[]
   columnsLeftToDefaults: string[]
   shape: ProbeWriteShape
+}
+
+/** `rows` in `parts` consecutive chunks as even as can be (fewer when there are fewer rows). */
+export function splitRows<T>(rows: readonly T[], parts: number): T[][] {
+  const n = Math.max(1, Math.min(rows.length, Math.round(parts)))
+  const out: T[][] = []
+  for (let i = 0; i < n; i++) out.push(rows.slice(Math.floor((i * rows.length) / n), Math.floor(((i + 1) * rows.length) / n)))
+  return out
 }
 
 /** Log-spaced integer sizes from 1 to max, distinct. */
@@ -422,7 +435,7 @@ export async function probeTarget(options: ProbeTargetOptions): Promise<ProbeTar
         rowValues.push(written.map((c) => syntheticValue(c, seq)))
       }
       // The statement text is built before the clock starts: the writer, too, has its batch ready.
-      const statements = shape === 'row-per-statement' ? rowValues.map((row) => insertRows(1, row)) : [insertRows(size, rowValues.flat())]
+      const statements = shape === 'row-per-statement' ? rowValues.map((row) => insertRows(1, row)) : splitRows(rowValues, options.statementsPerBatch ?? 1).map((rows) => insertRows(rows.length, rows.flat()))
       const startedMs = performance.now()
       let ok = true
       try {
