@@ -147,7 +147,7 @@ describe('analyzeTuneBatch', () => {
   it('recommends o·R/(ρ − m·R) for a too-small batch at m·R ≈ 0.5 and fills in the formulas', () => {
     const result = analyzeTuneBatch(constructedInput())
     assert.equal(result.schema, 'ferrydiag.tune-batch')
-    assert.equal(result.version, 1)
+    assert.equal(result.version, 2)
     assert.equal(result.verdict, 'too-small')
     assert.ok(Math.abs(result.model!.mMsPerEvent - 0.5) < 0.025)
     assert.ok(Math.abs(result.model!.oMs - 10) < 0.5)

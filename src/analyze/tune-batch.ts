@@ -8,7 +8,7 @@ import {fitCostModel} from './fit-cost-model.js'
 import {recommendBatchSize} from './recommend-batch.js'
 
 export const TUNE_BATCH_SCHEMA = 'ferrydiag.tune-batch'
-export const TUNE_BATCH_VERSION = 1
+export const TUNE_BATCH_VERSION = 2
 
 /** The setting ghostferry calls BinlogEventBatchSize: batch size and event buffer capacity. */
 export const BATCH_SIZE_SETTING = 'BinlogEventBatchSize'
@@ -227,7 +227,7 @@ export interface TuneBatchFormulae {
   perEventLoad: string | null
 }
 
-/** The --json shape (schema ferrydiag.tune-batch, version 1). */
+/** The --json shape (schema ferrydiag.tune-batch, version 2: samples.writeShape is new). */
 export interface TuneBatchResult {
   schema: typeof TUNE_BATCH_SCHEMA
   version: typeof TUNE_BATCH_VERSION
