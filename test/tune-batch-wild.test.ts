@@ -16,7 +16,7 @@ import type {LagResult} from '../src/collect/lag-result.js'
 import {sharedDatabase, startSourceAndTarget} from './helpers/mariadb.js'
 import {assertNoProbesLeft} from './helpers/probes.js'
 import {runCli} from './helpers/run-node.js'
-import {startWildPipeline, waitUntil} from './helpers/wild-mariadb.js'
+import {startWildPipeline, waitUntil, type WildPipeline} from './helpers/wild-mariadb.js'
 import {listWildPrograms} from './helpers/wild.js'
 
 const db = sharedDatabase(() => startSourceAndTarget())
@@ -60,7 +60,11 @@ async function throughputSeries(target: Connection, databases: readonly string[]
   return series
 }
 
-async function tuneBatchJson(args: readonly string[]): Promise<TuneBatchResult> {
+/** tune-batch on `pipeline` over 8 s, R from the source's binlog, m and o from --probe-target through the proxy. */
+async function tuneBatchWithProbeTarget(pipeline: WildPipeline, sourceDsn: string, like: string, extra: string[] = []): Promise<TuneBatchResult> {
+  const database = new URL(pipeline.targetDsn).pathname.slice(1)
+  const args = ['--inspect', `127.0.0.1:${pipeline.program.inspectPort}`, '--source', sourceDsn, '--duration', '8s']
+  args.push('--probe-target', pipeline.programTargetDsn, '--like', `${database}.${like}`, ...extra)
   const run = await runCli(['tune-batch', ...args, '--json'], {timeoutMs: 120_000})
   assert.ok(run.stdout.trim().startsWith('{'), `tune-batch printed no JSON (exit ${run.code}): ${run.stderr}`)
   return JSON.parse(run.stdout) as TuneBatchResult
@@ -103,13 +107,7 @@ describe('tune-batch through the probes on wild zongji + mysql2 programs (real M
     assert.ok(median(before!) > 0 && median(controlBefore!) > 0, 'a pipeline writes nothing to the target')
     const ratioBefore = ratios([before!, controlBefore!])
 
-    const database = new URL(pipeline.targetDsn).pathname.slice(1)
-    const result = await tuneBatchJson([
-      '--inspect', inspect,
-      '--source', servers.source.replicationDsn,
-      '--probe-target', pipeline.programTargetDsn, '--like', `${database}.users`,
-      '--duration', '8s',
-    ])
+    const result = await tuneBatchWithProbeTarget(pipeline, servers.source.replicationDsn, 'users')
     t.diagnostic(`tune-batch: ${result.summary}`)
     assert.equal(result.probes?.state, 'used')
     assert.equal(result.mode, 'probe')
@@ -152,16 +150,9 @@ describe('tune-batch through the probes on wild zongji + mysql2 programs (real M
     const lagBefore = await lagJson(['--inspect', inspect, '--source', servers.source.replicationDsn, '--duration', '4s'])
     assert.equal(lagBefore.verdict, 'falling-behind', lagBefore.summary)
 
-    const database = new URL(slow.targetDsn).pathname.slice(1)
-    const result = await tuneBatchJson([
-      '--inspect', inspect,
-      '--source', servers.source.replicationDsn,
-      '--probe-target', slow.programTargetDsn, '--like', `${database}.orders`,
-      '--duration', '8s',
-      // Headroom for a shared machine whose round trips were seen to double from one minute to the next
-      // (load average 30 on 2 cores): at the default 0.8 the recommended 56 still lagged after the restart.
-      '--target-utilization', '0.5',
-    ])
+    // Headroom for a shared machine whose round trips were seen to double from one minute to the next
+    // (load average 30 on 2 cores): at the default 0.8 the recommended 56 still lagged after the restart.
+    const result = await tuneBatchWithProbeTarget(slow, servers.source.replicationDsn, 'orders', ['--target-utilization', '0.5'])
     t.diagnostic(`tune-batch: ${result.summary}; m ${result.model?.mMsPerEvent.toFixed(4)} ms/row, o ${result.model?.oMs.toFixed(2)} ms, R peak ${result.model?.rPeakEventsPerSec?.toFixed(0)}/s`)
     assert.equal(result.probes?.state, 'used')
     assert.equal(result.samples.writeShape, 'multi-row')
@@ -175,7 +166,10 @@ describe('tune-batch through the probes on wild zongji + mysql2 programs (real M
     // The same program restarted with the recommended size, against the same source load and proxy.
     const fixed = await startWildPipeline(program, {t, servers, extraArgs: ['--batch-size', String(recommended)]})
     assert.match(fixed.program.stdout(), new RegExp(`batches of up to ${recommended}\\b`))
-    const lagAfter = await lagJson(['--inspect', `127.0.0.1:${fixed.program.inspectPort}`, '--source', servers.source.replicationDsn, '--duration', '4s'])
+    // A 10-s window: at the larger size a batch fills for about a second, and the binlog distance grows
+    // while it does; a short window sees that saw-tooth, not the trend.
+    await waitUntil(async () => /^stats: /m.test(fixed.program.stdout()), 30_000, 'a first stats line', fixed.program)
+    const lagAfter = await lagJson(['--inspect', `127.0.0.1:${fixed.program.inspectPort}`, '--source', servers.source.replicationDsn, '--duration', '10s'])
     t.diagnostic(`lag after the restart with --batch-size ${recommended}: ${lagAfter.verdict}: ${lagAfter.summary}`)
     assert.equal(lagAfter.verdict, 'healthy', lagAfter.summary)
   })
