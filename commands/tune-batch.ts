@@ -21,13 +21,14 @@ import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flag
 import {choosePipelineReader, removeProbes, type PipelineReader} from '../src/collect/probe-session.js'
 import {perturbBatchSize, type PerturbOutcome} from '../src/collect/perturb-batch-size.js'
 import {sampleWindow, type SampledWindow} from '../src/collect/sample-window.js'
+import {observeWriteShape, type ObservedWrites} from '../src/collect/write-shape.js'
 import {waitWindow} from '../src/collect/sleep.js'
 import {EXIT, FerrydiagError} from '../src/errors.js'
 import type {AgentSnapshot, BatchSample} from '../src/model/snapshot.js'
 import type {SampleMode, TuneBatchRate, TuneBatchResult} from '../src/model/tune-batch.js'
 import {BinlogCounter} from '../src/mysql/binlog-counter.js'
 import {describeEndpoint, parseDsn} from '../src/mysql/dsn.js'
-import {parseQualifiedTable, probeTarget, type ProbeTargetResult} from '../src/mysql/probe-target.js'
+import {parseQualifiedTable, probeTarget, type ProbeTargetResult, type ProbeWriteShape} from '../src/mysql/probe-target.js'
 import {renderSvgPlot} from '../src/render/plot-svg.js'
 import {createProgressLine} from '../src/render/progress.js'
 import {renderTuneBatchText} from '../src/render/tune-batch-text.js'
@@ -40,9 +41,9 @@ export default class TuneBatch extends FerrydiagCommand {
 
 It reports B* = o·R / (1 − m·R), below which lag grows; the B at which a full batch takes ρ (--target-utilization) of the time the source needs to fill it, o·R / (ρ − m·R) (a writer that drains whatever is buffered then runs batches of about B* and the buffer never fills: the 1 − ρ margin is headroom against bursts, not idle time), with a range from the 95% intervals; the buffer capacity to pair with it; the writer's utilisation and lag trend at the current batch size; and, when m·R ≥ ρ, that no batch size keeps up: the most the writer can move (1/m), the parallel writers needed and the rate to throttle to.
 
-A saturated writer writes only full batches, so m and o cannot be separated from its samples. Then either --perturb (the pipeline exposes BinlogEventBatchSize as a writable setting: it is lowered step by step for the window, then restored, also on Ctrl-C) or --probe-target DSN --like DB.TABLE: batches of 1..500 rows, each size 5 times in random order, one transaction each, written into a scratch table _ferrydiag_probe_<random> created LIKE DB.TABLE in the same database, and dropped afterwards (also on error and Ctrl-C). The probe writes nowhere else; its account needs CREATE, DROP and INSERT on that database.
+A saturated writer writes only full batches, so m and o cannot be separated from its samples. Then either --perturb (the pipeline exposes BinlogEventBatchSize as a writable setting: it is lowered step by step for the window, then restored, also on Ctrl-C) or --probe-target DSN --like DB.TABLE: batches of 1..500 rows, each size 5 times in random order, one transaction each, written the way the pipeline's probed writes are (over as many INSERTs per batch as it issues; one INSERT per row, up to its batch size and at most 50, 3 times each, for a row-by-row writer), written into a scratch table _ferrydiag_probe_<random> created LIKE DB.TABLE in the same database, and dropped afterwards (also on error and Ctrl-C). The probe writes nowhere else; its account needs CREATE, DROP and INSERT on that database.
 
-Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or non-finite m or o (reported, no recommendation); 42 --like names no table; 32 the probe account lacks a privilege (named); 45 bad argument; 44 --plot not writable; 130 Ctrl-C (what was measured is still reported). --json prints one document (schema "ferrydiag.tune-batch", version 1).`
+Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or non-finite m or o (reported, no recommendation); 42 --like names no table; 32 the probe account lacks a privilege (named); 45 bad argument; 44 --plot not writable; 130 Ctrl-C (what was measured is still reported). --json prints one document (schema "ferrydiag.tune-batch", version 2).`
 
   static examples = [
     '<%= config.bin %> tune-batch --inspect 127.0.0.1:9229 --duration 15s',
@@ -149,7 +150,10 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
       }
       let probePromise: Promise<ProbeTargetResult> | undefined
       if (mode === 'probe') {
-        probePromise = probeTarget({dsn: flags['probe-target']!, like: flags.like!, maxBatchSize: flags['probe-max-size'], signal})
+        // Batches written the way the pipeline writes its own: a row-by-row writer's cost is per statement.
+        // Waits for one whole batch of the pipeline's (up to the window): a slow row-by-row one takes seconds.
+        const observed = reader?.readSnapshot && session ? await observeWriteShape(session, reader.readSnapshot, Math.min(10_000, flags.duration), signal) : null
+        probePromise = probeTarget({dsn: flags['probe-target']!, like: flags.like!, signal, ...probePlanFor(observed, flags['probe-max-size'])})
         // A failed probe ends the window early: nothing else to wait for.
         probePromise.catch(() => interrupt.abort())
       }
@@ -167,8 +171,10 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
         collected = {stageName: 'probe', samples: probed.samples, fromWindow: probed.samples.length, fromReservoir: 0, totalCount: probed.samples.length, otherStages: []}
       } else {
         collected = collectBatchSamples(snapshots, {startMs: startedAtMs, endMs: endedAtMs}, flags.stage)
-        current = withObservedBatchSize(current, collected.samples.filter((b) => b.atMs >= startedAtMs))
       }
+      // The pipeline's own batches name its current size when nothing else does (with --probe-target too).
+      const own = probed ? collectBatchSamples(snapshots, {startMs: startedAtMs, endMs: endedAtMs}, flags.stage) : collected
+      current = withObservedBatchSize(current, own.samples.filter((b) => b.atMs >= startedAtMs))
       let rate: TuneBatchRate | null = null
       if (counted) {
         rate = rateFromBinlogBuckets(counted.buckets, {startMs: counted.startedAtMs, endMs: counted.stoppedAtMs}, describeEndpoint(parseDsn(flags.source!)))
@@ -236,6 +242,17 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
     process.exitCode = code
     if (!this.jsonEnabled()) this.logToStderr(`ferrydiag tune-batch: exit ${code}: ${reason}`)
   }
+}
+
+/**
+ * The active probe's batches, shaped like the pipeline's: as many INSERTs per batch as its writes (one per
+ * table, say), or one per row. One statement per row costs a round trip each, so
+ * that probe stops at the pipeline's own batch size (at most 50 rows, 3 repeats): the slope is per
+ * statement and shows from a few sizes, and 500-row batches of single INSERTs would take minutes.
+ */
+function probePlanFor(observed: ObservedWrites | null, maxSize: number): {shape: ProbeWriteShape; maxBatchSize: number; repeats?: number; statementsPerBatch?: number} {
+  if (observed?.shape !== 'row-per-statement') return {shape: 'multi-row', maxBatchSize: maxSize, statementsPerBatch: observed?.statementsPerBatch ?? 1}
+  return {shape: 'row-per-statement', maxBatchSize: Math.max(2, Math.min(maxSize, observed.batchSize ?? maxSize, 50)), repeats: 3}
 }
 
 function parseUtilisation(text: string): number {

@@ -8,13 +8,14 @@ import {
   buildFormulae,
   collectBatchSamples,
   findCurrentBatchSize,
+  observedWriteShape,
   rateFromAgentSource,
   rateFromBinlogBuckets,
   rateFromStreamer,
   type TuneBatchInput,
 } from '../src/analyze/tune-batch.js'
 import type {AgentSnapshot, BatchSample} from '../src/model/snapshot.js'
-import {buildProbePlan, logSpacedSizes, matchesGrantPattern, parseQualifiedTable, syntheticValue, type ColumnInfo} from '../src/mysql/probe-target.js'
+import {buildProbePlan, logSpacedSizes, splitRows, matchesGrantPattern, parseQualifiedTable, syntheticValue, type ColumnInfo} from '../src/mysql/probe-target.js'
 import {renderTextPlot} from '../src/render/plot-text.js'
 import {renderSvgPlot} from '../src/render/plot-svg.js'
 import {renderTuneBatchText} from '../src/render/tune-batch-text.js'
@@ -146,7 +147,7 @@ describe('analyzeTuneBatch', () => {
   it('recommends o·R/(ρ − m·R) for a too-small batch at m·R ≈ 0.5 and fills in the formulas', () => {
     const result = analyzeTuneBatch(constructedInput())
     assert.equal(result.schema, 'ferrydiag.tune-batch')
-    assert.equal(result.version, 1)
+    assert.equal(result.version, 2)
     assert.equal(result.verdict, 'too-small')
     assert.ok(Math.abs(result.model!.mMsPerEvent - 0.5) < 0.025)
     assert.ok(Math.abs(result.model!.oMs - 10) < 0.5)
@@ -290,5 +291,29 @@ describe('probe helpers', () => {
     assert.ok(short.length <= 3)
     assert.notEqual(syntheticValue(col('varchar', 'varchar(64)', 64), 1), syntheticValue(col('varchar', 'varchar(64)', 64), 2))
     assert.throws(() => syntheticValue(col('geometry', 'geometry'), 1), {code: 'badArgument'})
+  })
+})
+
+describe('observedWriteShape: how the writer writes its batches, from the probes\' statement counts', () => {
+  const batch = (events: number, statements: number | undefined, ok = true): BatchSample => ({stageName: 'w', atMs: T0, events, ms: 10, ok, statements})
+  it('one statement per event is row-by-row; fewer statements than events is multi-row; the median decides', () => {
+    assert.equal(observedWriteShape([batch(100, 100), batch(98, 100), batch(100, 100)]), 'row-per-statement')
+    assert.equal(observedWriteShape([batch(200, 2), batch(180, 2), batch(8, 1)]), 'multi-row')
+    assert.equal(observedWriteShape([batch(100, 100), batch(200, 2), batch(200, 2)]), 'multi-row')
+  })
+  it('null without a batch of 2+ events with a statement count (single-row batches say nothing, failed ones neither)', () => {
+    assert.equal(observedWriteShape([]), null)
+    assert.equal(observedWriteShape([batch(1, 1), batch(1, 1)]), null)
+    assert.equal(observedWriteShape([batch(100, undefined)]), null)
+    assert.equal(observedWriteShape([batch(100, 100, false)]), null)
+  })
+})
+
+describe('splitRows: a probe batch over as many INSERTs as the pipeline issues per batch', () => {
+  it('even consecutive chunks, every row once, never an empty one', () => {
+    assert.deepEqual(splitRows([1, 2, 3, 4, 5], 2), [[1, 2], [3, 4, 5]])
+    assert.deepEqual(splitRows([1, 2, 3], 1), [[1, 2, 3]])
+    assert.deepEqual(splitRows([1, 2], 5), [[1], [2]])
+    assert.deepEqual(splitRows([7], 0), [[7]])
   })
 })

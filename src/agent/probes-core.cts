@@ -144,7 +144,7 @@ export async function installProbes(): Promise<ProbeInstallStatus> {
 
   // ---- records ---------------------------------------------------------------------------------------
 
-  type Sample = {atMs: number; events: number; ms: number; ok: boolean}
+  type Sample = {atMs: number; events: number; ms: number; ok: boolean; statements: number}
   const makeSamples = () => ({recent: [] as Sample[], next: 0, reservoir: [] as Sample[], total: 0, failed: 0})
   const addSample = (store: ReturnType<typeof makeSamples>, sample: Sample): void => {
     if (store.recent.length < RECENT) store.recent.push(sample)
@@ -242,6 +242,8 @@ export async function installProbes(): Promise<ProbeInstallStatus> {
   const BEGIN = /^\s*(?:start\s+transaction|begin)\b/i
   const COMMIT = /^\s*commit\b/i
   const ROLLBACK = /^\s*rollback\b/i
+  /** INSERT/REPLACE ... SET col = v, ...: one row, whatever affectedRows says (ON DUPLICATE KEY UPDATE reports 2 for an update). */
+  const SINGLE_ROW_SET = /^\s*(?:\/\*.*?\*\/\s*)*(?:insert|replace)\s+(?:(?:low_priority|delayed|high_priority|ignore)\s+)*(?:into\s+)?(?:`[^`]*`|[\w$]+)(?:\s*\.\s*(?:`[^`]*`|[\w$]+))?\s+set\b/i
   /** Row tuples of a multi-row INSERT/REPLACE ... VALUES (...), (...) [ON DUPLICATE KEY UPDATE ...]; 0 when not that shape. */
   const countTuples = (sql: string): number => {
     const m = /\bvalues?\s*\(/i.exec(sql)
@@ -320,13 +322,13 @@ export async function installProbes(): Promise<ProbeInstallStatus> {
           const w = writerFor(conn)
           const st = stateOf(conn)
           const startMono = perf.now()
-          const tuples = isWrite ? countTuples(sql) : 0
+          const tuples = isWrite ? (SINGLE_ROW_SET.test(sql) ? 1 : countTuples(sql)) : 0
           let failed = false
           let affected = 0
           // SERVER_STATUS_IN_TRANS on a write's OK packet: it ran inside a transaction begun before the
           // probes were installed (no BEGIN seen); it is part of a batch whose start is unknown.
           let inUnseenTransaction = false
-          if (isBegin) st.tx = {startMono, rows: 0, writes: 0, failed: false, atMs: nowMs()}
+          if (isBegin) st.tx = {startMono, rows: 0, writes: 0, singleRowWrites: 0, failed: false, atMs: nowMs()}
           begin(w, startMono)
           cmd.once('error', () => {
             failed = true
@@ -361,18 +363,23 @@ export async function installProbes(): Promise<ProbeInstallStatus> {
               if (st.tx) {
                 st.tx.rows += rows
                 st.tx.writes++
+                // One row by its statement's shape, or at most one affected: a row-by-row applier's change,
+                // which costs its statement even when it matched nothing (a DELETE of a row never copied).
+                if (tuples === 1 || (tuples === 0 && affected <= 1)) st.tx.singleRowWrites++
                 if (failed) st.tx.failed = true
               } else if (inUnseenTransaction) {
                 // Not a whole batch: counted in writes and rows, not as a (B, T) sample.
               } else {
-                addSample(w.samples, {atMs: nowMs(), events: rows, ms: endMono - startMono, ok: !failed})
+                addSample(w.samples, {atMs: nowMs(), events: rows, ms: endMono - startMono, ok: !failed, statements: 1})
               }
             } else if ((isCommit || isRollback) && st.tx) {
               const tx = st.tx
               st.tx = null
               w.transactions++
               if (tx.writes > 0) {
-                addSample(w.samples, {atMs: nowMs(), events: tx.rows, ms: endMono - tx.startMono, ok: !failed && !tx.failed && isCommit})
+                // Every statement a single-row change: the batch is its statements (row-by-row writer).
+                const events = tx.singleRowWrites === tx.writes ? tx.writes : tx.rows
+                addSample(w.samples, {atMs: nowMs(), events, ms: endMono - tx.startMono, ok: !failed && !tx.failed && isCommit, statements: tx.writes})
               }
             }
           })

@@ -79,7 +79,7 @@ export function fitCostModel(samples: readonly BatchSample[], options: FitCostMo
     const main = groups[0]
     notes.push(
       `batch sizes barely vary (${distinct} distinct, CV ${cv.toFixed(3)}): m and o cannot be separated. ` +
-        `A saturated writer writes only full batches; vary the batch size (tune-batch --vary) to fit the model.`,
+        `A saturated writer writes only full batches; its batch size must vary to fit the model.`,
     )
     return {
       ...base,
@@ -109,7 +109,14 @@ export function fitCostModel(samples: readonly BatchSample[], options: FitCostMo
   const other = method === 'robust' ? ols : robust
   const otherProblems = describeProblems(other)
   if (otherProblems.length > 0) notes.push(`${other.method} fit (not used): ${otherProblems.join('; ')}`)
-  return {...base, notes, status: 'fitted', chosen: method, model: chosenFit, ols, robust}
+  let model = chosenFit
+  if (chosenFit.oMs < 0) {
+    // Only reached when the interval reaches 0 (describeProblems): o is too small to tell from noise, as for
+    // a row-by-row writer whose per-batch cost (BEGIN, COMMIT) is a few of its many statements.
+    notes.push(`o fitted ${chosenFit.oMs.toFixed(3)} ms, 95% interval [${chosenFit.oIntervalMs.low.toFixed(3)}, ${chosenFit.oIntervalMs.high.toFixed(3)}] ms includes 0: taken as 0`)
+    model = {...chosenFit, oMs: 0}
+  }
+  return {...base, notes, status: 'fitted', chosen: method, model, ols, robust}
 }
 
 function describeProblems(fit: LinearCostFit): string[] {
@@ -117,7 +124,7 @@ function describeProblems(fit: LinearCostFit): string[] {
   if (!Number.isFinite(fit.mMsPerEvent)) problems.push(`m is not finite (${fit.mMsPerEvent})`)
   else if (fit.mMsPerEvent < 0) problems.push(`m is negative (${fit.mMsPerEvent} ms/event): larger batches wrote faster`)
   if (!Number.isFinite(fit.oMs)) problems.push(`o is not finite (${fit.oMs})`)
-  else if (fit.oMs < 0) problems.push(`o is negative (${fit.oMs} ms): the line does not describe small batches`)
+  else if (fit.oMs < 0 && !(fit.oIntervalMs.high >= 0)) problems.push(`o is negative (${fit.oMs} ms): the line does not describe small batches`)
   return problems
 }
 

@@ -106,6 +106,20 @@ export function withObservedBatchSize(current: CurrentBatchSize, samples: readon
   return {value: sizes[Math.floor((sizes.length - 1) / 2)]!, from: 'observed', writable: false}
 }
 
+/**
+ * How the writer writes a batch, from the statements the probes counted in its batches: one write statement
+ * per event (a row-by-row applier, whose cost is per statement) or multi-row statements. null until a batch
+ * of at least 2 events with a statement count was seen. The active probe writes its batches the same way.
+ */
+export function observedWriteShape(samples: readonly BatchSample[]): 'row-per-statement' | 'multi-row' | null {
+  const ratios = samples
+    .filter((s) => s.ok && s.events >= 2 && typeof s.statements === 'number' && s.statements > 0)
+    .map((s) => s.statements! / s.events)
+    .sort((a, b) => a - b)
+  if (ratios.length === 0) return null
+  return ratios[Math.floor((ratios.length - 1) / 2)]! >= 0.9 ? 'row-per-statement' : 'multi-row'
+}
+
 
 /** R from a source the pipeline registered with the agent (its eventsProduced), when it counts events. */
 export function rateFromAgentSource(snapshots: readonly AgentSnapshot[]): TuneBatchRate | null {
@@ -251,6 +265,7 @@ export function analyzeTuneBatch(input: TuneBatchInput): TuneBatchResult {
       totalCount: input.samples.totalCount || sizes.length,
       distinctBatchSizes: fit.distinctBatchSizes,
       batchSizeCv: fit.batchSizeCv,
+      writeShape: observedWriteShape(input.samples.samples),
     },
     model: model
       ? {

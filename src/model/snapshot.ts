@@ -174,6 +174,8 @@ export interface BatchSample {
   events: number
   ms: number
   ok: boolean
+  /** Write statements the batch took (the probes count them; absent when unknown): one per event is a row-by-row writer. */
+  statements?: number
 }
 
 /** Batch samples kept by the agent, bounded: the most recent ones and a uniform sample since start. */

@@ -4,7 +4,7 @@ import type {BatchRecommendation, CostModelFit, RateEstimate} from './cost-model
 import type {ProbesUse} from './probes.js'
 
 export const TUNE_BATCH_SCHEMA = 'ferrydiag.tune-batch'
-export const TUNE_BATCH_VERSION = 1
+export const TUNE_BATCH_VERSION = 2
 
 /** The setting ghostferry calls BinlogEventBatchSize: batch size and event buffer capacity. */
 export const BATCH_SIZE_SETTING = 'BinlogEventBatchSize'
@@ -40,13 +40,16 @@ export interface TuneBatchFormulae {
   perEventLoad: string | null
 }
 
-/** The --json shape (schema ferrydiag.tune-batch, version 1). */
+/** The --json shape (schema ferrydiag.tune-batch, version 2: samples.writeShape is new). */
 export interface TuneBatchResult {
   schema: typeof TUNE_BATCH_SCHEMA
   version: typeof TUNE_BATCH_VERSION
   mode: SampleMode
   window: {startedAtMs: number; endedAtMs: number; durationMs: number; endedBy: string; snapshots: number}
-  samples: {stageName: string | null; used: number; fromWindow: number; fromReservoir: number; totalCount: number; distinctBatchSizes: number; batchSizeCv: number}
+  samples: {stageName: string | null; used: number; fromWindow: number; fromReservoir: number; totalCount: number; distinctBatchSizes: number; batchSizeCv: number
+    /** How the fitted batches were written (statements counted by the probes or the active probe); null when unknown. */
+    writeShape: 'row-per-statement' | 'multi-row' | null
+  }
   /** Flat model: what a script reads first. Intervals are 95%. null unless the fit succeeded. */
   model: {
     mMsPerEvent: number

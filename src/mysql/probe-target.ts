@@ -33,7 +33,20 @@ export interface ProbeTargetOptions {
   onTableCreated?: (qualifiedName: string) => void
   /** Uniform [0,1) source for the order of batches (default Math.random). */
   random?: () => number
+  /**
+   * How a batch is written, like the pipeline writes its own: one multi-row INSERT (default), or one
+   * single-row INSERT per row inside the transaction (a row-by-row applier's cost is per statement).
+   */
+  shape?: ProbeWriteShape
+  /**
+   * multi-row only: the rows of a batch are split over this many INSERTs (at most one per row), like a
+   * writer that issues one statement per table (default 1). Each statement is a round trip: part of o.
+   */
+  statementsPerBatch?: number
 }
+
+/** multi-row: one INSERT ... VALUES (..), (..) per batch; row-per-statement: one INSERT per row. */
+export type ProbeWriteShape = 'multi-row' | 'row-per-statement'
 
 export interface ProbeTargetResult {
   /** `db`.`_ferrydiag_probe_<pid>_<unix s>_<hex>` as created. */
@@ -46,6 +59,15 @@ export interface ProbeTargetResult {
   dropped: boolean
   columnsWritten: string[]
   columnsLeftToDefaults: string[]
+  shape: ProbeWriteShape
+}
+
+/** `rows` in `parts` consecutive chunks as even as can be (fewer when there are fewer rows). */
+export function splitRows<T>(rows: readonly T[], parts: number): T[][] {
+  const n = Math.max(1, Math.min(rows.length, Math.round(parts)))
+  const out: T[][] = []
+  for (let i = 0; i < n; i++) out.push(rows.slice(Math.floor((i * rows.length) / n), Math.floor(((i + 1) * rows.length) / n)))
+  return out
 }
 
 /** Log-spaced integer sizes from 1 to max, distinct. */
@@ -332,6 +354,7 @@ export async function probeTarget(options: ProbeTargetOptions): Promise<ProbeTar
   if (!Number.isInteger(repeats) || repeats < 1) throw new RangeError(`Expected repeats to be an integer >= 1, got ${repeats}`)
   const sizes = options.sizes ?? logSpacedSizes(options.maxBatchSize ?? 500)
   const plan = buildProbePlan(sizes, repeats, options.random ?? Math.random)
+  const shape = options.shape ?? 'multi-row'
   const conn = await connectMysql(parsed, {role: 'probe target'})
   const scratch = probeTableName(process.pid, Date.now(), randomBytes(3).toString('hex'))
   const qualified = `${quote(database)}.${quote(scratch)}`
@@ -397,24 +420,27 @@ export async function probeTarget(options: ProbeTargetOptions): Promise<ProbeTar
     const columnList = written.map((c) => quote(c.name)).join(', ')
     const rowPlaceholder = `(${written.map(() => '?').join(', ')})`
     let seq = 0
+    const insertRows = (rows: number, values: unknown[]): string =>
+      conn.format(
+        written.length === 0
+          ? `INSERT INTO ${qualified} () VALUES ${new Array(rows).fill('()').join(', ')}`
+          : `INSERT INTO ${qualified} (${columnList}) VALUES ${new Array(rows).fill(rowPlaceholder).join(', ')}`,
+        values,
+      )
     for (const size of plan) {
       if (options.signal?.aborted) break
-      const values: unknown[] = []
+      const rowValues: unknown[][] = []
       for (let i = 0; i < size; i++) {
         seq++
-        for (const c of written) values.push(syntheticValue(c, seq))
+        rowValues.push(written.map((c) => syntheticValue(c, seq)))
       }
-      const sql =
-        written.length === 0
-          ? `INSERT INTO ${qualified} () VALUES ${new Array(size).fill('()').join(', ')}`
-          : `INSERT INTO ${qualified} (${columnList}) VALUES ${new Array(size).fill(rowPlaceholder).join(', ')}`
       // The statement text is built before the clock starts: the writer, too, has its batch ready.
-      const statement = conn.format(sql, values)
+      const statements = shape === 'row-per-statement' ? rowValues.map((row) => insertRows(1, row)) : splitRows(rowValues, options.statementsPerBatch ?? 1).map((rows) => insertRows(rows.length, rows.flat()))
       const startedMs = performance.now()
       let ok = true
       try {
         await conn.query('BEGIN')
-        await conn.query(statement)
+        for (const statement of statements) await conn.query(statement)
         await conn.query('COMMIT')
       } catch (error) {
         ok = false
@@ -429,7 +455,7 @@ export async function probeTarget(options: ProbeTargetOptions): Promise<ProbeTar
           {cause: error},
         )
       }
-      const sample: BatchSample = {stageName: PROBE_STAGE_NAME, atMs: Date.now(), events: size, ms: performance.now() - startedMs, ok}
+      const sample: BatchSample = {stageName: PROBE_STAGE_NAME, atMs: Date.now(), events: size, ms: performance.now() - startedMs, ok, statements: statements.length}
       samples.push(sample)
       options.onSample?.(sample)
     }
@@ -448,5 +474,5 @@ export async function probeTarget(options: ProbeTargetOptions): Promise<ProbeTar
       `Drop it by hand (DROP TABLE ${qualified};), or let the next --probe-target run on that database drop it.`,
     )
   }
-  return {table: qualified, swept, samples, completed, dropped, columnsWritten, columnsLeftToDefaults: columnsLeft}
+  return {table: qualified, swept, samples, completed, dropped, columnsWritten, columnsLeftToDefaults: columnsLeft, shape}
 }

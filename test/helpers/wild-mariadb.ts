@@ -60,7 +60,7 @@ let databaseCounter = 0
  */
 export async function startWildPipeline(
   program: WildProgram,
-  options: {t?: TestContext; servers?: SourceAndTarget; startTimeoutMs?: number; inspector?: boolean},
+  options: {t?: TestContext; servers?: SourceAndTarget; startTimeoutMs?: number; inspector?: boolean; extraArgs?: string[]},
 ): Promise<WildPipeline> {
   const settings = readMariaDbSettings(program)
   const ownServers = options.servers === undefined
@@ -101,7 +101,7 @@ export async function startWildPipeline(
       cleanups.push(() => load!.stop())
     }
 
-    const child = await startWildProgram(program, {source: dsns.source, target: programTargetDsn, startTimeoutMs: options.startTimeoutMs, inspector: options.inspector})
+    const child = await startWildProgram(program, {source: dsns.source, target: programTargetDsn, startTimeoutMs: options.startTimeoutMs, inspector: options.inspector, extraArgs: options.extraArgs})
     cleanups.push(() => child.stop())
     return {header: program, settings, program: child, sourceDsn: dsns.source, targetDsn: dsns.target, programTargetDsn, source, target, load, proxy, stop}
   } catch (error) {

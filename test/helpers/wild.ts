@@ -139,6 +139,8 @@ export interface StartWildOptions {
   target?: string
   /** Node flags after `--inspect=127.0.0.1:0` and before the script. */
   extraNodeArgs?: string[]
+  /** Arguments after the header's `args` (a later `--batch-size N` overrides the header's: parseArgs keeps the last). */
+  extraArgs?: string[]
   /** When given, the program is stopped when this test ends. */
   t?: TestContext
   /** Time allowed for the inspector line and the ready line (default 30 s). */
@@ -176,7 +178,7 @@ export function substituteWildArgs(program: WildProgram, dsns: {source?: string;
 /** Starts `node --inspect=127.0.0.1:0 fixtures/wild/<file> <args>` from the repository root and waits for
  * the inspector line and the program's ready line. */
 export async function startWildProgram(program: WildProgram, options: StartWildOptions = {}): Promise<WildProcess> {
-  const args = substituteWildArgs(program, options)
+  const args = [...substituteWildArgs(program, options), ...(options.extraArgs ?? [])]
   const target = await spawnTarget({
     file: path.relative(REPO_ROOT, program.path),
     cwd: REPO_ROOT,
