@@ -1,0 +1,292 @@
+// Attach-time probes for in-process queues (fastq, `async` queue/cargo, p-queue), installed right after the
+// zongji/mysql2 probes (probes-core.cts) and reusing their package finders (api.find). installQueueProbes is
+// ONE self-contained function (its source text is evaluated in the target). It counts puts by wrapping the
+// library's put methods (p-queue: its prototype; fastq and async: each instance's own methods, once the CLI
+// hands the instances over via adoptQueues after a Runtime.queryObjects), derives takes from puts and the
+// items still outstanding, and integrates fill and worker busy time on a 10 ms unref'd timer. Everything is
+// undone by the 'probes-queues' entry of globalThis[Symbol.for('ferrydiag.undo')].
+
+import type {ProbeLibrary} from '../model/probes.js'
+
+/** The undo-map entry of the queue probes (removed with the 'probes' entry). */
+export const QUEUE_PROBES_UNDO_NAME = 'probes-queues'
+
+/** Installs the queue probes beside installed zongji/mysql2 probes; returns the libraries it looked at. */
+export async function installQueueProbes(): Promise<ProbeLibrary[]> {
+  'use strict'
+  const g = globalThis as any
+  const api = g[Symbol.for('ferrydiag.probes')]
+  if (!api || !api.find || api.queues) return []
+  const UNDO_KEY = Symbol.for('ferrydiag.undo')
+  const {cachedModules, packageVersion, importedPackages, packageDir, importAgain, nowMs} = api.find
+  const perf: {now(): number} = g.performance
+  const path = g.process.getBuiltinModule('node:path')
+  const libraries: ProbeLibrary[] = []
+  const undo: Array<() => void> = []
+  const records = new Map<number, any>()
+  const recordOf = new WeakMap<object, any>()
+  const prototypes: Record<string, object> = {}
+  let nextId = 1
+  const installedAtMs = nowMs()
+  /** Put times kept per queue at most (older ones are dropped: the item's own put time is then unknown). */
+  const MAX_PUT_TIMES = 100_000
+
+  // ---- what each library's queue looks like -----------------------------------------------------------
+
+  type Figures = {length: number; inFlight: number; running: number; concurrency: number}
+  const isProxy = g.process.getBuiltinModule('node:util').types.isProxy
+  /** Own data properties that are functions (no getter or proxy trap of the target's runs). */
+  const ownFunctions = (o: any, names: string[]): boolean =>
+    !isProxy(o) && names.every((n) => typeof Object.getOwnPropertyDescriptor(o, n)?.value === 'function')
+  const adapters: Record<string, {matches(o: any): boolean; read(o: any): Figures; puts: string[]; waits: string[]}> = {
+    fastq: {
+      matches: (o) => ownFunctions(o, ['push', 'running', 'getQueue', 'killAndDrain', 'length']),
+      read: (o) => {
+        const running = o.running()
+        return {length: o.length(), inFlight: running, running, concurrency: o.concurrency}
+      },
+      puts: ['push', 'unshift'],
+      waits: ['drained'],
+    },
+    async: {
+      matches: (o) => ownFunctions(o, ['push', 'workersList', 'running', 'length', 'idle']),
+      read: (o) => ({length: o.length(), inFlight: o.workersList().length, running: o.running(), concurrency: o.concurrency}),
+      puts: ['push', 'unshift', 'pushAsync', 'unshiftAsync'],
+      waits: [],
+    },
+    'p-queue': {
+      matches: (o) => prototypes['p-queue'] !== undefined && !isProxy(o) && (prototypes['p-queue'] as any).isPrototypeOf(o),
+      read: (o) => ({length: o.size, inFlight: o.pending, running: o.pending, concurrency: o.concurrency}),
+      puts: [],
+      waits: [],
+    },
+  }
+
+  // ---- records ------------------------------------------------------------------------------------------
+
+  const recordFor = (kind: string, queue: any, seenAtInstall: boolean): any => {
+    let rec = recordOf.get(queue)
+    if (rec !== undefined) return rec
+    const now = nowMs()
+    const f = adapters[kind].read(queue)
+    const outstanding = f.length + f.inFlight
+    const since = seenAtInstall ? installedAtMs : now
+    rec = {
+      id: nextId++, kind, ref: new WeakRef(queue), firstSeenAtMs: since, initialOutstanding: outstanding,
+      puts: 0, completed: 0, lastPutAtMs: null, lastTakeAtMs: null, lastTakenPutAtMs: null,
+      // Put times of outstanding items, oldest first (items there before the probe count from first sight).
+      putTimes: new Array(outstanding).fill(since), head: 0,
+      figures: f, lastMono: perf.now(), fillItemMs: 0, busyMs: 0, waiters: 0, waitSinceMono: -1, waitMs: 0, wrapped: [] as Array<[string, PropertyDescriptor | undefined]>,
+    }
+    recordOf.set(queue, rec)
+    records.set(rec.id, rec)
+    return rec
+  }
+  const notePut = (rec: any, count: number): void => {
+    const now = nowMs()
+    rec.puts += count
+    rec.lastPutAtMs = now
+    for (let i = 0; i < count && rec.putTimes.length - rec.head < MAX_PUT_TIMES; i++) rec.putTimes.push(now)
+  }
+  /** Integrates fill and busy time up to now, and turns fewer outstanding items into takes. */
+  const advance = (rec: any): void => {
+    const queue = rec.ref.deref()
+    if (queue === undefined) return
+    const mono = perf.now()
+    const dt = mono - rec.lastMono
+    rec.lastMono = mono
+    const prev = rec.figures
+    rec.fillItemMs += prev.length * dt
+    const share = Number.isFinite(prev.concurrency) && prev.concurrency > 0 ? Math.min(1, prev.running / prev.concurrency) : prev.running > 0 ? 1 : 0
+    rec.busyMs += share * dt
+    let f: Figures
+    try {
+      f = adapters[rec.kind].read(queue)
+    } catch {
+      return
+    }
+    rec.figures = f
+    const completed = Math.max(rec.completed, rec.puts + rec.initialOutstanding - f.length - f.inFlight)
+    if (completed > rec.completed) {
+      const taken = completed - rec.completed
+      rec.completed = completed
+      rec.lastTakeAtMs = nowMs()
+      const available = rec.putTimes.length - rec.head
+      if (available > 0) {
+        rec.head += Math.min(taken, available)
+        rec.lastTakenPutAtMs = rec.putTimes[rec.head - 1]
+        if (rec.head > 4096 && rec.head * 2 > rec.putTimes.length) {
+          rec.putTimes = rec.putTimes.slice(rec.head)
+          rec.head = 0
+        }
+      }
+    }
+  }
+  const tick = (): void => {
+    for (const rec of records.values()) advance(rec)
+  }
+  const timer = setInterval(tick, 10)
+  timer.unref()
+  undo.push(() => clearInterval(timer))
+
+  // ---- wrapping put and wait methods --------------------------------------------------------------------
+
+  const countOf = (kind: string, data: unknown): number => (kind === 'async' && Array.isArray(data) ? data.length : 1)
+  /** A wrapper that counts a put, then calls the original. */
+  const putWrapper = (kind: string, original: (...args: any[]) => any, fixed: any) =>
+    function (this: any, data: unknown) {
+      const rec = fixed ?? recordFor(kind, this, false)
+      advance(rec)
+      notePut(rec, countOf(kind, data))
+      return original.apply(this, arguments as any)
+    }
+  /** A wrapper that counts the time a returned promise is pending as the producer's wait on the queue. */
+  const waitWrapper = (kind: string, original: (...args: any[]) => any, fixed: any) =>
+    function (this: any) {
+      const result = original.apply(this, arguments as any)
+      if (result && typeof result.then === 'function') {
+        const rec = fixed ?? recordFor(kind, this, false)
+        if (rec.waiters++ === 0) rec.waitSinceMono = perf.now()
+        const done = (): void => {
+          if (--rec.waiters === 0) {
+            rec.waitMs += perf.now() - rec.waitSinceMono
+            rec.waitSinceMono = -1
+          }
+        }
+        result.then(done, done)
+      }
+      return result
+    }
+  const wrapOwn = (rec: any, queue: any, names: string[], make: typeof putWrapper): void => {
+    for (const name of names) {
+      const desc = Object.getOwnPropertyDescriptor(queue, name)
+      if (!desc || typeof desc.value !== 'function' || !desc.writable || !desc.configurable) continue
+      rec.wrapped.push([name, desc])
+      Object.defineProperty(queue, name, {...desc, value: make(rec.kind, desc.value, rec)})
+    }
+  }
+  const unwrapOwn = (rec: any): void => {
+    const queue = rec.ref.deref()
+    if (queue !== undefined) for (const [name, desc] of rec.wrapped) Object.defineProperty(queue, name, desc)
+    rec.wrapped = []
+  }
+
+  // ---- finding the libraries ----------------------------------------------------------------------------
+
+  const recognise = (name: string, version: string | null, major: RegExp, where: string, shapeOk: boolean, why: string): boolean => {
+    if (!major.test(version ?? '') || !shapeOk) {
+      libraries.push({name, version, state: 'unrecognised', where, reason: why})
+      return false
+    }
+    libraries.push({name, version, state: 'patched', where})
+    return true
+  }
+  const plainKinds: string[] = []
+  for (const m of cachedModules('/fastq/queue.js')) {
+    const version = packageVersion(path.dirname(m.file))
+    if (recognise('fastq', version, /^1\./, m.file, typeof m.exports === 'function' && typeof m.exports.promise === 'function', 'not a fastq 1.x module (fastq, fastq.promise)')) {
+      if (!plainKinds.includes('fastq')) plainKinds.push('fastq')
+    }
+  }
+  for (const m of [...cachedModules('/async/dist/async.js'), ...cachedModules('/async/queue.js'), ...cachedModules('/async/cargo.js')]) {
+    const dir = path.resolve(path.dirname(m.file), m.file.endsWith('/dist/async.js') ? '..' : '.')
+    const version = packageVersion(dir)
+    if (libraries.some((l) => l.name === 'async' && l.where === dir)) continue
+    if (recognise('async', version, /^3\./, dir, typeof (m.exports.queue ?? m.exports.default ?? m.exports) === 'function', 'not an async 3.x module (queue, cargo)')) {
+      if (!plainKinds.includes('async')) plainKinds.push('async')
+    }
+  }
+  const imported = await importedPackages()
+  const pqueueDir = imported.has('p-queue') ? packageDir('p-queue') : null
+  if (pqueueDir !== null) {
+    const version = packageVersion(pqueueDir)
+    let PQueue: any = null
+    try {
+      PQueue = (await importAgain(pqueueDir)).default
+    } catch {
+      // reported as unrecognised below
+    }
+    const proto = PQueue?.prototype
+    const shapeOk = typeof PQueue === 'function' && typeof proto?.add === 'function' && typeof proto?.onSizeLessThan === 'function' &&
+      ['size', 'pending', 'concurrency'].every((n) => typeof Object.getOwnPropertyDescriptor(proto, n)?.get === 'function')
+    if (recognise('p-queue', version, /^(6|7|8|9)\./, pqueueDir, shapeOk, 'not a p-queue 6-9 class (add, onSizeLessThan, size/pending/concurrency)')) {
+      prototypes['p-queue'] = proto
+      const saved = ['add', 'onSizeLessThan', 'onEmpty', 'onIdle'].map((n) => [n, Object.getOwnPropertyDescriptor(proto, n)] as const)
+      for (const [name, desc] of saved) {
+        if (!desc || typeof desc.value !== 'function') continue
+        const make = name === 'add' ? putWrapper : waitWrapper
+        Object.defineProperty(proto, name, {...desc, value: make('p-queue', desc.value, null)})
+      }
+      undo.push(() => {
+        for (const [name, desc] of saved) if (desc) Object.defineProperty(proto, name, desc)
+      })
+    }
+  }
+  if (plainKinds.length > 0) prototypes.plain = Object.prototype
+
+  // ---- the API the CLI and the reader use ---------------------------------------------------------------
+
+  /** Takes the instances a Runtime.queryObjects found; keeps those that look like a known queue. */
+  const adoptQueues = (found: unknown[]): number => {
+    let n = 0
+    for (const o of found) {
+      if (o === null || typeof o !== 'object' || recordOf.has(o)) continue
+      const kind = ['p-queue', ...plainKinds].find((k) => (k !== 'p-queue' || prototypes['p-queue']) && adapters[k].matches(o))
+      if (kind === undefined) continue
+      const rec = recordFor(kind, o, true)
+      wrapOwn(rec, o, adapters[kind].puts, putWrapper)
+      wrapOwn(rec, o, adapters[kind].waits, waitWrapper)
+      n++
+    }
+    return n
+  }
+  const readQueues = (): string => {
+    tick()
+    const nowMono = perf.now()
+    const out = []
+    for (const rec of records.values()) {
+      const f = rec.figures
+      out.push({
+        id: rec.id,
+        library: rec.kind,
+        alive: rec.ref.deref() !== undefined,
+        length: f.length,
+        inFlight: f.inFlight,
+        running: f.running,
+        concurrency: Number.isFinite(f.concurrency) ? f.concurrency : null,
+        puts: rec.puts,
+        takes: rec.completed,
+        lastPutAtMs: rec.lastPutAtMs,
+        lastTakeAtMs: rec.lastTakeAtMs,
+        lastTakenPutAtMs: rec.lastTakenPutAtMs,
+        fillItemMs: rec.fillItemMs,
+        busyMs: rec.busyMs,
+        waiters: rec.waiters,
+        waitMs: rec.waitMs + (rec.waitSinceMono >= 0 ? nowMono - rec.waitSinceMono : 0),
+        firstSeenAtMs: rec.firstSeenAtMs,
+      })
+    }
+    return JSON.stringify(out)
+  }
+  let removed = false
+  const uninstall = (): void => {
+    if (removed) return
+    removed = true
+    for (const rec of records.values()) unwrapOwn(rec)
+    for (let i = undo.length - 1; i >= 0; i--) {
+      try {
+        undo[i]()
+      } catch {
+        // keep restoring the others
+      }
+    }
+    records.clear()
+    delete api.queues
+    const map = g[UNDO_KEY]
+    if (map instanceof Map && map.get('probes-queues') === uninstall) map.delete('probes-queues')
+  }
+  api.queues = {adoptQueues, readQueues, uninstall, prototypes}
+  g[UNDO_KEY] ??= new Map()
+  g[UNDO_KEY].set('probes-queues', uninstall)
+  return libraries
+}
