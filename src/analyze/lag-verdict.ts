@@ -203,7 +203,7 @@ export function assessLag(input: AssessLagInput): LagReport {
         severity: 'error',
         summary: `${stalledNames.join(' and ')} made no progress and no blocked wait was recorded: it may be stuck in a write or a non-instrumented await`,
         evidence: {stages: stalledNames, waitMs: lag?.livenessLagMs ?? undefined},
-        suggestion: 'run `ferrydiag stacks` (heap route) to see where the stage awaits',
+        suggestion: 'run `ferrydiag stacks --heap` on the same target to see where the stage awaits (it takes a heap snapshot)',
       })
     }
   } else {
