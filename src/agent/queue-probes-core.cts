@@ -3,7 +3,7 @@
 // ONE self-contained function (its source text is evaluated in the target). It counts puts by wrapping the
 // library's put methods (p-queue: its prototype; fastq and async: each instance's own methods, once the CLI
 // hands the instances over via adoptQueues after a Runtime.queryObjects), derives takes from puts and the
-// items still outstanding, and integrates fill and worker busy time on a 10 ms unref'd timer. Everything is
+// items still outstanding, and integrates fill and worker busy time on a 25 ms unref'd timer. Everything is
 // undone by the 'probes-queues' entry of globalThis[Symbol.for('ferrydiag.undo')].
 
 import type {ProbeLibrary} from '../model/probes.js'
@@ -30,6 +30,8 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
   const installedAtMs = nowMs()
   /** Put times kept per queue at most (older ones are dropped: the item's own put time is then unknown). */
   const MAX_PUT_TIMES = 100_000
+  /** Sampling period of fill and busy time, ms (a fastq length() walks its list: keep it rare). */
+  const TICK_MS = 25
 
   // ---- what each library's queue looks like -----------------------------------------------------------
 
@@ -82,8 +84,10 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
     records.set(rec.id, rec)
     return rec
   }
+  /** Epoch ms as of the last tick: puts are dated to the 25 ms timer's resolution (a clock read per put costs). */
+  let clockMs = installedAtMs
   const notePut = (rec: any, count: number): void => {
-    const now = nowMs()
+    const now = clockMs
     rec.puts += count
     rec.lastPutAtMs = now
     for (let i = 0; i < count && rec.putTimes.length - rec.head < MAX_PUT_TIMES; i++) rec.putTimes.push(now)
@@ -123,9 +127,10 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
     }
   }
   const tick = (): void => {
+    clockMs = nowMs()
     for (const rec of records.values()) advance(rec)
   }
-  const timer = setInterval(tick, 10)
+  const timer = setInterval(tick, TICK_MS)
   timer.unref()
   undo.push(() => clearInterval(timer))
 
@@ -134,11 +139,11 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
   const countOf = (kind: string, data: unknown): number => (kind === 'async' && Array.isArray(data) ? data.length : 1)
   /** A wrapper that counts a put, then calls the original. */
   const putWrapper = (kind: string, original: (...args: any[]) => any, fixed: any) =>
-    function (this: any, data: unknown) {
+    function (this: any, data: unknown, ...rest: unknown[]) {
+      // Counted only: the 25 ms timer turns fewer outstanding items into takes (reading a queue's length may walk it).
       const rec = fixed ?? recordFor(kind, this, false)
-      advance(rec)
       notePut(rec, countOf(kind, data))
-      return original.apply(this, arguments as any)
+      return original.call(this, data, ...rest)
     }
   /** A wrapper that counts the time a returned promise is pending as the producer's wait on the queue. */
   const waitWrapper = (kind: string, original: (...args: any[]) => any, fixed: any) =>
