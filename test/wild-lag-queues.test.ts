@@ -1,7 +1,8 @@
-// `ferrydiag lag` on the wild corpus's in-process queue programs (fastq, async queue/cargo, p-queue; no
-// ferrydiag, no MariaDB): the queue probes installed at attach time find each queue, the verdict matches
-// the program's `lag:` header (the bottleneck is the queue's workers when the header names the writer),
-// and after detach neither the probes nor a wrapped put or wait method remains.
+// `ferrydiag lag` on the wild corpus's in-process queue and stream programs (fastq, async queue/cargo,
+// p-queue, Node streams; no ferrydiag, no MariaDB): the queue probes installed at attach time find each
+// queue or data-path stream, the verdict matches the program's `lag:` header (when the header names the
+// writer as bottleneck, the bottleneck is the pipeline's last stage, its sink), and after detach neither
+// the probes nor a wrapped put or wait method remains.
 
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
@@ -10,8 +11,8 @@ import {assertNoProbesLeft, readQueueProbeTraces} from './helpers/probes.js'
 import {runCli} from './helpers/run-node.js'
 import {listWildPrograms, startWildProgram} from './helpers/wild.js'
 
-const QUEUE_LIBRARIES = ['fastq', 'async', 'p-queue']
-/** Every in-process program with a `lag:` header built on a queue library the probes know. */
+const QUEUE_LIBRARIES = ['fastq', 'async', 'p-queue', 'node:stream']
+/** Every in-process program with a `lag:` header built on a queue library or the streams the probes know. */
 const PROGRAMS = listWildPrograms().filter(
   (p) => p.needs === undefined && p.lag !== undefined && p.libraries.some((l) => QUEUE_LIBRARIES.includes(l)),
 )
@@ -22,7 +23,7 @@ async function lagJson(args: readonly string[]): Promise<LagResult> {
   return JSON.parse(result.stdout) as LagResult
 }
 
-describe('lag on the wild queue programs (queue probes)', () => {
+describe('lag on the wild queue and stream programs (queue probes)', () => {
   it('the corpus has queue programs of every verdict here', () => {
     const verdicts = new Set(PROGRAMS.map((p) => p.lag))
     for (const v of ['healthy', 'falling-behind', 'stuck']) assert.ok(verdicts.has(v as never), `no queue program with lag: ${v}`)
@@ -35,16 +36,18 @@ describe('lag on the wild queue programs (queue probes)', () => {
       const report = await lagJson(['--inspect', inspect, '--duration', '4s'])
       const detail = `${report.summary} | missing ${report.missing.join(',')} | stages ${report.stages.map((s) => `${s.name} busy ${Math.round(s.busyMsPerSec)} ${s.itemsPerSec.toFixed(1)}/s`).join('; ')}`
       assert.equal(report.probes?.state, 'used', detail)
-      const library = report.probes!.libraries.find((l) => QUEUE_LIBRARIES.includes(l.name))
-      assert.equal(library?.state, 'patched', JSON.stringify(report.probes!.libraries))
+      for (const name of program.libraries.filter((l) => QUEUE_LIBRARIES.includes(l))) {
+        assert.equal(report.probes!.libraries.find((l) => l.name === name)?.state, 'patched', `${name}: ${JSON.stringify(report.probes!.libraries)}`)
+      }
       assert.ok((report.probes!.queuesAdopted ?? 0) >= 1, 'the queue instance was found')
       assert.ok(report.stages.some((s) => / workers$/.test(s.name)), detail)
       assert.equal(report.verdict, expected, detail)
       if (expected === 'healthy') assert.ok(report.flow.length > 0, 'healthy comes with flow evidence')
       if (expected === 'stuck') assert.ok(report.evidence.length > 0, 'stuck comes with evidence')
       if (program.bottleneck === 'writer') {
-        // The queue's workers are the pipeline's sink here (they call the slow API / store).
+        // The sink: the queue's workers (they call the slow API) or the last stream of the chain.
         assert.match(report.bottleneck?.stageName ?? '', / workers$/, `bottleneck ${JSON.stringify(report.bottleneck)}`)
+        assert.equal(report.bottleneck?.stageName, report.pipelineOrder.stages.at(-1), `order ${report.pipelineOrder.stages.join(' > ')}`)
       }
       await assertNoProbesLeft(inspect)
       assert.deepEqual(await readQueueProbeTraces(inspect), {undoEntry: false, wrapped: 0})

@@ -40,7 +40,37 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
   /** Own data properties that are functions (no getter or proxy trap of the target's runs). */
   const ownFunctions = (o: any, names: string[]): boolean =>
     !isProxy(o) && names.every((n) => typeof Object.getOwnPropertyDescriptor(o, n)?.value === 'function')
-  const adapters: Record<string, {matches(o: any): boolean; read(o: any): Figures; puts: string[]; waits: string[]}> = {
+  const net = g.process.getBuiltinModule('node:net')
+  const fsm = g.process.getBuiltinModule('node:fs')
+  const http = g.process.getBuiltinModule('node:http')
+  /** Streams that are I/O endpoints, not the program's data path (sockets, files, stdio, HTTP messages). */
+  const ioStream = (o: any): boolean =>
+    o instanceof net.Socket || o instanceof fsm.WriteStream || o instanceof fsm.ReadStream || o instanceof http.OutgoingMessage ||
+    o === g.process.stdout || o === g.process.stderr
+  const readableFull = (o: any): boolean => {
+    const rs = o._readableState
+    return rs !== null && typeof rs === 'object' && typeof rs.length === 'number' && rs.length >= rs.highWaterMark
+  }
+  const adapters: Record<string, {matches(o: any): boolean; read(o: any): Figures; blocked?(o: any): boolean; held?(o: any): boolean; puts: string[]; waits: string[]}> = {
+    // Node streams (Writable side: Writable, Duplex, Transform, PassThrough): chunks buffered and the one in _write.
+    stream: {
+      matches: (o) => {
+        if (isProxy(o)) return false
+        const ws = Object.getOwnPropertyDescriptor(o, '_writableState')?.value
+        return ws !== null && typeof ws === 'object' && Array.isArray(ws.buffered) && typeof ws.bufferedIndex === 'number' && !ioStream(o)
+      },
+      read: (o) => {
+        const ws = o._writableState
+        const inFlight = ws.writing ? 1 : 0
+        return {length: ws.buffered.length - ws.bufferedIndex, inFlight, running: inFlight && !readableFull(o) ? 1 : 0, concurrency: 1}
+      },
+      // A Transform whose readable side is full holds its chunk until downstream reads: back-pressure, not work.
+      held: (o) => o._writableState.writing === true && readableFull(o),
+      // write() returned false and 'drain' has not come yet: the code writing into it is back-pressured.
+      blocked: (o) => o._writableState.needDrain === true && !o._writableState.destroyed,
+      puts: ['write'],
+      waits: [],
+    },
     fastq: {
       matches: (o) => ownFunctions(o, ['push', 'running', 'getQueue', 'killAndDrain', 'length']),
       read: (o) => {
@@ -78,7 +108,7 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
       puts: 0, completed: 0, lastPutAtMs: null, lastTakeAtMs: null, lastTakenPutAtMs: null,
       // Put times of outstanding items, oldest first (items there before the probe count from first sight).
       putTimes: new Array(outstanding).fill(since), head: 0,
-      figures: f, lastMono: perf.now(), fillItemMs: 0, busyMs: 0, waiters: 0, waitSinceMono: -1, waitMs: 0, wrapped: [] as Array<[string, PropertyDescriptor | undefined]>,
+      figures: f, blocked: false, held: false, heldMs: 0, rank: 0, lastMono: perf.now(), fillItemMs: 0, busyMs: 0, waiters: 0, waitSinceMono: -1, waitMs: 0, wrapped: [] as Array<[string, PropertyDescriptor | undefined]>,
     }
     recordOf.set(queue, rec)
     records.set(rec.id, rec)
@@ -103,9 +133,13 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
     rec.fillItemMs += prev.length * dt
     const share = Number.isFinite(prev.concurrency) && prev.concurrency > 0 ? Math.min(1, prev.running / prev.concurrency) : prev.running > 0 ? 1 : 0
     rec.busyMs += share * dt
+    if (rec.blocked) rec.waitMs += dt
+    if (rec.held) rec.heldMs += dt
     let f: Figures
     try {
       f = adapters[rec.kind].read(queue)
+      rec.blocked = adapters[rec.kind].blocked?.(queue) ?? false
+      rec.held = adapters[rec.kind].held?.(queue) ?? false
     } catch {
       return
     }
@@ -165,6 +199,12 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
   const wrapOwn = (rec: any, queue: any, names: string[], make: typeof putWrapper): void => {
     for (const name of names) {
       const desc = Object.getOwnPropertyDescriptor(queue, name)
+      if (desc === undefined && rec.kind === 'stream' && typeof queue[name] === 'function') {
+        // Inherited (Writable.prototype.write): an own wrapper on this instance, deleted on undo.
+        rec.wrapped.push([name, undefined])
+        Object.defineProperty(queue, name, {value: make(rec.kind, queue[name], rec), writable: true, configurable: true, enumerable: false})
+        continue
+      }
       if (!desc || typeof desc.value !== 'function' || !desc.writable || !desc.configurable) continue
       rec.wrapped.push([name, desc])
       Object.defineProperty(queue, name, {...desc, value: make(rec.kind, desc.value, rec)})
@@ -172,7 +212,12 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
   }
   const unwrapOwn = (rec: any): void => {
     const queue = rec.ref.deref()
-    if (queue !== undefined) for (const [name, desc] of rec.wrapped) Object.defineProperty(queue, name, desc)
+    if (queue !== undefined) {
+      for (const [name, desc] of rec.wrapped) {
+        if (desc) Object.defineProperty(queue, name, desc)
+        else delete queue[name]
+      }
+    }
     rec.wrapped = []
   }
 
@@ -227,7 +272,10 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
       })
     }
   }
-  if (plainKinds.length > 0) prototypes.plain = Object.prototype
+  // One Runtime.queryObjects over Object.prototype finds every queue and stream (it matches the whole
+  // prototype chain), so a single full GC serves them all. Node streams are always looked for.
+  prototypes.plain = Object.prototype
+  libraries.push({name: 'node:stream', version: g.process.version, state: 'patched', where: 'node:stream'})
 
   // ---- the API the CLI and the reader use ---------------------------------------------------------------
 
@@ -236,12 +284,28 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
     let n = 0
     for (const o of found) {
       if (o === null || typeof o !== 'object' || recordOf.has(o)) continue
-      const kind = ['p-queue', ...plainKinds].find((k) => (k !== 'p-queue' || prototypes['p-queue']) && adapters[k].matches(o))
+      const kind = ['p-queue', ...plainKinds, 'stream'].find((k) => (k !== 'p-queue' || prototypes['p-queue']) && adapters[k].matches(o))
       if (kind === undefined) continue
       const rec = recordFor(kind, o, true)
       wrapOwn(rec, o, adapters[kind].puts, putWrapper)
       wrapOwn(rec, o, adapters[kind].waits, waitWrapper)
       n++
+    }
+    // Pipeline order of streams: a stream piped into another comes before it (rank = hops from a source).
+    for (let pass = 0; pass < 8; pass++) {
+      let changed = false
+      for (const rec of records.values()) {
+        const pipes = rec.kind === 'stream' ? rec.ref.deref()?._readableState?.pipes : undefined
+        if (!Array.isArray(pipes)) continue
+        for (const dest of pipes) {
+          const next = recordOf.get(dest)
+          if (next !== undefined && next.rank < rec.rank + 1) {
+            next.rank = rec.rank + 1
+            changed = true
+          }
+        }
+      }
+      if (!changed) break
     }
     return n
   }
@@ -266,8 +330,10 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
         lastTakenPutAtMs: rec.lastTakenPutAtMs,
         fillItemMs: rec.fillItemMs,
         busyMs: rec.busyMs,
-        waiters: rec.waiters,
+        waiters: rec.waiters + (rec.blocked ? 1 : 0),
         waitMs: rec.waitMs + (rec.waitSinceMono >= 0 ? nowMono - rec.waitSinceMono : 0),
+        rank: rec.rank,
+        heldMs: rec.heldMs,
         firstSeenAtMs: rec.firstSeenAtMs,
       })
     }

@@ -66,6 +66,8 @@ const TRANSACTION_LAG_RESOLUTION_MS = 1000
 /** Flink-style thresholds, in ms per second of wall time. */
 const BUSY_MS_PER_SEC = 500
 const BACK_PRESSURED_MS_PER_SEC = 100
+/** A streamer back-pressured at least this many ms per second is held back by the pipeline (falling behind). */
+const SATURATED_BACK_PRESSURE_MS_PER_SEC = 500
 /** A streamer idle (waiting for the source) at least this many ms per second keeps up with the source. */
 const KEEPING_UP_IDLE_MS_PER_SEC = 500
 
@@ -603,6 +605,15 @@ function detectGrowth(
   if (bytesBehindGrowthPerSec !== null && bytesBehindGrowthPerSec > 0) {
     const relative = source?.bytesPerSec ? bytesBehindGrowthPerSec / source.bytesPerSec : null
     if (relative === null || relative > threshold) reasons.push(`bytes behind +${Math.round(bytesBehindGrowthPerSec)} B/s`)
+  }
+  // The streamer held back by back-pressure most of the time while a stage downstream works flat out: it is
+  // offered more than the pipeline takes, so the lag grows in front of it (its paused binlog connection, the
+  // producer parked on a full queue or a stream's 'drain').
+  const saturated = input.stages.find(
+    (s) => s !== streamer && s.busyMsPerSec >= BUSY_MS_PER_SEC && s.backPressuredMsPerSec < BACK_PRESSURED_MS_PER_SEC,
+  )
+  if (streamer && streamer.backPressuredMsPerSec >= SATURATED_BACK_PRESSURE_MS_PER_SEC && saturated) {
+    reasons.push(`${streamer.name} back-pressured ${Math.round(streamer.backPressuredMsPerSec)} ms/s by ${saturated.name} busy ${Math.round(saturated.busyMsPerSec)} ms/s`)
   }
   // Binlog rows are counted on arrival and over every schema (a pipeline may copy only some): they show
   // the streamer falling short only while it is not mostly waiting for the source.

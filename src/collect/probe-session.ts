@@ -198,7 +198,8 @@ export async function choosePipelineReader(session: InspectorSession, options: {
     queuesAdopted: installed.queuesAdopted,
     queueLookupMs: installed.queueLookupMs,
   }
-  if (!installed.libraries.some((l) => l.state === 'patched')) {
+  // node:stream is always there: it counts only when a data-path stream (or a queue) was found.
+  if (!installed.libraries.some((l) => l.state === 'patched' && l.name !== 'node:stream') && installed.queuesAdopted === 0) {
     await removeProbes(session)
     return {probes: {state: 'nothing-found', ...probes}, mustRemove: false}
   }

@@ -102,7 +102,8 @@ export function probeReadingToSnapshot(reading: ProbeReading): AgentSnapshot {
 
 /** Name of a probed queue (its buffer); its stages are "<name> feed" and "<name> workers". */
 export function queueName(q: Pick<ProbeQueue, 'id' | 'library'>): string {
-  return `${q.library}#${q.id}`
+  // Streams are "pipe#N": a name with stream/read/writ in it would take the streamer's or writer's role.
+  return `${q.library === 'stream' ? 'pipe' : q.library}#${q.id}`
 }
 
 /**
@@ -115,6 +116,7 @@ function queueParts(q: ProbeQueue, now: number): {channel: ChannelRecord; stages
   const elapsed = Math.max(0, now - q.firstSeenAtMs)
   const waitMs = Math.min(elapsed, q.waitMs)
   const busyMs = Math.min(elapsed, q.busyMs)
+  const heldMs = Math.min(elapsed - busyMs, q.heldMs)
   const channel: ChannelRecord = {
     id: -q.id,
     name,
@@ -143,8 +145,8 @@ function queueParts(q: ProbeQueue, now: number): {channel: ChannelRecord; stages
     busyMs: 0,
     idleMs: elapsed - waitMs,
     backPressuredMs: waitMs,
-    // One ms before the workers: the feed comes first in creation order.
-    createdAtMs: q.firstSeenAtMs - 1,
+    // One ms before the workers: the feed comes first in creation order (streams further down a chain later).
+    createdAtMs: q.firstSeenAtMs + 2 * q.rank - 1,
     itemsHandled: q.puts,
     lastProgressAtMs: q.lastPutAtMs,
     lastItemTimestampMs: q.lastPutAtMs,
@@ -152,13 +154,13 @@ function queueParts(q: ProbeQueue, now: number): {channel: ChannelRecord; stages
   }
   const workers: StageRecord = {
     name: `${name} workers`,
-    state: q.inFlight > 0 ? 'busy' : 'idle',
+    state: q.inFlight > 0 ? (q.running > 0 ? 'busy' : 'back-pressured') : 'idle',
     // Busy since the last item finished (or first sight): a worker that never finishes ages from there.
     stateSinceMs: q.inFlight > 0 ? (q.lastTakeAtMs ?? q.firstSeenAtMs) : now,
     busyMs,
-    idleMs: elapsed - busyMs,
-    backPressuredMs: 0,
-    createdAtMs: q.firstSeenAtMs,
+    idleMs: elapsed - busyMs - heldMs,
+    backPressuredMs: heldMs,
+    createdAtMs: q.firstSeenAtMs + 2 * q.rank,
     itemsHandled: q.takes,
     lastProgressAtMs: q.lastTakeAtMs,
     lastItemTimestampMs: q.lastTakenPutAtMs,

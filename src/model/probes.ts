@@ -78,7 +78,8 @@ export interface ProbeWriter {
 /** One in-process queue (fastq, `async` queue/cargo, p-queue) as the queue probes see it. */
 export interface ProbeQueue {
   id: number
-  library: 'fastq' | 'async' | 'p-queue'
+  /** stream: a Node stream's writable side (buffered chunks, the chunk in _write, write() back-pressure). */
+  library: 'fastq' | 'async' | 'p-queue' | 'stream'
   alive: boolean
   /** Items waiting in the queue, and items handed to a worker and not finished, at the reading. */
   length: number
@@ -99,6 +100,10 @@ export interface ProbeQueue {
   /** Producer waits on the queue now (p-queue onSizeLessThan/onEmpty/onIdle, fastq drained) and their cumulative ms. */
   waiters: number
   waitMs: number
+  /** Streams: ms a chunk sat in _write because the readable side was full (downstream back-pressure); 0 for queues. */
+  heldMs: number
+  /** Streams: hops from the first stream of its pipe chain (0 for queues). */
+  rank: number
   firstSeenAtMs: number
 }
 
