@@ -10,6 +10,7 @@ import {attachTarget, type InspectorSession} from '../../src/attach/index.js'
 import {installProbesIn, removeProbes} from '../../src/collect/probe-session.js'
 import {spawnTarget} from '../helpers/child-process.js'
 import {pause} from '../helpers/pipeline-process.js'
+import {startStallMonitor, stallDuring} from '../helpers/target-stall.js'
 
 const PHASE_MS = 5000
 const ROUNDS = 3
@@ -23,11 +24,6 @@ const feed = () => { for (let i = 0; i < 64 && q.length() < 2000; i++) q.push(i)
 feed()
 console.log('ready')
 `
-const MONITOR = `(() => { const m = globalThis.__benchMonitor ??= {max: 0, last: performance.now()};
-  m.timer ??= setInterval(() => { const n = performance.now(); if (n - m.last > m.max) m.max = n - m.last; m.last = n }, 1);
-  return true })()`
-const RESET = `(() => { const m = globalThis.__benchMonitor; m.max = 0; m.last = performance.now(); return true })()`
-const READ = `globalThis.__benchMonitor.max`
 
 async function phaseRate(session: InspectorSession): Promise<number> {
   const read = () => session.evaluate<{n: number; t: number}>(`({n: globalThis.__done, t: performance.now()})`)
@@ -35,13 +31,6 @@ async function phaseRate(session: InspectorSession): Promise<number> {
   await pause(PHASE_MS)
   const b = await read()
   return ((b.n - a.n) * 1000) / (b.t - a.t)
-}
-
-async function stallDuring(session: InspectorSession, action: () => Promise<unknown>): Promise<number> {
-  await session.evaluate(RESET)
-  await action()
-  await pause(20)
-  return session.evaluate<number>(READ)
 }
 
 async function main(): Promise<void> {
@@ -54,7 +43,7 @@ async function main(): Promise<void> {
   const idleStall: number[] = []
   const lookups: string[] = []
   try {
-    await session.evaluate(MONITOR)
+    await startStallMonitor(session)
     await pause(2000)
     for (let round = 0; round < ROUNDS; round++) {
       const measureWithout = async () => without.push(await phaseRate(session))
