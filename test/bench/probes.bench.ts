@@ -8,7 +8,7 @@ import Table from 'cli-table3'
 import {attachTarget, type InspectorSession} from '../../src/attach/index.js'
 import {installProbesIn, removeProbes} from '../../src/collect/probe-session.js'
 import {pause, startPipeline} from '../helpers/pipeline-process.js'
-import {startStallMonitor, stallDuring, stopStallMonitor} from '../helpers/target-stall.js'
+import {alternateRounds, startStallMonitor, stallDuring, stopStallMonitor} from '../helpers/target-stall.js'
 
 const PHASE_MS = 5000
 const ROUNDS = 3
@@ -39,28 +39,18 @@ async function main(): Promise<void> {
   try {
     await startStallMonitor(session)
     await pause(2000)
-    for (let round = 0; round < ROUNDS; round++) {
-      // Alternate the order, so drift in the machine's load favours neither.
-      const measureWithout = async () => without.push(await phaseRate(session))
-      const measureWith = async () => {
-        installStall.push(
-          await stallDuring(session, async () => {
-            const status = await installProbesIn(session, {findInstances: false})
-            if (libraries.length === 0) libraries.push(...status.libraries.map((l) => `${l.name} ${l.version} ${l.state}`))
-          }),
-        )
-        withProbes.push(await phaseRate(session))
-        removeStall.push(await stallDuring(session, () => removeProbes(session)))
-      }
-      if (round % 2 === 0) {
-        await measureWithout()
-        await measureWith()
-      } else {
-        await measureWith()
-        await measureWithout()
-      }
-      idleStall.push(await stallDuring(session, () => pause(500)))
+    const measureWithout = async () => without.push(await phaseRate(session))
+    const measureWith = async () => {
+      installStall.push(
+        await stallDuring(session, async () => {
+          const status = await installProbesIn(session, {findInstances: false})
+          if (libraries.length === 0) libraries.push(...status.libraries.map((l) => `${l.name} ${l.version} ${l.state}`))
+        }),
+      )
+      withProbes.push(await phaseRate(session))
+      removeStall.push(await stallDuring(session, () => removeProbes(session)))
     }
+    idleStall.push(...(await alternateRounds(session, ROUNDS, measureWithout, measureWith)))
     const status = await installProbesIn(session, {findInstances: true})
     if (status.queryObjectsMs !== null) queryObjects = `${status.queryObjectsMs.toFixed(1)} ms (${status.adopted} zongji instance(s))`
     await removeProbes(session)

@@ -10,7 +10,7 @@ import {attachTarget, type InspectorSession} from '../../src/attach/index.js'
 import {installProbesIn, removeProbes} from '../../src/collect/probe-session.js'
 import {spawnTarget} from '../helpers/child-process.js'
 import {pause} from '../helpers/pipeline-process.js'
-import {startStallMonitor, stallDuring} from '../helpers/target-stall.js'
+import {alternateRounds, startStallMonitor, stallDuring} from '../helpers/target-stall.js'
 
 const PHASE_MS = 5000
 const ROUNDS = 3
@@ -45,27 +45,18 @@ async function main(): Promise<void> {
   try {
     await startStallMonitor(session)
     await pause(2000)
-    for (let round = 0; round < ROUNDS; round++) {
-      const measureWithout = async () => without.push(await phaseRate(session))
-      const measureWith = async () => {
-        installStall.push(
-          await stallDuring(session, async () => {
-            const status = await installProbesIn(session, {findInstances: false})
-            lookups.push(`${status.queueLookupMs?.toFixed(0) ?? 'skipped'} ms (${status.queuesAdopted} queue)`)
-          }),
-        )
-        withProbes.push(await phaseRate(session))
-        removeStall.push(await stallDuring(session, () => removeProbes(session)))
-      }
-      if (round % 2 === 0) {
-        await measureWithout()
-        await measureWith()
-      } else {
-        await measureWith()
-        await measureWithout()
-      }
-      idleStall.push(await stallDuring(session, () => pause(500)))
+    const measureWithout = async () => without.push(await phaseRate(session))
+    const measureWith = async () => {
+      installStall.push(
+        await stallDuring(session, async () => {
+          const status = await installProbesIn(session, {findInstances: false})
+          lookups.push(`${status.queueLookupMs?.toFixed(0) ?? 'skipped'} ms (${status.queuesAdopted} queue)`)
+        }),
+      )
+      withProbes.push(await phaseRate(session))
+      removeStall.push(await stallDuring(session, () => removeProbes(session)))
     }
+    idleStall.push(...(await alternateRounds(session, ROUNDS, measureWithout, measureWith)))
   } finally {
     await session.detach()
     await target.kill()

@@ -28,3 +28,27 @@ export async function stallDuring(session: InspectorSession, action: () => Promi
   await pause(20)
   return session.evaluate<number>(READ)
 }
+
+/**
+ * Runs `rounds` rounds of `without` and `withProbes`, alternating which goes first so drift in the
+ * machine's load favours neither, and measures the longest gap over 500 ms of nothing after each round.
+ */
+export async function alternateRounds(
+  session: InspectorSession,
+  rounds: number,
+  without: () => Promise<unknown>,
+  withProbes: () => Promise<unknown>,
+): Promise<number[]> {
+  const idle: number[] = []
+  for (let round = 0; round < rounds; round++) {
+    if (round % 2 === 0) {
+      await without()
+      await withProbes()
+    } else {
+      await withProbes()
+      await without()
+    }
+    idle.push(await stallDuring(session, () => pause(500)))
+  }
+  return idle
+}
