@@ -612,7 +612,10 @@ function detectGrowth(
   const saturated = input.stages.find(
     (s) => s !== streamer && s.busyMsPerSec >= BUSY_MS_PER_SEC && s.backPressuredMsPerSec < BACK_PRESSURED_MS_PER_SEC,
   )
-  if (streamer && streamer.backPressuredMsPerSec >= SATURATED_BACK_PRESSURE_MS_PER_SEC && saturated) {
+  // Not when a measurement says otherwise: lag measured shrinking, or a measured source the streamer keeps up with.
+  const shrinking = (lag?.transactionLagGrowthSecPerSec ?? 0) < -threshold || (bytesBehindGrowthPerSec ?? 0) < 0
+  const keepsUp = source?.eventsPerSec != null && streamer !== null && streamer.itemsPerSec >= source.eventsPerSec
+  if (streamer && streamer.backPressuredMsPerSec >= SATURATED_BACK_PRESSURE_MS_PER_SEC && saturated && !shrinking && !keepsUp) {
     reasons.push(`${streamer.name} back-pressured ${Math.round(streamer.backPressuredMsPerSec)} ms/s by ${saturated.name} busy ${Math.round(saturated.busyMsPerSec)} ms/s`)
   }
   // Binlog rows are counted on arrival and over every schema (a pipeline may copy only some): they show
