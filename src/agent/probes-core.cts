@@ -27,6 +27,8 @@ export interface ProbesApi {
   uninstall(): void
   /** Prototypes whose instances the CLI may look up with Runtime.queryObjects, by kind. */
   prototypes: Record<string, object>
+  /** Package finders shared with the queue probes (src/agent/queue-probes-core.cts). */
+  find: Record<string, unknown>
 }
 
 /**
@@ -549,7 +551,9 @@ export async function installProbes(): Promise<ProbeInstallStatus> {
   }
   installedAtMs = status.installedAtMs!
   installedMono = perf.now()
-  const api: ProbesApi = {version: VERSION, installedAtMs: status.installedAtMs!, status, read, adopt, uninstall, prototypes}
+  // The package finders, for the queue probes installed next (queue-probes-core.cts).
+  const find = {cachedModules, packageVersion, importedPackages, packageDir, importAgain, nowMs}
+  const api: ProbesApi = {version: VERSION, installedAtMs: status.installedAtMs!, status, read, adopt, uninstall, prototypes, find}
   g[KEY] = api
   void placeholder
   g[UNDO_KEY] ??= new Map()

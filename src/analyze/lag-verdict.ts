@@ -66,6 +66,8 @@ const TRANSACTION_LAG_RESOLUTION_MS = 1000
 /** Flink-style thresholds, in ms per second of wall time. */
 const BUSY_MS_PER_SEC = 500
 const BACK_PRESSURED_MS_PER_SEC = 100
+/** A streamer back-pressured at least this many ms per second is held back by the pipeline (falling behind). */
+const SATURATED_BACK_PRESSURE_MS_PER_SEC = 500
 /** A streamer idle (waiting for the source) at least this many ms per second keeps up with the source. */
 const KEEPING_UP_IDLE_MS_PER_SEC = 500
 
@@ -203,7 +205,7 @@ export function assessLag(input: AssessLagInput): LagReport {
         severity: 'error',
         summary: `${stalledNames.join(' and ')} made no progress and no blocked wait was recorded: it may be stuck in a write or a non-instrumented await`,
         evidence: {stages: stalledNames, waitMs: lag?.livenessLagMs ?? undefined},
-        suggestion: 'run `ferrydiag stacks` (heap route) to see where the stage awaits',
+        suggestion: 'run `ferrydiag stacks --heap` on the same target to see where the stage awaits (it takes a heap snapshot)',
       })
     }
   } else {
@@ -603,6 +605,18 @@ function detectGrowth(
   if (bytesBehindGrowthPerSec !== null && bytesBehindGrowthPerSec > 0) {
     const relative = source?.bytesPerSec ? bytesBehindGrowthPerSec / source.bytesPerSec : null
     if (relative === null || relative > threshold) reasons.push(`bytes behind +${Math.round(bytesBehindGrowthPerSec)} B/s`)
+  }
+  // The streamer held back by back-pressure most of the time while a stage downstream works flat out: it is
+  // offered more than the pipeline takes, so the lag grows in front of it (its paused binlog connection, the
+  // producer parked on a full queue or a stream's 'drain').
+  const saturated = input.stages.find(
+    (s) => s !== streamer && s.busyMsPerSec >= BUSY_MS_PER_SEC && s.backPressuredMsPerSec < BACK_PRESSURED_MS_PER_SEC,
+  )
+  // Not when a measurement says otherwise: lag measured shrinking, or a measured source the streamer keeps up with.
+  const shrinking = (lag?.transactionLagGrowthSecPerSec ?? 0) < -threshold || (bytesBehindGrowthPerSec ?? 0) < 0
+  const keepsUp = source?.eventsPerSec != null && streamer !== null && streamer.itemsPerSec >= source.eventsPerSec
+  if (streamer && streamer.backPressuredMsPerSec >= SATURATED_BACK_PRESSURE_MS_PER_SEC && saturated && !shrinking && !keepsUp) {
+    reasons.push(`${streamer.name} back-pressured ${Math.round(streamer.backPressuredMsPerSec)} ms/s by ${saturated.name} busy ${Math.round(saturated.busyMsPerSec)} ms/s`)
   }
   // Binlog rows are counted on arrival and over every schema (a pipeline may copy only some): they show
   // the streamer falling short only while it is not mostly waiting for the source.

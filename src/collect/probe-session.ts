@@ -2,6 +2,7 @@
 // install), find instances that never emitted through Runtime.queryObjects, read them, and remove them.
 
 import {installProbes, PROBES_GLOBAL_KEY, UNDO_GLOBAL_KEY} from '../agent/probes-core.cjs'
+import {installQueueProbes, QUEUE_PROBES_UNDO_NAME} from '../agent/queue-probes-core.cjs'
 import type {InspectorSession} from '../attach/session.js'
 import {FerrydiagError} from '../errors.js'
 import type {ProbeInstallStatus, ProbeReading, ProbesUse} from '../model/probes.js'
@@ -19,6 +20,9 @@ export interface ProbeInstallResult extends ProbeInstallStatus {
   adopted: number
   /** Wall time of the queryObjects call (it forces a full GC: the target stalls this long), ms; null when not run. */
   queryObjectsMs: number | null
+  /** Queues (fastq, async, p-queue) found by Runtime.queryObjects and watched, and those calls' wall time, ms. */
+  queuesAdopted: number
+  queueLookupMs: number | null
 }
 
 /** True when probes (or an install in progress) are present in the target. */
@@ -47,6 +51,14 @@ export async function installProbesIn(session: InspectorSession, options: {findI
     budgetMs: options.budgetMs ?? 10_000,
     awaitPromise: true,
   })
+  if (status.installed) {
+    const queueLibraries = await session.evaluate<ProbeInstallStatus['libraries']>(`(${installQueueProbes.toString()})()`, {
+      budgetMs: options.budgetMs ?? 10_000,
+      awaitPromise: true,
+    })
+    status.libraries.push(...queueLibraries)
+  }
+  const queues = await adoptQueues(session)
   let adopted = 0
   let queryObjectsMs: number | null = null
   if (options.findInstances !== false && status.libraries.some((l) => l.state === 'patched' && /zongji/.test(l.name))) {
@@ -54,7 +66,43 @@ export async function installProbesIn(session: InspectorSession, options: {findI
     adopted = found.adopted
     queryObjectsMs = found.ms
   }
-  return {...status, adopted, queryObjectsMs}
+  return {...status, adopted, queryObjectsMs, queuesAdopted: queues.adopted, queueLookupMs: queues.ms}
+}
+
+/**
+ * Finds the queues of the libraries the queue probes recognised: one Runtime.queryObjects per prototype
+ * they name (p-queue's class; Object.prototype for fastq's and async's plain objects), each a full GC in
+ * the target, skipped above QUERY_OBJECTS_MAX_HEAP_BYTES.
+ */
+async function adoptQueues(session: InspectorSession): Promise<{adopted: number; ms: number | null}> {
+  const cdp = session.cdp
+  const kinds = await session.evaluate<string[]>(`(() => { const q = ${PROBES}?.queues; return q ? Object.keys(q.prototypes) : [] })()`, {awaitPromise: false})
+  if (kinds.length === 0) return {adopted: 0, ms: null}
+  const heap = await cdp.send('Runtime.getHeapUsage')
+  if (heap.usedSize > QUERY_OBJECTS_MAX_HEAP_BYTES) return {adopted: 0, ms: null}
+  let adopted = 0
+  let ms = 0
+  for (const kind of kinds) {
+    const proto = await cdp.send('Runtime.evaluate', {expression: `${PROBES}.queues.prototypes[${JSON.stringify(kind)}]`, returnByValue: false, silent: true})
+    const protoId = proto.result.objectId
+    if (!protoId) continue
+    try {
+      const started = performance.now()
+      const found = await cdp.send('Runtime.queryObjects', {prototypeObjectId: protoId, objectGroup: 'ferrydiag-queues'})
+      ms += performance.now() - started
+      const result = await cdp.send('Runtime.callFunctionOn', {
+        objectId: found.objects.objectId!,
+        functionDeclaration: `function () { const q = ${PROBES}?.queues; return q ? q.adoptQueues(this) : 0 }`,
+        returnByValue: true,
+        silent: true,
+      })
+      adopted += Number(result.result.value ?? 0)
+    } finally {
+      await cdp.send('Runtime.releaseObjectGroup', {objectGroup: 'ferrydiag-queues'}).catch(() => undefined)
+      await cdp.send('Runtime.releaseObject', {objectId: protoId}).catch(() => undefined)
+    }
+  }
+  return {adopted, ms}
 }
 
 /**
@@ -90,7 +138,9 @@ async function adoptInstances(session: InspectorSession, kind: 'zongji'): Promis
 
 /** One reading of the probes; null when none are installed. */
 export async function readProbes(session: InspectorSession, options: {budgetMs?: number} = {}): Promise<ProbeReading | null> {
-  const text = await session.evaluate<string | null>(`(() => { const p = ${PROBES}; return p && typeof p.read === 'function' ? p.read() : null })()`, {
+  const text = await session.evaluate<string | null>(
+    `(() => { const p = ${PROBES}; if (!p || typeof p.read !== 'function') return null;
+      const r = p.read(); return p.queues ? r.slice(0, -1) + ',"queues":' + p.queues.readQueues() + '}' : r })()`, {
     budgetMs: options.budgetMs,
     awaitPromise: false,
   })
@@ -107,8 +157,10 @@ export async function removeProbes(session: InspectorSession): Promise<boolean> 
   try {
     return await session.evaluate<boolean>(
       `(() => { const map = ${UNDO}; const undo = map instanceof Map ? map.get('probes') : undefined;
+        const queues = map instanceof Map ? map.get(${JSON.stringify(QUEUE_PROBES_UNDO_NAME)}) : undefined;
+        if (typeof queues === 'function') { queues(); map.delete(${JSON.stringify(QUEUE_PROBES_UNDO_NAME)}) }
         if (typeof undo === 'function') { undo(); map.delete('probes'); return true }
-        const p = ${PROBES}; if (p && typeof p.uninstall === 'function') { p.uninstall(); return true }
+        const p = ${PROBES}; if (p && p.queues) p.queues.uninstall(); if (p && typeof p.uninstall === 'function') { p.uninstall(); return true }
         return false })()`,
       {awaitPromise: false, budgetMs: 2000},
     )
@@ -144,8 +196,11 @@ export async function choosePipelineReader(session: InspectorSession, options: {
     queryObjectsMs: installed.queryObjectsMs,
     installMs: installed.installMs,
     installedAtMs: installed.installedAtMs,
+    queuesAdopted: installed.queuesAdopted,
+    queueLookupMs: installed.queueLookupMs,
   }
-  if (!installed.libraries.some((l) => l.state === 'patched')) {
+  // node:stream is always there: it counts only when a data-path stream (or a queue) was found.
+  if (!installed.libraries.some((l) => l.state === 'patched' && l.name !== 'node:stream') && installed.queuesAdopted === 0) {
     await removeProbes(session)
     return {probes: {state: 'nothing-found', ...probes}, mustRemove: false}
   }

@@ -75,6 +75,38 @@ export interface ProbeWriter {
   samples: {recent: ProbeBatch[]; reservoir: ProbeBatch[]; totalCount: number; totalFailed: number}
 }
 
+/** One in-process queue (fastq, `async` queue/cargo, p-queue) as the queue probes see it. */
+export interface ProbeQueue {
+  id: number
+  /** stream: a Node stream's writable side (buffered chunks, the chunk in _write, write() back-pressure). */
+  library: 'fastq' | 'async' | 'p-queue' | 'stream'
+  alive: boolean
+  /** Items waiting in the queue, and items handed to a worker and not finished, at the reading. */
+  length: number
+  inFlight: number
+  /** Workers running (async cargo: batches) and the concurrency limit (null: unlimited). */
+  running: number
+  concurrency: number | null
+  /** Items put since the probe saw the queue; takes: items finished (puts plus items there at first sight, minus those outstanding). */
+  puts: number
+  takes: number
+  lastPutAtMs: number | null
+  lastTakeAtMs: number | null
+  /** When the item finished last was put (first sight for items already there), epoch ms. */
+  lastTakenPutAtMs: number | null
+  /** Integral of length over time (item·ms), and of running ÷ concurrency (ms), since first sight. */
+  fillItemMs: number
+  busyMs: number
+  /** Producer waits on the queue now (p-queue onSizeLessThan/onEmpty/onIdle, fastq drained) and their cumulative ms. */
+  waiters: number
+  waitMs: number
+  /** Streams: ms a chunk sat in _write because the readable side was full (downstream back-pressure); 0 for queues. */
+  heldMs: number
+  /** Streams: hops from the first stream of its pipe chain (0 for queues). */
+  rank: number
+  firstSeenAtMs: number
+}
+
 export interface ProbeReading {
   version: number
   takenAtMs: number
@@ -86,6 +118,8 @@ export interface ProbeReading {
   argv: string[]
   streamers: ProbeStreamer[]
   writers: ProbeWriter[]
+  /** In-process queues (absent when the queue probes are not installed). */
+  queues?: ProbeQueue[]
 }
 
 /** What the attach-time probes did during a lag or tune-batch window (see src/agent/probes-core.cts). */
@@ -101,6 +135,9 @@ export interface ProbesUse {
   queryObjectsMs: number | null
   /** Probe install time inside the target, ms. */
   installMs: number | null
+  /** Queues (fastq, async, p-queue) found with Runtime.queryObjects, and those calls' time (full GCs), ms. */
+  queuesAdopted?: number
+  queueLookupMs?: number | null
   /** Target clock (epoch ms) when the probes started recording. */
   installedAtMs: number | null
 }

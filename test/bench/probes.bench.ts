@@ -8,16 +8,11 @@ import Table from 'cli-table3'
 import {attachTarget, type InspectorSession} from '../../src/attach/index.js'
 import {installProbesIn, removeProbes} from '../../src/collect/probe-session.js'
 import {pause, startPipeline} from '../helpers/pipeline-process.js'
+import {alternateRounds, startStallMonitor, stallDuring, stopStallMonitor} from '../helpers/target-stall.js'
 
 const PHASE_MS = 5000
 const ROUNDS = 3
 
-const MONITOR = `(() => { const m = globalThis.__ferrydiagBenchMonitor ??= {max: 0, last: performance.now()};
-  m.timer ??= setInterval(() => { const n = performance.now(); if (n - m.last > m.max) m.max = n - m.last; m.last = n }, 1);
-  return true })()`
-const RESET = `(() => { const m = globalThis.__ferrydiagBenchMonitor; m.max = 0; m.last = performance.now(); return true })()`
-const READ = `globalThis.__ferrydiagBenchMonitor.max`
-const STOP = `(() => { const m = globalThis.__ferrydiagBenchMonitor; clearInterval(m.timer); delete globalThis.__ferrydiagBenchMonitor; return true })()`
 
 async function eventsApplied(session: InspectorSession): Promise<{atMs: number; events: number}> {
   const snapshot = await session.readSnapshot()
@@ -31,15 +26,6 @@ async function phaseRate(session: InspectorSession): Promise<number> {
   return ((b.events - a.events) * 1000) / (b.atMs - a.atMs)
 }
 
-/** The longest event-loop gap in the target while `action` runs (the monitor's timer fires every 1 ms). */
-async function stallDuring(session: InspectorSession, action: () => Promise<unknown>): Promise<number> {
-  await session.evaluate(RESET)
-  await action()
-  // Let the monitor's timer fire once after the action, so a stall at its very end is counted.
-  await pause(20)
-  return session.evaluate<number>(READ)
-}
-
 async function main(): Promise<void> {
   const pipeline = await startPipeline(['--scenario=healthy', '--simulate', '--rate=20000'])
   const session = await attachTarget({inspect: pipeline.fields.inspect})
@@ -51,34 +37,24 @@ async function main(): Promise<void> {
   const libraries: string[] = []
   let queryObjects: string = 'not run (no zongji class loaded)'
   try {
-    await session.evaluate(MONITOR)
+    await startStallMonitor(session)
     await pause(2000)
-    for (let round = 0; round < ROUNDS; round++) {
-      // Alternate the order, so drift in the machine's load favours neither.
-      const measureWithout = async () => without.push(await phaseRate(session))
-      const measureWith = async () => {
-        installStall.push(
-          await stallDuring(session, async () => {
-            const status = await installProbesIn(session, {findInstances: false})
-            if (libraries.length === 0) libraries.push(...status.libraries.map((l) => `${l.name} ${l.version} ${l.state}`))
-          }),
-        )
-        withProbes.push(await phaseRate(session))
-        removeStall.push(await stallDuring(session, () => removeProbes(session)))
-      }
-      if (round % 2 === 0) {
-        await measureWithout()
-        await measureWith()
-      } else {
-        await measureWith()
-        await measureWithout()
-      }
-      idleStall.push(await stallDuring(session, () => pause(500)))
+    const measureWithout = async () => without.push(await phaseRate(session))
+    const measureWith = async () => {
+      installStall.push(
+        await stallDuring(session, async () => {
+          const status = await installProbesIn(session, {findInstances: false})
+          if (libraries.length === 0) libraries.push(...status.libraries.map((l) => `${l.name} ${l.version} ${l.state}`))
+        }),
+      )
+      withProbes.push(await phaseRate(session))
+      removeStall.push(await stallDuring(session, () => removeProbes(session)))
     }
+    idleStall.push(...(await alternateRounds(session, ROUNDS, measureWithout, measureWith)))
     const status = await installProbesIn(session, {findInstances: true})
     if (status.queryObjectsMs !== null) queryObjects = `${status.queryObjectsMs.toFixed(1)} ms (${status.adopted} zongji instance(s))`
     await removeProbes(session)
-    await session.evaluate(STOP)
+    await stopStallMonitor(session)
   } finally {
     await session.detach()
     await pipeline.stop()

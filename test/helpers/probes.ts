@@ -58,3 +58,41 @@ export async function assertNoProbesLeft(where: string | {pid: number}): Promise
   assert.equal(traces.zongjiPatched, 0, 'zongji emit is still patched')
   return traces
 }
+
+/**
+ * What a second session finds of the queue probes: their undo entry, and put/wait methods that are not the
+ * libraries' own (a wrapper's source names its counters) on p-queue's prototype and on any plain object
+ * (fastq and async queues), looked up with one Runtime.queryObjects over Object.prototype.
+ */
+export async function readQueueProbeTraces(inspect: string): Promise<{undoEntry: boolean; wrapped: number}> {
+  const session = await attachTarget({inspect})
+  try {
+    const undoEntry = await session.evaluate<boolean>(
+      `(() => { const u = globalThis[Symbol.for('ferrydiag.undo')]; return u instanceof Map && u.has('probes-queues') })()`,
+      {awaitPromise: false},
+    )
+    const proto = await session.cdp.send('Runtime.evaluate', {expression: 'Object.prototype', returnByValue: false})
+    const found = await session.cdp.send('Runtime.queryObjects', {prototypeObjectId: proto.result.objectId!, objectGroup: 'traces'})
+    const result = await session.cdp.send('Runtime.callFunctionOn', {
+      objectId: found.objects.objectId!,
+      functionDeclaration: `function () {
+        const isProxy = process.getBuiltinModule('node:util').types.isProxy
+        const ours = (f) => typeof f === 'function' && /notePut|waitSinceMono/.test(Function.prototype.toString.call(f))
+        let n = 0
+        for (const o of this) {
+          if (o === null || typeof o !== 'object' || isProxy(o)) continue
+          for (const name of ['push', 'unshift', 'pushAsync', 'unshiftAsync', 'drained', 'add', 'onSizeLessThan', 'onEmpty', 'onIdle']) {
+            const d = Object.getOwnPropertyDescriptor(o, name)
+            if (d && ours(d.value)) n++
+          }
+        }
+        return n
+      }`,
+      returnByValue: true,
+    })
+    await session.cdp.send('Runtime.releaseObjectGroup', {objectGroup: 'traces'})
+    return {undoEntry, wrapped: Number(result.result.value)}
+  } finally {
+    await session.detach()
+  }
+}

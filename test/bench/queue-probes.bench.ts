@@ -1,0 +1,76 @@
+// Queue probes (fastq, async, p-queue; src/agent/queue-probes-core.cts) on a fastq pipeline pushing as fast
+// as its 4 workers take: items finished per second with and without the probes, in alternating phases on one
+// session, and the stall the install (including the Runtime.queryObjects that finds the queue: a full GC)
+// and the removal cause in the target, as the longest gap of a 1 ms interval timer inside it, next to the
+// longest gap over a phase with nothing happening. Figures only. Run: npm run bench -- queue-probes.
+import Table from 'cli-table3'
+import {createRequire} from 'node:module'
+
+import {attachTarget, type InspectorSession} from '../../src/attach/index.js'
+import {installProbesIn, removeProbes} from '../../src/collect/probe-session.js'
+import {spawnTarget} from '../helpers/child-process.js'
+import {pause} from '../helpers/pipeline-process.js'
+import {alternateRounds, startStallMonitor, stallDuring} from '../helpers/target-stall.js'
+
+const PHASE_MS = 5000
+const ROUNDS = 3
+const FASTQ = createRequire(import.meta.url).resolve('fastq')
+
+const TARGET = `
+const fastq = require(${JSON.stringify(FASTQ)})
+globalThis.__done = 0
+const q = fastq((item, cb) => { globalThis.__done++; setImmediate(cb, null, item) }, 4)
+const feed = () => { for (let i = 0; i < 64 && q.length() < 2000; i++) q.push(i); setImmediate(feed) }
+feed()
+console.log('ready')
+`
+
+async function phaseRate(session: InspectorSession): Promise<number> {
+  const read = () => session.evaluate<{n: number; t: number}>(`({n: globalThis.__done, t: performance.now()})`)
+  const a = await read()
+  await pause(PHASE_MS)
+  const b = await read()
+  return ((b.n - a.n) * 1000) / (b.t - a.t)
+}
+
+async function main(): Promise<void> {
+  const target = await spawnTarget({script: TARGET, moduleType: 'cjs', execArgv: ['--inspect=127.0.0.1:0']})
+  const session = await attachTarget({inspect: `127.0.0.1:${target.inspectPort}`})
+  const without: number[] = []
+  const withProbes: number[] = []
+  const installStall: number[] = []
+  const removeStall: number[] = []
+  const idleStall: number[] = []
+  const lookups: string[] = []
+  try {
+    await startStallMonitor(session)
+    await pause(2000)
+    const measureWithout = async () => without.push(await phaseRate(session))
+    const measureWith = async () => {
+      installStall.push(
+        await stallDuring(session, async () => {
+          const status = await installProbesIn(session, {findInstances: false})
+          lookups.push(`${status.queueLookupMs?.toFixed(0) ?? 'skipped'} ms (${status.queuesAdopted} queue)`)
+        }),
+      )
+      withProbes.push(await phaseRate(session))
+      removeStall.push(await stallDuring(session, () => removeProbes(session)))
+    }
+    idleStall.push(...(await alternateRounds(session, ROUNDS, measureWithout, measureWith)))
+  } finally {
+    await session.detach()
+    await target.kill()
+  }
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
+  const table = new Table({head: ['measure', 'value'], style: {head: [], border: []}})
+  table.push([`items/s without probes (${ROUNDS} × ${PHASE_MS / 1000} s)`, without.map((x) => Math.round(x)).join(', ')])
+  table.push([`items/s with probes (${ROUNDS} × ${PHASE_MS / 1000} s)`, withProbes.map((x) => Math.round(x)).join(', ')])
+  table.push(['with / without (means)', `${((mean(withProbes) / mean(without)) * 100).toFixed(1)} %`])
+  table.push(['install: longest target event-loop gap', `${installStall.map((x) => x.toFixed(1)).join(', ')} ms`])
+  table.push(['  of which Runtime.queryObjects (CLI wall time)', lookups.join(', ')])
+  table.push(['removal: longest target event-loop gap', `${removeStall.map((x) => x.toFixed(1)).join(', ')} ms`])
+  table.push(['nothing happening (500 ms): longest gap', `${idleStall.map((x) => x.toFixed(1)).join(', ')} ms`])
+  process.stdout.write(`${table.toString()}\n`)
+}
+
+await main()
