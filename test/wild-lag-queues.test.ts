@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
-import type {LagResult} from '../src/collect/lag-result.js'
+import type {LagResult} from '../src/model/lag-result.js'
 import {assertNoProbesLeft, readQueueProbeTraces} from './helpers/probes.js'
 import {runCli} from './helpers/run-node.js'
 import {listWildPrograms, startWildProgram} from './helpers/wild.js'
