@@ -239,7 +239,7 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
           siteSource = 'function-definition'
         }
         if (hideNodeInternals && frame.url.startsWith('node:')) return
-        stack.push(frame)
+        stack.push(qualifiedFrame(frame, g.receiverClass))
         frames.push({heapId: g.heapId, siteSource, receiverClass: g.receiverClass})
       })
       if (stack.length === 0) continue // only node's own internals (e.g. the ESM loader's jobs)
@@ -325,6 +325,17 @@ function definitionKey(g: HeapGenerator): string {
 
 function isInternalChain(task: HeapTaskChain, generators: HeapGenerator[]): boolean {
   return task.frames.every((i) => (generators[i].url ?? '').startsWith('node:'))
+}
+
+/**
+ * The frame with its function named as V8 names it in a stack trace, `Class.method` (`BatchWriter.run`,
+ * `Object.push` for an object literal's method), when the suspended function was called on an object.
+ * A plain call in sloppy code has the global object as receiver (named `global` in Node's heap
+ * snapshots): V8 leaves it out of stack traces, and so does this.
+ */
+function qualifiedFrame(frame: StackFrame, receiverClass: string | undefined): StackFrame {
+  if (receiverClass === undefined || receiverClass === '' || receiverClass === 'global' || frame.functionName.startsWith('(')) return frame
+  return {...frame, functionName: `${receiverClass}.${frame.functionName}`}
 }
 
 function definitionFrame(g: HeapGenerator): StackFrame {
