@@ -304,8 +304,9 @@ describe('heap route (--heap) on targets with no preparation', {timeout: TEST_TI
       assert.equal(receiver.channelName, 'binlog-events')
       assert.equal(sender.state, 'blocked', 'the placeholder is still referenced: not provably dead')
       assert.match(describeHolder(sender.holder), /wait list 'sendWaiters' of Channel 'binlog-events'/)
-      assert.deepEqual(stackNames(sender), ['send', 'bufferBinlogEvents', 'handleRowsEvent', 'run'])
-      assert.deepEqual(stackNames(receiver), ['receive', 'run'])
+      // names as V8 prints them in a stack trace: the receiver's class and the method
+      assert.deepEqual(stackNames(sender), ['Channel.send', 'BinlogWriter.bufferBinlogEvents', 'BinlogStreamer.handleRowsEvent', 'BinlogStreamer.run'])
+      assert.deepEqual(stackNames(receiver), ['Channel.receive', 'BinlogWriter.run'])
       // Exact await lines from [[GeneratorLocation]], innermost first.
       const channelUrl = sender.stack[0].url
       assert.ok(channelUrl.endsWith('/channel.mjs'), channelUrl)
@@ -338,13 +339,13 @@ describe('heap route (--heap) on targets with no preparation', {timeout: TEST_TI
     const target = await startTarget(path.join(dir, 'deferred.mjs'))
     try {
       const result = await collectHeapTasks(target.client)
-      const stuck = result.tasks.find((t) => innermost(t) === 'waitUntilReady')
+      const stuck = result.tasks.find((t) => innermost(t) === 'BinlogStreamer.waitUntilReady')
       assert.ok(stuck, dump(result))
       assert.equal(stuck.state, 'never-resumes', dump(result))
       assert.equal(stuck.reason, 'no-resolver')
       assert.equal(stuck.holderInfo.kind, 'waiting-task-only')
       assert.match(describeHolder(stuck.holder), /locals of waitUntilReady/)
-      assert.deepEqual(stackNames(stuck), ['waitUntilReady', 'run'])
+      assert.deepEqual(stackNames(stuck), ['BinlogStreamer.waitUntilReady', 'BinlogStreamer.run'])
       assert.equal(stuck.stack[0].line, lineOf(DEFERRED_SOURCE, 'AWAIT-READY'))
       assert.equal(stuck.stack[1].line, lineOf(DEFERRED_SOURCE, 'AWAIT-RUN'))
       // The resolver is gone from the heap and no native handle owns the promise (only a property
@@ -373,7 +374,7 @@ describe('heap route (--heap) on targets with no preparation', {timeout: TEST_TI
       assert.equal(producer.holderInfo.kind, 'timer')
       const consumer = result.tasks.find((t) => t.kind === 'channel-receive')
       assert.ok(consumer, dump(result))
-      assert.deepEqual(stackNames(consumer), ['receive', 'consume'])
+      assert.deepEqual(stackNames(consumer), ['Channel.receive', 'consume'])
       assert.equal(byLine('AWAIT-ONCE')?.holderInfo.kind, 'event-listener', dump(result))
       assert.ok(byLine('AWAIT-SLEEP'), dump(result))
       assert.equal(byLine('AWAIT-KEEPER')?.state, 'blocked', dump(result))

@@ -1,21 +1,37 @@
 // `ferrydiag stacks --heap` on the wild corpus (fixtures/wild/): programs written the ordinary way, with
 // no ferrydiag in them. Each program's header is its ground truth: a bug program must get the error
 // finding of its shape naming its stuck-at line(s); a healthy or slow one no error and no warning; the
-// program with thousands of waiting tasks a short text dump. MariaDB programs are run by their own test.
+// program with thousands of waiting tasks a short text dump. Programs with `needs: mariadb` run on
+// throwaway MariaDB servers with their header's load (test/helpers/wild-mariadb.ts); with CI set, a
+// missing MariaDB fails them instead of skipping.
 
 import assert from 'node:assert/strict'
-import {after, describe, it} from 'node:test'
+import {after, describe, it, type TestContext} from 'node:test'
 import {fileURLToPath} from 'node:url'
 import type {StacksDump} from '../src/model/dump.js'
 import type {Finding} from '../src/model/findings.js'
 import {killAllTargets} from './helpers/child-process.js'
+import {sharedDatabase, startSourceAndTarget} from './helpers/mariadb.js'
 import {runCli} from './helpers/run-node.js'
-import {listWildPrograms, startWildProgram, type WildProgram} from './helpers/wild.js'
+import {listWildPrograms, startWildProgram, type WildProcess, type WildProgram} from './helpers/wild.js'
+import {startWildPipeline} from './helpers/wild-mariadb.js'
 
 const TEST_TIMEOUT_MS = 180_000
-const programs = listWildPrograms().filter((p) => p.needs === undefined)
+const programs = listWildPrograms()
 
-after(() => killAllTargets())
+const db = sharedDatabase(() => startSourceAndTarget())
+after(async () => {
+  await killAllTargets()
+  await db.stop()
+})
+
+/** Starts a program as its header says: plain, or (`needs: mariadb`) with its servers, load and proxy. Null: MariaDB missing, test skipped (never with CI set). */
+async function startProgram(program: WildProgram, t: TestContext): Promise<WildProcess | null> {
+  if (program.needs !== 'mariadb') return startWildProgram(program, {t})
+  const servers = await db.get(t)
+  if (!servers) return null
+  return (await startWildPipeline(program, {t, servers})).program
+}
 
 /** The finding kind each bug shape must produce (orphan-emitter: see the README's finding table). */
 const EXPECTED_KIND: Record<Exclude<WildProgram['bug'], 'none'>, Finding['kind']> = {
@@ -56,7 +72,8 @@ describe('stacks --heap on the wild corpus', () => {
   for (const program of programs) {
     const todo = NOT_YET.has(program.bug) ? `issue 9: ${program.bug} is not named yet` : undefined
     it(`${program.file} (${program.truth}, bug: ${program.bug})`, {timeout: TEST_TIMEOUT_MS, todo}, async (t) => {
-      const started = await startWildProgram(program, {t})
+      const started = await startProgram(program, t)
+      if (!started) return
       try {
         const {dump} = await dumpOf(program, started.inspectPort, ['--json'])
         if (program.bug === 'none') {
@@ -79,6 +96,10 @@ describe('stacks --heap on the wild corpus', () => {
           const instances = finding.evidence.instances as Array<{side: string; paths: string[]}>
           assert.equal(instances.length, 2, describeFindings(dump))
           assert.notEqual(finding.evidence.sendObjectHeapId, finding.evidence.receiveObjectHeapId)
+          // the header's sender-side and receiver-side paths, each among the paths of its instance
+          program.instances.forEach((wanted, side) => {
+            assert.ok(instances[side]!.paths.includes(wanted), `${program.file}: ${instances[side]!.side} instance is not reached by ${wanted}\n${describeFindings(dump)}`)
+          })
         }
         if (program.bug === 'orphan-emitter') {
           // Both instances by the property paths of the header: the one the program emits on, then the awaited one.

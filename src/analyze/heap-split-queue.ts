@@ -293,6 +293,7 @@ export function buildSplitQueueFindings(reports: readonly SplitQueueReport[], ob
           className: side.className,
           paths: side.paths,
           heapId: side.instanceHeapId,
+          taskIds: index === 0 ? report.sendTaskIds : report.receiveTaskIds,
           fields: fields(side) ?? null,
         })),
         observedMs: observation?.completed ? Math.round(observation.elapsedMs) : null,

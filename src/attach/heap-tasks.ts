@@ -133,6 +133,8 @@ const OBJECT_GROUP = 'ferrydiag-heap'
 const MAX_OBSERVED_EMITTERS = 6
 /** Await-line lookups made whatever the time budget (the stuck and queue tasks come first). */
 const MIN_LOOKUPS = 8
+/** Other tasks tried at a site whose representative has finished since the snapshot. */
+const SITE_ALTERNATES = 3
 /** Object group of the age index's CDP handles; released before the snapshot (see buildAgeIndex). */
 const AGE_GROUP = 'ferrydiag-heap-ages'
 /** The agent's await-times stamp (src/agent/agent-core.cts, enableAwaitTimes). */
@@ -206,19 +208,24 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
   // one function wait on different things), an outer frame by function and the callee it awaits.
   // Stuck and queue tasks first, then the biggest groups, within a count and a time budget.
   const lookupStart = performance.now()
-  const siteByKey = new Map<string, StackFrame>()
+  const siteByKey = new Map<string, {frame: StackFrame; task: HeapTaskChain}>()
   const frameKeys = (task: HeapTaskChain): string[] =>
     task.frames.map((index, depth) =>
       depth === 0
         ? `${definitionKey(generators[index])}|${JSON.stringify(holderData(task.holder))}`
         : `${definitionKey(generators[index])}<${definitionKey(generators[task.frames[depth - 1]])}`,
     )
-  const bySiteKey = new Map<string, {task: HeapTaskChain; depth: number; count: number}>()
+  // Per key, a few tasks to try in turn: a representative that resumed and finished since the snapshot
+  // (a busy pipeline) has no location any more, and another task at the same site usually still has one.
+  const bySiteKey = new Map<string, {task: HeapTaskChain; depth: number; count: number; alternates: HeapTaskChain[]}>()
   for (const task of analysis.tasks) {
     frameKeys(task).forEach((key, depth) => {
       const entry = bySiteKey.get(key)
-      if (entry) entry.count++
-      else bySiteKey.set(key, {task, depth, count: 1})
+      if (!entry) bySiteKey.set(key, {task, depth, count: 1, alternates: []})
+      else {
+        entry.count++
+        if (entry.alternates.length < SITE_ALTERNATES) entry.alternates.push(task)
+      }
     })
   }
   const priority = (t: HeapTaskChain): number =>
@@ -227,11 +234,21 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
     (a, b) => priority(a[1].task) - priority(b[1].task) || a[1].depth - b[1].depth || b[1].count - a[1].count,
   )
   let lookups = 0
-  for (const [key, {task, depth}] of ordered) {
-    if (lookups >= maxLookups || (lookups >= MIN_LOOKUPS && performance.now() - lookupStart > lookupBudgetMs)) break
-    lookups++
-    const frame = await lookupGeneratorSite(client, generators[task.frames[depth]], analysis.scriptUrls)
-    if (frame) siteByKey.set(key, frame)
+  const outOfBudget = (): boolean => lookups >= maxLookups || (lookups >= MIN_LOOKUPS && performance.now() - lookupStart > lookupBudgetMs)
+  /** Generators found not suspended at an await while the target sat between two tasks (see lookupGeneratorSite). */
+  const notAwaiting = new Set<number>()
+  for (const [key, {task, depth, alternates}] of ordered) {
+    for (const candidate of [task, ...alternates]) {
+      if (outOfBudget()) break
+      lookups++
+      const generator = generators[candidate.frames[depth]]
+      const site = await lookupGeneratorSite(client, generator, analysis.scriptUrls)
+      if (site === 'not-awaiting') notAwaiting.add(generator.heapId)
+      if (site === null || site === 'not-awaiting') continue
+      siteByKey.set(key, {frame: site, task: candidate})
+      break
+    }
+    if (outOfBudget()) break
   }
   await client.send('Runtime.releaseObjectGroup', {objectGroup: OBJECT_GROUP}).catch(() => undefined)
   const lookupMs = performance.now() - lookupStart
@@ -240,20 +257,24 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
   const holders = new Map<number, HeapHolder>()
   const recordIdByTaskIndex = new Map<number, number>()
   for (const [taskIndex, task] of analysis.tasks.entries()) {
+    // Not a wait: a generator that is neither suspended nor closed while the target idles between tasks
+    // (an ES module's body after its last top-level await reports 'running' at 1:1 for ever).
+    if (notAwaiting.has(generators[task.frames[0]].heapId)) continue
     {
       const stack: StackFrame[] = []
       const frames: HeapTaskRecord['frames'] = []
       const keys = frameKeys(task)
       task.frames.forEach((index, depth) => {
         const g = generators[index]
-        let frame = siteByKey.get(keys[depth])
-        let siteSource: HeapSiteSource = bySiteKey.get(keys[depth])?.task === task ? 'generator-location' : 'representative'
+        const site = siteByKey.get(keys[depth])
+        let frame = site?.frame
+        let siteSource: HeapSiteSource = site?.task === task ? 'generator-location' : 'representative'
         if (!frame) {
           frame = definitionFrame(g)
           siteSource = 'function-definition'
         }
         if (hideNodeInternals && frame.url.startsWith('node:')) return
-        stack.push(frame)
+        stack.push(qualifiedFrame(frame, g.receiverClass))
         frames.push({heapId: g.heapId, siteSource, receiverClass: g.receiverClass})
       })
       if (stack.length === 0) continue // only node's own internals (e.g. the ESM loader's jobs)
@@ -355,6 +376,17 @@ function isInternalChain(task: HeapTaskChain, generators: HeapGenerator[]): bool
   return task.frames.every((i) => (generators[i].url ?? '').startsWith('node:'))
 }
 
+/**
+ * The frame with its function named as V8 names it in a stack trace, `Class.method` (`BatchWriter.run`,
+ * `Object.push` for an object literal's method), when the suspended function was called on an object.
+ * A plain call in sloppy code has the global object as receiver (named `global` in Node's heap
+ * snapshots): V8 leaves it out of stack traces, and so does this.
+ */
+function qualifiedFrame(frame: StackFrame, receiverClass: string | undefined): StackFrame {
+  if (receiverClass === undefined || receiverClass === '' || receiverClass === 'global' || frame.functionName.startsWith('(')) return frame
+  return {...frame, functionName: `${receiverClass}.${frame.functionName}`}
+}
+
 function definitionFrame(g: HeapGenerator): StackFrame {
   return {
     functionName: g.functionName,
@@ -367,13 +399,16 @@ function definitionFrame(g: HeapGenerator): StackFrame {
 /**
  * [[GeneratorLocation]] of one suspended function: the 0-based position of its current await. Needs
  * the same session that took the snapshot (heap object ids are per session). Null when the object
- * is gone (it resumed and finished since the snapshot) or the target does not expose the property.
+ * is gone (it resumed and finished since the snapshot), has finished ('closed': its location is its
+ * header, not an await) or the target does not expose the property. 'not-awaiting' when it reports
+ * 'running': inspector commands run between the target's tasks, when no generator can be running, so
+ * it is not at an await at all (an ES module body after its last top-level await stays so).
  */
 async function lookupGeneratorSite(
   client: CDP.Client,
   g: HeapGenerator,
   scriptUrls: Map<number, string>,
-): Promise<StackFrame | null> {
+): Promise<StackFrame | null | 'not-awaiting'> {
   let objectId: string | undefined
   try {
     const {result} = await client.send('HeapProfiler.getObjectByHeapObjectId', {
@@ -386,9 +421,11 @@ async function lookupGeneratorSite(
   }
   if (!objectId) return null
   const properties = await client.send('Runtime.getProperties', {objectId, ownProperties: true})
-  const location = properties.internalProperties?.find((p) => p.name === '[[GeneratorLocation]]')?.value?.value as
-    | {scriptId: string; lineNumber: number; columnNumber: number}
-    | undefined
+  const internal = (name: string): unknown => properties.internalProperties?.find((p) => p.name === name)?.value?.value
+  const state = internal('[[GeneratorState]]')
+  if (state === 'running') return 'not-awaiting'
+  if (state !== undefined && state !== 'suspended') return null
+  const location = internal('[[GeneratorLocation]]') as {scriptId: string; lineNumber: number; columnNumber: number} | undefined
   if (!location) return null
   const scriptId = Number(location.scriptId)
   return {
