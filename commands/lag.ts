@@ -27,7 +27,7 @@ Without the agent's stages (the pipeline does not use ferrydiag/runtime), probes
 
 Exit status: 0 after a full window (whatever the verdict; read it from --json), 130 when Ctrl-C ended the window early (what was measured is still printed), 17 when the target exited mid-window and 35 when the source was lost mid-window (both also print what was measured). In --watch, Ctrl-C is the normal end and exits 0.
 
---json prints one document (schema "ferrydiag.lag", version 1): every LagReport field, plus process, window (with endedBy and problems) and positions. With --watch --json, one such document per line, every second.`
+--json prints one document (schema "ferrydiag.lag", version 2): every LagReport field, plus process, window (with endedBy and problems) and positions. With --watch --json, one such document per line, every second.`
 
   static examples = [
     '<%= config.bin %> lag --inspect 127.0.0.1:9229',
