@@ -66,6 +66,18 @@ describe('renderStacksText', () => {
     assert.doesNotMatch(text, /binlog-streamer\.js/)
   })
 
+  it('marks a frame whose line is the function header (heap route: the await line could not be read)', () => {
+    const dump = dumpOf('init-race-placeholder')
+    const plain = renderStacksText(dump)
+    assert.doesNotMatch(plain, /function header/)
+    const inner = dump.groups[0]!.stack[0]!
+    dump.groups[0]!.stack[0] = {...inner, lineOf: 'function-definition'}
+    const text = renderStacksText(dump)
+    const site = `${inner.url}:${inner.line}:${inner.column}`
+    assert.ok(text.includes(`(${site}, function header: its await line could not be read)`), text)
+    assert.equal(JSON.parse(renderStacksJson(dump)).groups[0].stack[0].lineOf, 'function-definition')
+  })
+
   it('uses ANSI colours only when asked', () => {
     const dump = dumpOf('deadlock')
     assert.doesNotMatch(renderStacksText(dump), /\u001B\[/)

@@ -274,7 +274,8 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
           siteSource = 'function-definition'
         }
         if (hideNodeInternals && frame.url.startsWith('node:')) return
-        stack.push(qualifiedFrame(frame, g.receiverClass))
+        const qualified = qualifiedFrame(frame, g.receiverClass)
+        stack.push(siteSource === 'function-definition' ? {...qualified, lineOf: 'function-definition'} : qualified)
         frames.push({heapId: g.heapId, siteSource, receiverClass: g.receiverClass})
       })
       if (stack.length === 0) continue // only node's own internals (e.g. the ESM loader's jobs)

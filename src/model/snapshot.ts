@@ -14,6 +14,12 @@ export interface StackFrame {
   url: string
   line: number
   column: number
+  /**
+   * Heap route only: 'function-definition' when line/column are the function's header because the
+   * suspended await's own position could not be read (the task and the others parked at the same site
+   * moved on before it was looked up). Absent when the line is the await's own.
+   */
+  lineOf?: 'function-definition'
 }
 
 /** A frame's site, "url:line:col": how evidence, groups and the text report name a place in the code. */

@@ -160,7 +160,8 @@ function labelKind(group: TaskGroup, channel: ChannelRecord | undefined): string
 }
 
 function formatFrame(frame: StackFrame): string {
-  return `${frame.functionName || '<anonymous>'} (${formatSite(frame)})`
+  const header = frame.lineOf === 'function-definition' ? ', function header: its await line could not be read' : ''
+  return `${frame.functionName || '<anonymous>'} (${formatSite(frame)}${header})`
 }
 
 /** "buffer 'binlog-events' #3 (capacity 100, 100 buffered, never received from)". */
