@@ -235,7 +235,9 @@ describe('ferrydiag replica on a parallel MariaDB replica', () => {
 
       assert.ok(report.watch?.stopped, 'the watch saw the SQL thread stop')
       const before = report.watch!.lastRunning!
-      assert.equal(before.workers.length, 4, 'the workers as they were just before the stop')
+      // Up to the 4 configured workers: on a loaded machine some may have exited between the last two polls
+      // (seen with two CPU hogs beside the suite: 2 of 4). The failing worker must be among them (below).
+      assert.ok(before.workers.length >= 1 && before.workers.length <= 4, `the workers as they were just before the stop: ${before.workers.length}`)
       assert.equal(report.snapshot.workers.length, 0, 'gone from the process list after the stop')
 
       const [failure] = findingsOf(report, 'first-failure')
