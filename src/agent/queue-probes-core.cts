@@ -279,13 +279,23 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
 
   // ---- the API the CLI and the reader use ---------------------------------------------------------------
 
+  /** Instances already counted by an earlier adoptQueues call (one lookup per prototype: they overlap). */
+  const counted = new WeakSet<object>()
   /** Takes the instances a Runtime.queryObjects found; keeps those that look like a known queue. */
   const adoptQueues = (found: unknown[]): number => {
     let n = 0
     for (const o of found) {
-      if (o === null || typeof o !== 'object' || recordOf.has(o)) continue
+      if (o === null || typeof o !== 'object') continue
+      // Already watched: a p-queue whose add() (wrapped on the prototype at install) ran before this
+      // lookup. Found and watched all the same, so it counts.
+      if (recordOf.has(o)) {
+        if (!counted.has(o)) n++
+        counted.add(o)
+        continue
+      }
       const kind = ['p-queue', ...plainKinds, 'stream'].find((k) => (k !== 'p-queue' || prototypes['p-queue']) && adapters[k].matches(o))
       if (kind === undefined) continue
+      counted.add(o)
       const rec = recordFor(kind, o, true)
       wrapOwn(rec, o, adapters[kind].puts, putWrapper)
       wrapOwn(rec, o, adapters[kind].waits, waitWrapper)
