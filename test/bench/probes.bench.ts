@@ -8,7 +8,7 @@ import Table from 'cli-table3'
 import {attachTarget, type InspectorSession} from '../../src/attach/index.js'
 import {installProbesIn, removeProbes} from '../../src/collect/probe-session.js'
 import {pause, startPipeline} from '../helpers/pipeline-process.js'
-import {alternateRounds, startStallMonitor, stallDuring, stopStallMonitor} from '../helpers/target-stall.js'
+import {measureProbeRounds, stopStallMonitor, type ProbeRounds} from '../helpers/target-stall.js'
 
 const PHASE_MS = 5000
 const ROUNDS = 3
@@ -29,28 +29,13 @@ async function phaseRate(session: InspectorSession): Promise<number> {
 async function main(): Promise<void> {
   const pipeline = await startPipeline(['--scenario=healthy', '--simulate', '--rate=20000'])
   const session = await attachTarget({inspect: pipeline.fields.inspect})
-  const without: number[] = []
-  const withProbes: number[] = []
-  const installStall: number[] = []
-  const removeStall: number[] = []
-  const idleStall: number[] = []
   const libraries: string[] = []
   let queryObjects: string = 'not run (no zongji class loaded)'
+  let measured: ProbeRounds
   try {
-    await startStallMonitor(session)
-    await pause(2000)
-    const measureWithout = async () => without.push(await phaseRate(session))
-    const measureWith = async () => {
-      installStall.push(
-        await stallDuring(session, async () => {
-          const status = await installProbesIn(session, {findInstances: false})
-          if (libraries.length === 0) libraries.push(...status.libraries.map((l) => `${l.name} ${l.version} ${l.state}`))
-        }),
-      )
-      withProbes.push(await phaseRate(session))
-      removeStall.push(await stallDuring(session, () => removeProbes(session)))
-    }
-    idleStall.push(...(await alternateRounds(session, ROUNDS, measureWithout, measureWith)))
+    measured = await measureProbeRounds(session, ROUNDS, () => phaseRate(session), (status) => {
+      if (libraries.length === 0) libraries.push(...status.libraries.map((l) => `${l.name} ${l.version} ${l.state}`))
+    })
     const status = await installProbesIn(session, {findInstances: true})
     if (status.queryObjectsMs !== null) queryObjects = `${status.queryObjectsMs.toFixed(1)} ms (${status.adopted} zongji instance(s))`
     await removeProbes(session)
@@ -59,6 +44,7 @@ async function main(): Promise<void> {
     await session.detach()
     await pipeline.stop()
   }
+  const {without, withProbes, installStall, removeStall, idleStall} = measured
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
   const max = (xs: number[]) => Math.max(...xs)
   const table = new Table({head: ['measure', 'value'], style: {head: [], border: []}})

@@ -10,7 +10,7 @@ import {attachTarget, type InspectorSession} from '../../src/attach/index.js'
 import {installProbesIn, removeProbes} from '../../src/collect/probe-session.js'
 import {spawnTarget} from '../helpers/child-process.js'
 import {pause} from '../helpers/pipeline-process.js'
-import {alternateRounds, startStallMonitor, stallDuring} from '../helpers/target-stall.js'
+import {measureProbeRounds, type ProbeRounds} from '../helpers/target-stall.js'
 
 const PHASE_MS = 5000
 const ROUNDS = 3
@@ -36,31 +36,17 @@ async function phaseRate(session: InspectorSession): Promise<number> {
 async function main(): Promise<void> {
   const target = await spawnTarget({script: TARGET, moduleType: 'cjs', execArgv: ['--inspect=127.0.0.1:0']})
   const session = await attachTarget({inspect: `127.0.0.1:${target.inspectPort}`})
-  const without: number[] = []
-  const withProbes: number[] = []
-  const installStall: number[] = []
-  const removeStall: number[] = []
-  const idleStall: number[] = []
   const lookups: string[] = []
+  let measured: ProbeRounds
   try {
-    await startStallMonitor(session)
-    await pause(2000)
-    const measureWithout = async () => without.push(await phaseRate(session))
-    const measureWith = async () => {
-      installStall.push(
-        await stallDuring(session, async () => {
-          const status = await installProbesIn(session, {findInstances: false})
-          lookups.push(`${status.queueLookupMs?.toFixed(0) ?? 'skipped'} ms (${status.queuesAdopted} queue)`)
-        }),
-      )
-      withProbes.push(await phaseRate(session))
-      removeStall.push(await stallDuring(session, () => removeProbes(session)))
-    }
-    idleStall.push(...(await alternateRounds(session, ROUNDS, measureWithout, measureWith)))
+    measured = await measureProbeRounds(session, ROUNDS, () => phaseRate(session), (status) => {
+      lookups.push(`${status.queueLookupMs?.toFixed(0) ?? 'skipped'} ms (${status.queuesAdopted} queue)`)
+    })
   } finally {
     await session.detach()
     await target.kill()
   }
+  const {without, withProbes, installStall, removeStall, idleStall} = measured
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
   const table = new Table({head: ['measure', 'value'], style: {head: [], border: []}})
   table.push([`items/s without probes (${ROUNDS} × ${PHASE_MS / 1000} s)`, without.map((x) => Math.round(x)).join(', ')])

@@ -1,6 +1,7 @@
 // Measures how long a target's event loop stalls while the CLI does something to it: a 1 ms interval timer
 // inside the target records its longest gap between ticks (for the probe benches).
 import type {InspectorSession} from '../../src/attach/index.js'
+import {installProbesIn, removeProbes} from '../../src/collect/probe-session.js'
 import {pause} from './pipeline-process.js'
 
 const START = `(() => { const m = globalThis.__ferrydiagBenchMonitor ??= {max: 0, last: performance.now()};
@@ -51,4 +52,37 @@ export async function alternateRounds(
     idle.push(await stallDuring(session, () => pause(500)))
   }
   return idle
+}
+
+/** What measureProbeRounds measured: rates (per phase) and the target's longest event-loop gaps, ms. */
+export interface ProbeRounds {
+  without: number[]
+  withProbes: number[]
+  installStall: number[]
+  removeStall: number[]
+  idleStall: number[]
+}
+
+/**
+ * The probe benches' side-by-side measurement: starts the stall monitor, lets the target settle for 2 s,
+ * then alternates `rounds` phases without and with probes (installed without the zongji lookup and removed
+ * again each round, each of the two timed as a stall). `onInstalled` sees each install's status.
+ */
+export async function measureProbeRounds(
+  session: InspectorSession,
+  rounds: number,
+  phaseRate: () => Promise<number>,
+  onInstalled: (status: Awaited<ReturnType<typeof installProbesIn>>) => void,
+): Promise<ProbeRounds> {
+  const measured: ProbeRounds = {without: [], withProbes: [], installStall: [], removeStall: [], idleStall: []}
+  await startStallMonitor(session)
+  await pause(2000)
+  const measureWithout = async () => measured.without.push(await phaseRate())
+  const measureWith = async () => {
+    measured.installStall.push(await stallDuring(session, async () => onInstalled(await installProbesIn(session, {findInstances: false}))))
+    measured.withProbes.push(await phaseRate())
+    measured.removeStall.push(await stallDuring(session, () => removeProbes(session)))
+  }
+  measured.idleStall.push(...(await alternateRounds(session, rounds, measureWithout, measureWith)))
+  return measured
 }
