@@ -10,7 +10,7 @@ import {attachTarget, isLoopbackHost} from '../src/attach/index.js'
 import {createSourceMapper} from '../src/attach/source-maps.js'
 import {FerrydiagCommand} from '../src/cli/base-command.js'
 import {checkOutputWritable, writeOutputFile} from '../src/cli/output-file.js'
-import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
+import {durationFlag, fixedDefaultHelp, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
 import {checkHeapRouteAllowed, DEFAULT_HEAP_MAX_BYTES, readHostAvailableBytes} from '../src/attach/heap-snapshot.js'
 import {parseSize} from '../src/cli/size.js'
 import {buildCollectedStacksDump, collectStacks, type HeapEstimate} from '../src/collect/stacks-source.js'
@@ -87,7 +87,7 @@ Exit status 0 means the dump was taken, whatever it found (read the findings, or
       summary: 'With --heap: how long to wait before a second look at what a finding rests on (0 turns it off).',
       helpValue: 'DURATION',
       default: DEFAULT_OBSERVE_MS,
-      defaultHelp: async () => `${DEFAULT_OBSERVE_MS / 1000}s`,
+      defaultHelp: fixedDefaultHelp(`${DEFAULT_OBSERVE_MS / 1000}s`),
       parse: async (input: string) => (/^0+(\.0*)?(ms|s)?$/.test(input.trim()) ? 0 : parseDuration(input, '--observe')),
     })(),
     'heap-max': Flags.string({

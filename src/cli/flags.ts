@@ -58,5 +58,22 @@ export function durationFlag(options: {
   })
   if (options.defaultMs === undefined) return build()
   const defaultMs = options.defaultMs
-  return build({default: defaultMs, defaultHelp: async () => formatDuration(defaultMs)})
+  return build({default: defaultMs, defaultHelp: fixedDefaultHelp(formatDuration(defaultMs))})
+}
+
+// oclif marks a flag whose defaultHelp is a function as dynamic, and then imports the whole command
+// module (and everything it imports) to show `<command> --help`. A default text that depends on nothing
+// is marked here, and scripts/write-oclif-manifest.mjs records such flags as static in the manifest, so
+// help is drawn from the manifest alone.
+const FIXED_DEFAULT_HELP = Symbol.for('ferrydiag.fixedDefaultHelp')
+
+/** A flag's defaultHelp that always shows `text` (it reads neither other flags nor the environment). */
+export function fixedDefaultHelp(text: string): () => Promise<string> {
+  const help = async (): Promise<string> => text
+  return Object.assign(help, {[FIXED_DEFAULT_HELP]: true})
+}
+
+/** Whether a flag's defaultHelp was made by fixedDefaultHelp. */
+export function isFixedDefaultHelp(defaultHelp: unknown): boolean {
+  return typeof defaultHelp === 'function' && (defaultHelp as unknown as Record<symbol, unknown>)[FIXED_DEFAULT_HELP] === true
 }
