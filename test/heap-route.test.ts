@@ -315,7 +315,8 @@ describe('heap route (--heap) on targets with no preparation', {timeout: TEST_TI
       assert.equal(sender.stack[2].line, lineOf(INIT_RACE_SOURCE, 'AWAIT-HANDLE'))
       assert.equal(sender.stack[3].line, lineOf(INIT_RACE_SOURCE, 'AWAIT-STREAMER'))
       assert.equal(receiver.stack[1].line, lineOf(INIT_RACE_SOURCE, 'AWAIT-WRITER'))
-      assert.ok(sender.frames.every((f) => f.siteSource === 'generator-location'))
+      // read from V8, or from a function with a single await of its own (which needs no lookup)
+      assert.ok(sender.frames.every((f) => f.siteSource === 'generator-location' || f.siteSource === 'only-await'), JSON.stringify(sender.frames))
       // Two distinct objects with the same name: the orphaned-channel shape.
       assert.ok(sender.channelObjectHeapId !== undefined && receiver.channelObjectHeapId !== undefined)
       assert.notEqual(sender.channelObjectHeapId, receiver.channelObjectHeapId)

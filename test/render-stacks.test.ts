@@ -78,6 +78,23 @@ describe('renderStacksText', () => {
     assert.equal(JSON.parse(renderStacksJson(dump)).groups[0].stack[0].lineOf, 'function-definition')
   })
 
+  it('says where a line placed from the source came from, and lists candidate awaits', () => {
+    const dump = dumpOf('init-race-placeholder')
+    const group = dump.groups.find((g) => g.stack.length >= 2)!
+    const [inner, outer] = group.stack
+    const candidates = [{line: inner!.line, column: 5}, {line: inner!.line + 7, column: 9}]
+    group.stack[0] = {...inner!, lineOf: 'await-candidates', awaitCandidates: candidates}
+    group.stack[1] = {...outer!, lineOf: 'awaited-call'}
+    const text = renderStacksText(dump)
+    assert.ok(text.includes(`:${inner!.column}, one of the awaits at lines ${inner!.line}, ${inner!.line + 7}, from its source)`), text)
+    assert.ok(text.includes(`${outer!.url}:${outer!.line}:${outer!.column}, the await calling the frame above, from its source)`), text)
+    const json = JSON.parse(renderStacksJson(dump)).groups[dump.groups.indexOf(group)].stack
+    assert.deepEqual(json[0].awaitCandidates, candidates)
+    assert.equal(json[1].lineOf, 'awaited-call')
+    group.stack[0] = {...inner!, lineOf: 'only-await'}
+    assert.ok(renderStacksText(dump).includes(`:${inner!.column}, the function's only await, from its source)`))
+  })
+
   it('uses ANSI colours only when asked', () => {
     const dump = dumpOf('deadlock')
     assert.doesNotMatch(renderStacksText(dump), /\u001B\[/)

@@ -41,6 +41,23 @@ describe('createSourceMapper', () => {
     assert.equal(mapper.stats.framesMapped, 2)
   })
 
+  it('keeps how a line was found and maps each await candidate', () => {
+    const js = path.join(REPO, 'dist', 'fixtures', 'pipeline', 'binlog-streamer.js')
+    const ts = path.join(REPO, 'fixtures', 'pipeline', 'binlog-streamer.ts')
+    const needles = ['await this.readNext(signal)', 'await buffer.send(event']
+    const [first, second] = needles.map((needle) => locate(js, needle))
+    const mapped = createSourceMapper().mapFrame({
+      functionName: 'BinlogStreamer.run',
+      url: pathToFileURL(js).href,
+      ...first!,
+      lineOf: 'await-candidates',
+      awaitCandidates: [first!, second!],
+    })
+    assert.equal(mapped.lineOf, 'await-candidates')
+    assert.deepEqual(mapped.awaitCandidates, needles.map((needle) => locate(ts, needle)))
+    assert.deepEqual({line: mapped.line, column: mapped.column}, locate(ts, needles[0]!))
+  })
+
   it('reads an inline base64 map and resolves sources against sourceRoot', () => {
     const file = path.join(dir, 'inline.js')
     // One mapping: generated line 1 column 0 -> source 0, line 5 (0-based 4), column 2.

@@ -11,12 +11,17 @@ import {HeapGraph} from '../analyze/heap-graph.js'
 import {classifyQueueWaits, findSplitQueueCandidates, type SplitQueueCandidate} from '../analyze/heap-split-queue.js'
 import {findEmitterWaits, type EmitterWait} from '../analyze/heap-emitters.js'
 import {observeHeapObjects, type ObservationResult} from './heap-observe.js'
+import {createSourceAwaits} from './source-awaits.js'
+import type {AwaitSite} from '../analyze/await-sites.js'
 import {estimateHeapRouteCost, hostLoadStretch, readHeapUsage, takeHeapSnapshot, type HeapRouteCost} from './heap-snapshot.js'
 
 /** Where a frame's line and column come from. */
 export type HeapSiteSource =
   | 'generator-location' // [[GeneratorLocation]] of this very generator: the exact await
   | 'representative' // [[GeneratorLocation]] of another generator of the same function in the same group
+  | 'only-await' // the function's source has exactly one await of its own (src/analyze/await-sites.ts)
+  | 'awaited-call' // of the function's awaits, the only one calling the function the next frame inward runs
+  | 'await-candidates' // several awaits possible: the frame lists them (StackFrame.awaitCandidates)
   | 'function-definition' // only the function's definition line was available
 
 /** A TaskRecord plus what only the heap route knows. Fields the shared model lacks are optional here. */
@@ -82,6 +87,8 @@ export interface HeapRouteStats {
   snapshotChars: number
   /** Time spent reading wait ages (mode check, queryObjects, index build and removal), ms; 0 when skipped. */
   ageMs: number
+  /** Frames shown (node internals left out) by how their line was found; see HeapSiteSource. */
+  framesBySource: Partial<Record<HeapSiteSource, number>>
 }
 
 /** How the wait ages went. */
@@ -228,6 +235,19 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
       }
     })
   }
+  // A function whose source has exactly one await of its own can only be suspended there: its sites need
+  // no lookup (module bodies still do: a lookup tells a finished one, 'running' for ever, from a wait).
+  const sourceAwaits = createSourceAwaits()
+  const ownAwaits = new Map<string, AwaitSite[] | null>()
+  const awaitsOf = (g: HeapGenerator): AwaitSite[] | null => {
+    const key = `${definitionKey(g)}@${g.url ?? ''}`
+    if (!ownAwaits.has(key)) ownAwaits.set(key, sourceAwaits.awaitsOf(g.url, g.definition, isModuleBody(g)))
+    return ownAwaits.get(key)!
+  }
+  const needsLookup = (task: HeapTaskChain, depth: number): boolean => {
+    const g = generators[task.frames[depth]]
+    return isModuleBody(g) || awaitsOf(g)?.length !== 1
+  }
   const priority = (t: HeapTaskChain): number =>
     (t.state === 'never-resumes' ? 0 : 4) + (t.kind !== 'promise' ? 0 : 2) + (isInternalChain(t, generators) ? 1 : 0)
   const ordered = [...bySiteKey.entries()].sort(
@@ -238,6 +258,7 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
   /** Generators found not suspended at an await while the target sat between two tasks (see lookupGeneratorSite). */
   const notAwaiting = new Set<number>()
   for (const [key, {task, depth, alternates}] of ordered) {
+    if (!needsLookup(task, depth)) continue
     for (const candidate of [task, ...alternates]) {
       if (outOfBudget()) break
       lookups++
@@ -254,6 +275,7 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
   const lookupMs = performance.now() - lookupStart
 
   const tasks: HeapTaskRecord[] = []
+  const framesBySource: HeapRouteStats['framesBySource'] = {}
   const holders = new Map<number, HeapHolder>()
   const recordIdByTaskIndex = new Map<number, number>()
   for (const [taskIndex, task] of analysis.tasks.entries()) {
@@ -267,16 +289,14 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
       task.frames.forEach((index, depth) => {
         const g = generators[index]
         const site = siteByKey.get(keys[depth])
-        let frame = site?.frame
-        let siteSource: HeapSiteSource = site?.task === task ? 'generator-location' : 'representative'
-        if (!frame) {
-          frame = definitionFrame(g)
-          siteSource = 'function-definition'
-        }
+        const callee = depth > 0 ? generators[task.frames[depth - 1]].functionName : undefined
+        const {frame, siteSource} = site
+          ? {frame: site.frame, siteSource: site.task === task ? ('generator-location' as const) : ('representative' as const)}
+          : frameFromSource(g, awaitsOf(g), callee)
         if (hideNodeInternals && frame.url.startsWith('node:')) return
-        const qualified = qualifiedFrame(frame, g.receiverClass)
-        stack.push(siteSource === 'function-definition' ? {...qualified, lineOf: 'function-definition'} : qualified)
+        stack.push(qualifiedFrame(frame, g.receiverClass))
         frames.push({heapId: g.heapId, siteSource, receiverClass: g.receiverClass})
+        framesBySource[siteSource] = (framesBySource[siteSource] ?? 0) + 1
       })
       if (stack.length === 0) continue // only node's own internals (e.g. the ESM loader's jobs)
       const holder = task.holder
@@ -357,6 +377,7 @@ export async function collectHeapTasks(client: CDP.Client, options: CollectHeapT
       heapBytes: usage.usedBytes,
       snapshotChars: snapshot.data.textLength,
       ageMs,
+      framesBySource,
     },
   }
 }
@@ -386,6 +407,27 @@ function isInternalChain(task: HeapTaskChain, generators: HeapGenerator[]): bool
 function qualifiedFrame(frame: StackFrame, receiverClass: string | undefined): StackFrame {
   if (receiverClass === undefined || receiverClass === '' || receiverClass === 'global' || frame.functionName.startsWith('(')) return frame
   return {...frame, functionName: `${receiverClass}.${frame.functionName}`}
+}
+
+/** An ES module's body: V8 names its function '' and defines it at the script's start. */
+function isModuleBody(g: HeapGenerator): boolean {
+  return g.functionName === '' && g.definition?.line === 0 && g.definition.column === 0
+}
+
+/**
+ * A frame whose live await position was not read, placed from its function's source: its only await;
+ * else the only await calling `callee` (the function the next frame inward runs, whose result this
+ * frame awaits); else every await as candidates; else, with no await recognised, the header.
+ */
+function frameFromSource(g: HeapGenerator, awaits: AwaitSite[] | null, callee: string | undefined): {frame: StackFrame; siteSource: HeapSiteSource} {
+  const header = definitionFrame(g)
+  const at = (site: AwaitSite): StackFrame => ({...header, line: site.line, column: site.column})
+  if (awaits === null || awaits.length === 0) return {frame: {...header, lineOf: 'function-definition'}, siteSource: 'function-definition'}
+  if (awaits.length === 1) return {frame: {...at(awaits[0]), lineOf: 'only-await'}, siteSource: 'only-await'}
+  const calling = callee ? awaits.filter((site) => site.calls.includes(callee)) : []
+  if (calling.length === 1) return {frame: {...at(calling[0]), lineOf: 'awaited-call'}, siteSource: 'awaited-call'}
+  const candidates = awaits.map(({line, column}) => ({line, column}))
+  return {frame: {...at(awaits[0]), lineOf: 'await-candidates', awaitCandidates: candidates}, siteSource: 'await-candidates'}
 }
 
 function definitionFrame(g: HeapGenerator): StackFrame {

@@ -67,18 +67,32 @@ export function createSourceMapper(): SourceMapper {
     }
   }
 
+  const cachedSite = (frame: StackFrame): StackFrame | null => {
+    const key = `${frame.line}:${frame.column}:${frame.url}`
+    let mapped = bySite.get(key)
+    if (mapped === undefined) {
+      mapped = mapSite(frame)
+      bySite.set(key, mapped)
+    }
+    return mapped
+  }
+
   return {
     stats,
     mapFrame(frame: StackFrame): StackFrame {
-      const key = `${frame.line}:${frame.column}:${frame.url}`
-      let mapped = bySite.get(key)
-      if (mapped === undefined) {
-        mapped = mapSite(frame)
-        bySite.set(key, mapped)
-      }
+      const mapped = cachedSite(frame)
       if (mapped === null) return frame
       stats.framesMapped += 1
-      return mapped.functionName === frame.functionName ? {...mapped} : {...mapped, functionName: frame.functionName}
+      const result: StackFrame = {...mapped, functionName: frame.functionName}
+      // How the line was found stays with it; await candidates are mapped one by one (unmapped ones as they were).
+      if (frame.lineOf !== undefined) result.lineOf = frame.lineOf
+      if (frame.awaitCandidates !== undefined) {
+        result.awaitCandidates = frame.awaitCandidates.map((site) => {
+          const original = cachedSite({...frame, ...site})
+          return original === null ? site : {line: original.line, column: original.column}
+        })
+      }
+      return result
     },
   }
 }
@@ -93,7 +107,7 @@ interface SourceMapEntryShape {
 }
 
 /** file:///abs/x.js or /abs/x.js → /abs/x.js; anything else (node:, http:, eval, 'index 1') → null. */
-function toLocalPath(url: string): string | null {
+export function toLocalPath(url: string): string | null {
   if (url.startsWith('file://')) {
     try {
       return fileURLToPath(url)

@@ -361,8 +361,21 @@ function describeHeapCost(stats: HeapRouteStats): string {
   const mb = (stats.heapBytes / (1024 * 1024)).toFixed(1)
   return (
     `Heap snapshot of a ${mb} MB heap took ${(stats.snapshotMs / 1000).toFixed(2)} s (the target's JavaScript was stopped for most of it); ` +
-    `${stats.generators} suspended async functions, ${stats.lookups} exact await lines looked up.`
+    `${stats.generators} suspended async functions, ${stats.lookups} exact await lines looked up.` +
+    describeLineSources(stats.framesBySource)
   )
+}
+
+/** Frames whose line came from their function's source rather than V8, and those left at the header. */
+function describeLineSources(counts: HeapRouteStats['framesBySource']): string {
+  const fromSource = (counts['only-await'] ?? 0) + (counts['awaited-call'] ?? 0) + (counts['await-candidates'] ?? 0)
+  const parts: string[] = []
+  if (fromSource > 0) {
+    const several = counts['await-candidates'] ? ` (${counts['await-candidates']} with several candidate awaits)` : ''
+    parts.push(` ${fromSource} frame(s) placed from their function's source${several}: their live await position was not read.`)
+  }
+  if (counts['function-definition']) parts.push(` ${counts['function-definition']} frame(s) show their function's header: no await line could be read or found in the source.`)
+  return parts.join('')
 }
 
 /** Process facts for the header when there is no agent to report them (agent fields say 'none'). */

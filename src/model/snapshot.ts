@@ -15,12 +15,23 @@ export interface StackFrame {
   line: number
   column: number
   /**
-   * Heap route only: 'function-definition' when line/column are the function's header because the
-   * suspended await's own position could not be read (the task and the others parked at the same site
-   * moved on before it was looked up). Absent when the line is the await's own.
+   * Heap route only: how line/column were found when the suspended await's live position could not be
+   * read (the task and the others parked at the same site moved on before it was looked up). Absent
+   * when the line is the await's own, read from V8.
+   * - 'only-await': the function's source has exactly one await/yield/for-await of its own: that one.
+   * - 'awaited-call': of the function's awaits, the only one whose expression calls the function this
+   *   frame awaits (the next frame inward), e.g. `await this.flush()` above a `flush` frame.
+   * - 'await-candidates': several awaits are possible; line/column are the first, `awaitCandidates`
+   *   lists them all.
+   * - 'function-definition': nothing better was found (source not readable, or no await recognised in
+   *   it): line/column are the function's header.
    */
-  lineOf?: 'function-definition'
+  lineOf?: FrameLineOf
+  /** With lineOf 'await-candidates': every await the frame may be suspended at, in source order (1-based). */
+  awaitCandidates?: Array<{line: number; column: number}>
 }
+
+export type FrameLineOf = 'only-await' | 'awaited-call' | 'await-candidates' | 'function-definition'
 
 /** A frame's site, "url:line:col": how evidence, groups and the text report name a place in the code. */
 export function formatSite(frame: StackFrame): string {

@@ -160,8 +160,23 @@ function labelKind(group: TaskGroup, channel: ChannelRecord | undefined): string
 }
 
 function formatFrame(frame: StackFrame): string {
-  const header = frame.lineOf === 'function-definition' ? ', function header: its await line could not be read' : ''
-  return `${frame.functionName || '<anonymous>'} (${formatSite(frame)}${header})`
+  return `${frame.functionName || '<anonymous>'} (${formatSite(frame)}${describeLineOf(frame)})`
+}
+
+/** How a heap-route frame's line was found, when V8 did not say it: see StackFrame.lineOf. */
+function describeLineOf(frame: StackFrame): string {
+  switch (frame.lineOf) {
+    case undefined:
+      return ''
+    case 'only-await':
+      return ", the function's only await, from its source"
+    case 'awaited-call':
+      return ', the await calling the frame above, from its source'
+    case 'await-candidates':
+      return `, one of the awaits at lines ${(frame.awaitCandidates ?? []).map((site) => site.line).join(', ')}, from its source`
+    case 'function-definition':
+      return ', function header: its await line could not be read'
+  }
 }
 
 /** "buffer 'binlog-events' #3 (capacity 100, 100 buffered, never received from)". */
