@@ -331,3 +331,70 @@ export function buildFormulae(mMs: number, oMs: number, rPerSec: number, rho: nu
       : `B = o·R / (ρ − m·R): none, since m·R = ${formatNumber(mR)} ≥ ρ = ${rho}`
   return {stabilityBoundary, recommended, perEventLoad}
 }
+
+/** What a tune-batch window observed, as plain data (src/collect/tune-batch-window.ts gathers it). */
+export interface TuneBatchObservations {
+  mode: SampleMode
+  /** The pipeline's snapshots over the window (agent or probes), oldest first; empty without a target. */
+  snapshots: AgentSnapshot[]
+  window: {startedAtMs: number; endedAtMs: number; endedBy: string; requestedMs: number}
+  /** The batch size as read before the window (flag, setting, channel capacity), not yet observed. */
+  current: CurrentBatchSize
+  /** The active probe's batches (--probe-target); null in the other modes. */
+  probeSamples: BatchSample[] | null
+  /** Scratch tables of earlier, killed probes that the probe dropped. */
+  sweptProbeTables: string[]
+  /** Per-second binlog row counts with --source. */
+  binlog: {buckets: Array<{atSec: number; rows: number}>; startedAtMs: number; stoppedAtMs: number; where: string} | null
+  probes: TuneBatchResult['probes']
+  problems: string[]
+  /** Why the window ended early when the target exited; null when it did not. */
+  targetExited: string | null
+}
+
+/**
+ * The whole tune-batch result from a window's observations: the samples to fit (the probe's, else the
+ * chosen stage's), the current batch size (observed from the pipeline's writes when nothing names it),
+ * R (binlog, else a registered source, else the streamer), then fit and recommendation; with the samples
+ * fitted (for the plot). Pure.
+ */
+export function tuneBatchFromObservations(
+  observed: TuneBatchObservations,
+  options: {stage?: string; targetUtilisation: number},
+): {result: TuneBatchResult; samples: BatchSample[]} {
+  const {snapshots, window} = observed
+  const span = {startMs: window.startedAtMs, endMs: window.endedAtMs}
+  const own = collectBatchSamples(snapshots, span, options.stage)
+  const probeSamples = observed.probeSamples
+  const collected: CollectedSamples = probeSamples
+    ? {stageName: 'probe', samples: probeSamples, fromWindow: probeSamples.length, fromReservoir: 0, totalCount: probeSamples.length, otherStages: []}
+    : own
+  // The pipeline's own batches name its current size when nothing else does (with --probe-target too).
+  const current = withObservedBatchSize(observed.current, own.samples.filter((b) => b.atMs >= window.startedAtMs))
+  const binlog = observed.binlog
+  const rate =
+    (binlog ? rateFromBinlogBuckets(binlog.buckets, {startMs: binlog.startedAtMs, endMs: binlog.stoppedAtMs}, binlog.where) : null) ??
+    rateFromAgentSource(snapshots) ??
+    rateFromStreamer(snapshots, probeSamples ? null : collected.stageName)
+  const analyzed = analyzeTuneBatch({
+    mode: observed.mode,
+    samples: collected,
+    rate,
+    current,
+    targetUtilisation: options.targetUtilisation,
+    window: {startedAtMs: window.startedAtMs, endedAtMs: window.endedAtMs, endedBy: window.endedBy, snapshots: snapshots.length},
+    canPerturb: current.from === 'setting' && current.writable,
+    problems: observed.problems,
+  })
+  // A window cut short by the target's exit says nothing about a pipeline that keeps up: no verdict.
+  const result: TuneBatchResult =
+    observed.targetExited !== null
+      ? {
+          ...analyzed,
+          verdict: 'insufficient-data',
+          summary: `the target exited ${((window.endedAtMs - window.startedAtMs) / 1000).toFixed(1)} s into the ${(window.requestedMs / 1000).toFixed(0)} s window: no verdict from a window cut short`,
+        }
+      : analyzed
+  result.probes = observed.probes
+  return {result, samples: collected.samples}
+}
