@@ -28,7 +28,7 @@ It reports B* = o·R / (1 − m·R), below which lag grows; the B at which a ful
 
 A saturated writer writes only full batches, so m and o cannot be separated from its samples. Then either --perturb (the pipeline exposes BinlogEventBatchSize as a writable setting: it is lowered step by step for the window, then restored, also on Ctrl-C) or --probe-target DSN --like DB.TABLE: batches of 1..500 rows, each size 5 times in random order, one transaction each, written the way the pipeline's probed writes are (over as many INSERTs per batch as it issues; one INSERT per row, up to its batch size and at most 50, 3 times each, for a row-by-row writer), written into a scratch table _ferrydiag_probe_<random> created LIKE DB.TABLE in the same database, and dropped afterwards (also on error and Ctrl-C). The probe writes nowhere else; its account needs CREATE, DROP and INSERT on that database.
 
-Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or non-finite m or o (reported, no recommendation); 42 --like names no table; 32 the probe account lacks a privilege (named); 45 bad argument; 44 --plot not writable; 130 Ctrl-C (what was measured is still reported). --json prints one document (schema "ferrydiag.tune-batch", version 2).`
+Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or non-finite m or o (reported, no recommendation); 42 --like names no table; 32 the probe account lacks a privilege (named); 45 bad argument; 44 --plot not writable; 130 Ctrl-C (what was measured is still reported). --json prints one document (schema "ferrydiag.tune-batch", version 3).`
 
   static examples = [
     '<%= config.bin %> tune-batch --inspect 127.0.0.1:9229 --duration 15s',
@@ -116,10 +116,10 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
     } else if (interrupted) {
       // Ctrl-C wins: the user stopped it, whatever the partial data allowed.
       code = interrupt.exitCode
-      reason = `interrupted; the report covers what was measured${fit.status === 'too-few-samples' ? ` (${fit.sampleCount} sample(s), too few to fit)` : ''}`
+      reason = `interrupted; the report covers what was measured${fit.status === 'too-few-samples' ? ` (${result.samples.used} sample(s), too few to fit)` : ''}`
     } else if (fit.status === 'too-few-samples') {
       code = EXIT.tooFewSamples
-      reason = `${fit.sampleCount} usable batch sample(s), ${fit.samplesNeeded} more needed: sample longer (--duration) or use --probe-target`
+      reason = `${result.samples.used} usable batch sample(s), ${fit.samplesNeeded} more needed: sample longer (--duration) or use --probe-target`
     } else if (fit.status === 'bad-model') {
       code = EXIT.badModel
       reason = `no recommendation from an unusable fit: ${fit.problems.join('; ')}`
@@ -165,8 +165,7 @@ function parseUtilisation(text: string): number {
 }
 
 function writePlot(file: string, result: TuneBatchResult, samples: readonly BatchSample[]): void {
-  const fit = result.fit
-  const line = fit.status === 'fitted' ? {slope: fit.model.mMsPerEvent, intercept: fit.model.oMs} : null
+  const line = result.model ? {slope: result.model.mMsPerEvent, intercept: result.model.oMs} : null
   const svg = renderSvgPlot(
     samples.filter((s) => s.ok).map((s) => ({x: s.events, y: s.ms})),
     line,

@@ -9,6 +9,7 @@ import {
   TUNE_BATCH_VERSION,
   type CurrentBatchSize,
   type SampleMode,
+  type TuneBatchFit,
   type TuneBatchFormulae,
   type TuneBatchRate,
   type TuneBatchResult,
@@ -251,7 +252,6 @@ export function analyzeTuneBatch(input: TuneBatchInput): TuneBatchResult {
     (fit.status === 'fitted'
       ? `m and o are fitted, but ${rate ? 'the current batch size is unknown' : 'the source rate R is unknown'}: no verdict`
       : describeFitProblem(fit))
-  const sizes = input.samples.samples.filter((s) => s.ok)
   return {
     schema: TUNE_BATCH_SCHEMA,
     version: TUNE_BATCH_VERSION,
@@ -260,28 +260,17 @@ export function analyzeTuneBatch(input: TuneBatchInput): TuneBatchResult {
     samples: {
       stageName: input.samples.stageName,
       used: fit.sampleCount,
+      ignored: fit.ignoredCount,
       fromWindow: input.samples.fromWindow,
       fromReservoir: input.samples.fromReservoir,
-      totalCount: input.samples.totalCount || sizes.length,
+      totalCount: input.samples.totalCount || input.samples.samples.filter((s) => s.ok).length,
       distinctBatchSizes: fit.distinctBatchSizes,
       batchSizeCv: fit.batchSizeCv,
       writeShape: observedWriteShape(input.samples.samples),
     },
-    model: model
-      ? {
-          mMsPerEvent: model.mMsPerEvent,
-          mIntervalMsPerEvent: model.mIntervalMsPerEvent,
-          oMs: model.oMs,
-          oIntervalMs: model.oIntervalMs,
-          method: model.method,
-          rSquared: model.rSquared,
-          rEventsPerSec: rDesign,
-          rMeanEventsPerSec: rate?.estimate.meanEventsPerSec ?? null,
-          rPeakEventsPerSec: rate?.estimate.peakEventsPerSec ?? null,
-          rateBasis: 'peak',
-        }
-      : null,
-    rate: rate ? {...rate.estimate, kind: rate.kind, description: rate.description} : null,
+    model,
+    fit: fitWithoutRepeats(fit),
+    rate: rate && rDesign !== null ? {...rate.estimate, kind: rate.kind, description: rate.description, designEventsPerSec: rDesign, basis: 'peak'} : null,
     currentBatchSize: input.current.value,
     currentBatchSizeFrom: input.current.from,
     targetUtilisation: input.targetUtilisation,
@@ -290,13 +279,30 @@ export function analyzeTuneBatch(input: TuneBatchInput): TuneBatchResult {
     recommendedBatchSize: recommendation?.recommendedBatchSize ?? null,
     recommendedRange: recommendation?.recommendedRange ?? null,
     stabilityBoundary: recommendation?.stabilityBoundary ?? null,
-    bufferCapacity: recommendation?.bufferCapacity ?? null,
+    writer: recommendation
+      ? {perEventLoad: recommendation.perEventLoad, utilisationNow: recommendation.utilisationNow, lagTrend: recommendation.lagTrend, peakLagTrend: recommendation.peakLagTrend}
+      : null,
+    unsustainable:
+      recommendation?.verdict === 'unsustainable'
+        ? {
+            maxSustainableEventsPerSec: recommendation.maxSustainableEventsPerSec,
+            parallelWritersNeeded: recommendation.parallelWritersNeeded,
+            throttleToEventsPerSec: recommendation.throttleToEventsPerSec,
+            lagGrowthSecPerSec: recommendation.lagGrowthSecPerSec,
+          }
+        : null,
     formulae: model && rDesign !== null ? buildFormulae(model.mMsPerEvent, model.oMs, rDesign, input.targetUtilisation) : {stabilityBoundary: null, recommended: null, perEventLoad: null},
-    fit,
-    recommendation,
+    notes: (recommendation?.notes ?? []).filter((n) => !fit.notes.includes(n)),
     suggestions,
     warnings,
   }
+}
+
+/** The fit as the result carries it: its counts live in `samples` and the chosen line in `model`. */
+function fitWithoutRepeats(fit: CostModelFit): TuneBatchFit {
+  const {sampleCount: _used, ignoredCount: _ignored, distinctBatchSizes: _distinct, batchSizeCv: _cv, ...rest} = fit
+  if (rest.status !== 'fitted') return rest
+  return {status: 'fitted', chosen: rest.chosen, alternative: rest.chosen === 'robust' ? rest.ols : rest.robust, notes: rest.notes}
 }
 
 function describeFitProblem(fit: CostModelFit): string {
