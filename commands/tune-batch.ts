@@ -147,6 +147,7 @@ function planFromFlags(flags: Interfaces.InferredFlags<typeof TuneBatch.flags>):
     durationMs: flags.duration,
     probes: flags.probes,
     batchSizeFlag: flags['batch-size'],
+    stage: flags.stage,
     source: flags.source,
     probeTarget: flags['probe-target'] === undefined ? undefined : {dsn: flags['probe-target'], like: flags.like!, maxBatchSize: flags['probe-max-size']},
   }

@@ -5,6 +5,7 @@ import type {AgentSnapshot, BatchSample} from '../model/snapshot.js'
 import {looksLikeStreamer} from '../model/stage-role.js'
 import {
   BATCH_SIZE_SETTING,
+  type BatchKnob,
   TUNE_BATCH_SCHEMA,
   TUNE_BATCH_VERSION,
   type CurrentBatchSize,
@@ -102,9 +103,15 @@ export function findCurrentBatchSize(snapshot: AgentSnapshot | null, override?: 
  */
 export function withObservedBatchSize(current: CurrentBatchSize, samples: readonly BatchSample[]): CurrentBatchSize {
   if (current.value !== null) return current
+  const sizes = observedBatchSizes(samples)
+  return sizes === null ? current : {value: sizes.median, from: 'observed', writable: false}
+}
+
+/** Median and largest events of the ok batch writes; null when there are none. */
+export function observedBatchSizes(samples: readonly BatchSample[]): {median: number; max: number} | null {
   const sizes = samples.filter((s) => s.ok && s.events > 0).map((s) => s.events).sort((a, b) => a - b)
-  if (sizes.length === 0) return current
-  return {value: sizes[Math.floor((sizes.length - 1) / 2)]!, from: 'observed', writable: false}
+  if (sizes.length === 0) return null
+  return {median: sizes[Math.floor((sizes.length - 1) / 2)]!, max: sizes.at(-1)!}
 }
 
 /**
@@ -353,6 +360,8 @@ export interface TuneBatchObservations {
   /** Per-second binlog row counts with --source. */
   binlog: {buckets: Array<{atSec: number; rows: number}>; startedAtMs: number; stoppedAtMs: number; where: string} | null
   probes: TuneBatchResult['probes']
+  /** The pipeline's batch-size property (probes only), null when none matched or none was looked for. */
+  knob: BatchKnob | null
   problems: string[]
   /** Why the window ended early when the target exited; null when it did not. */
   targetExited: string | null
@@ -402,5 +411,6 @@ export function tuneBatchFromObservations(
         }
       : analyzed
   result.probes = observed.probes
+  if (current.from === 'observed') result.knob = observed.knob
   return {result, samples: collected.samples}
 }

@@ -3,12 +3,13 @@
 // (probes removed, inspector detached) whatever happened. Returns plain observations for the analysis.
 
 import type {TuneBatchObservations} from '../analyze/tune-batch.js'
-import {findCurrentBatchSize} from '../analyze/tune-batch.js'
+import {collectBatchSamples, findCurrentBatchSize, observedBatchSizes} from '../analyze/tune-batch.js'
 import {attachTarget, type InspectorSession, type ResolveTargetOptions} from '../attach/index.js'
 import {FerrydiagError} from '../errors.js'
 import type {ProbesUse} from '../model/probes.js'
 import type {AgentSnapshot} from '../model/snapshot.js'
-import type {SampleMode} from '../model/tune-batch.js'
+import type {BatchKnob, SampleMode} from '../model/tune-batch.js'
+import {findBatchKnob} from './batch-knob.js'
 import {BinlogCounter, type BinlogCountSummary} from '../mysql/binlog-counter.js'
 import {describeEndpoint, parseDsn} from '../mysql/dsn.js'
 import {probeTarget, type ProbeTargetResult, type ProbeWriteShape} from '../mysql/probe-target.js'
@@ -28,6 +29,8 @@ export interface TuneBatchPlan {
   /** Attach-time probes allowed (--probes; never with --perturb, which needs the agent). */
   probes: boolean
   batchSizeFlag?: number
+  /** --stage: whose batches to fit. */
+  stage?: string
   /** --source DSN, for the binlog row count. */
   source?: string
   /** --probe-target DSN, --like DB.TABLE and --probe-max-size. */
@@ -72,12 +75,23 @@ export async function observeTuneBatch(plan: TuneBatchPlan, hooks: TuneBatchWind
     const counted = counter ? await counter.stop() : undefined
     counter = undefined
     if (counted?.error) throw counted.error
-    return toObservations(plan, {window, perturbed, probed, counted, current, probes: reader?.probes ?? null, interrupted: hooks.signal.aborted})
+    const observations = toObservations(plan, {window, perturbed, probed, counted, current, probes: reader?.probes ?? null, interrupted: hooks.signal.aborted})
+    // Nothing names the batch size: look for the pipeline's own property among the probes' objects.
+    if (session && reader?.mustRemove && current.value === null) observations.knob = await lookForKnob(session, observations, plan)
+    return observations
   } finally {
     await counter?.stop()
     if (session && reader?.mustRemove) await removeProbes(session)
     await session?.detach()
   }
+}
+
+/** The batch-size property of a probed pipeline whose value matches its writes in the window. */
+async function lookForKnob(session: InspectorSession, observed: TuneBatchObservations, plan: TuneBatchPlan): Promise<BatchKnob | null> {
+  const span = {startMs: observed.window.startedAtMs, endMs: observed.window.endedAtMs}
+  const own = collectBatchSamples(observed.snapshots, span, plan.stage)
+  const sizes = observedBatchSizes(own.samples.filter((b) => b.atMs >= span.startMs))
+  return sizes === null ? null : findBatchKnob(session, {observed: sizes.median, maxRows: sizes.max})
 }
 
 /** The agent's stages, else the probes; without either, the agent is required (not injected). */
@@ -169,6 +183,7 @@ function toObservations(
     sweptProbeTables: probed?.swept ?? [],
     binlog: counted ? {buckets: counted.buckets, startedAtMs: counted.startedAtMs, stoppedAtMs: counted.stoppedAtMs, where: describeEndpoint(parseDsn(plan.source!))} : null,
     probes: parts.probes,
+    knob: null,
     problems,
     targetExited: window?.endedBy === 'target-exited' ? (window.problems.at(-1) ?? 'the target exited') : null,
   }

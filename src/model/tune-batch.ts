@@ -24,6 +24,14 @@ export interface CurrentBatchSize {
   channelName?: string
 }
 
+/** The pipeline's own batch-size property, found read-only among the objects the probes hold. */
+export interface BatchKnob {
+  /** As the pipeline's code names it: 'cargo.payload', 'buffer.batchSize', 'stream._writableState.highWaterMark'. */
+  path: string
+  /** Its value, equal to the batch size observed in the writes (or the most rows in one write). */
+  value: number
+}
+
 export interface TuneBatchRate {
   kind: RateSourceKind
   /** Human-readable: e.g. 'binlog rows on 127.0.0.1:3306', 'source "source" (simulated)'. */
@@ -78,6 +86,8 @@ export interface TuneBatchResult {
   rate: (RateEstimate & {kind: RateSourceKind; description: string; designEventsPerSec: number; basis: 'peak'}) | null
   currentBatchSize: number | null
   currentBatchSizeFrom: CurrentBatchSize['from']
+  /** The property that sets the batch size in the pipeline, when the probes' objects hold one whose value matches (added in version 3, optional). */
+  knob?: BatchKnob | null
   targetUtilisation: number
   verdict: BatchRecommendation['verdict']
   summary: string

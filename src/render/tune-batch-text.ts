@@ -144,7 +144,8 @@ function fittedLine(result: TuneBatchResult): LinearCostFit | null {
 }
 
 /** The batch-size knob in the pipeline's own terms, where one was found. */
-export function describeKnob(result: Pick<TuneBatchResult, 'currentBatchSizeFrom' | 'currentBatchSize'>): string {
+export function describeKnob(result: Pick<TuneBatchResult, 'currentBatchSizeFrom' | 'currentBatchSize' | 'knob' | 'recommendedBatchSize'>): string {
+  if (result.knob) return `${result.knob.path}, now ${result.knob.value}${result.recommendedBatchSize === null ? '' : ` -> recommend ${result.recommendedBatchSize}`}`
   switch (result.currentBatchSizeFrom) {
     case 'flag':
       return '--batch-size'
