@@ -1,34 +1,19 @@
 // `ferrydiag tune-batch`: fits the batch cost model T = m·B + o from the writer's batch samples (or an
 // active probe of the target), measures the source rate R, and recommends BinlogEventBatchSize.
 
-import {Flags} from '@oclif/core'
+import {Flags, type Interfaces} from '@oclif/core'
 
-import {
-  analyzeTuneBatch,
-  collectBatchSamples,
-  findCurrentBatchSize,
-  rateFromAgentSource,
-  rateFromBinlogBuckets,
-  rateFromStreamer,
-  withObservedBatchSize,
-  type CollectedSamples,
-} from '../src/analyze/tune-batch.js'
-import {attachTarget, type InspectorSession} from '../src/attach/index.js'
+import {tuneBatchFromObservations} from '../src/analyze/tune-batch.js'
 import {FerrydiagCommand} from '../src/cli/base-command.js'
 import {listenForInterrupt, type Interrupt} from '../src/cli/interrupt.js'
 import {checkOutputWritable, writeOutputFile} from '../src/cli/output-file.js'
 import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
-import {choosePipelineReader, removeProbes, type PipelineReader} from '../src/collect/probe-session.js'
-import {perturbBatchSize, type PerturbOutcome} from '../src/collect/perturb-batch-size.js'
-import {sampleWindow, type SampledWindow} from '../src/collect/sample-window.js'
-import {observeWriteShape, type ObservedWrites} from '../src/collect/write-shape.js'
-import {waitWindow} from '../src/collect/sleep.js'
+import {observeTuneBatch, sampleModeFor, type TuneBatchPlan} from '../src/collect/tune-batch-window.js'
 import {EXIT, FerrydiagError} from '../src/errors.js'
-import type {AgentSnapshot, BatchSample} from '../src/model/snapshot.js'
-import type {SampleMode, TuneBatchRate, TuneBatchResult} from '../src/model/tune-batch.js'
-import {BinlogCounter} from '../src/mysql/binlog-counter.js'
-import {describeEndpoint, parseDsn} from '../src/mysql/dsn.js'
-import {parseQualifiedTable, probeTarget, type ProbeTargetResult, type ProbeWriteShape} from '../src/mysql/probe-target.js'
+import type {BatchSample} from '../src/model/snapshot.js'
+import type {TuneBatchResult} from '../src/model/tune-batch.js'
+import {parseDsn} from '../src/mysql/dsn.js'
+import {parseQualifiedTable} from '../src/mysql/probe-target.js'
 import {renderSvgPlot} from '../src/render/plot-svg.js'
 import {createProgressLine} from '../src/render/progress.js'
 import {renderTuneBatchText} from '../src/render/tune-batch-text.js'
@@ -43,7 +28,7 @@ It reports B* = o·R / (1 − m·R), below which lag grows; the B at which a ful
 
 A saturated writer writes only full batches, so m and o cannot be separated from its samples. Then either --perturb (the pipeline exposes BinlogEventBatchSize as a writable setting: it is lowered step by step for the window, then restored, also on Ctrl-C) or --probe-target DSN --like DB.TABLE: batches of 1..500 rows, each size 5 times in random order, one transaction each, written the way the pipeline's probed writes are (over as many INSERTs per batch as it issues; one INSERT per row, up to its batch size and at most 50, 3 times each, for a row-by-row writer), written into a scratch table _ferrydiag_probe_<random> created LIKE DB.TABLE in the same database, and dropped afterwards (also on error and Ctrl-C). The probe writes nowhere else; its account needs CREATE, DROP and INSERT on that database.
 
-Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or non-finite m or o (reported, no recommendation); 42 --like names no table; 32 the probe account lacks a privilege (named); 45 bad argument; 44 --plot not writable; 130 Ctrl-C (what was measured is still reported). --json prints one document (schema "ferrydiag.tune-batch", version 2).`
+Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or non-finite m or o (reported, no recommendation); 42 --like names no table; 32 the probe account lacks a privilege (named); 45 bad argument; 44 --plot not writable; 130 Ctrl-C (what was measured is still reported). --json prints one document (schema "ferrydiag.tune-batch", version 3).`
 
   static examples = [
     '<%= config.bin %> tune-batch --inspect 127.0.0.1:9229 --duration 15s',
@@ -97,125 +82,26 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
   async run(): Promise<TuneBatchResult> {
     const {flags} = await this.parse(TuneBatch)
     const rho = parseUtilisation(flags['target-utilization'])
-    if (flags.source !== undefined) parseDsn(flags.source)
-    if (flags['probe-target'] !== undefined) {
-      parseDsn(flags['probe-target'])
-      parseQualifiedTable(flags.like!)
-    }
+    const plan = planFromFlags(flags)
     // Fail on an unwritable --plot before spending the window.
     if (flags.plot !== undefined) checkOutputWritable(flags.plot, '--plot')
-    const mode: SampleMode = flags['probe-target'] !== undefined ? 'probe' : flags.perturb ? 'perturb' : 'passive'
-    // The probe with --source and --batch-size needs nothing from the pipeline.
-    const attach = !(mode === 'probe' && flags.source !== undefined && flags['batch-size'] !== undefined) || flags.inspect !== undefined || flags.pid !== undefined
     const json = this.jsonEnabled()
-
     const interrupt = listenForInterrupt()
-    let session: InspectorSession | undefined
-    let reader: PipelineReader | undefined
-    let counter: BinlogCounter | undefined
-    const progress = createProgressLine({json, label: mode === 'probe' ? 'probing' : 'sampling batches'})
+    const progress = createProgressLine({json, label: plan.mode === 'probe' ? 'probing' : 'sampling batches'})
     try {
-      let first: AgentSnapshot | null = null
-      if (attach) {
-        session = await attachTarget(targetOptionsFromFlags(flags))
-        reader = await choosePipelineReader(session, {probes: flags.probes && mode !== 'perturb'})
-        if (reader.readSnapshot === undefined) {
-          await session.ensureAgent({
-            inject: false,
-            declinedSuggestion: 'Start the target with `node --import ferrydiag/register app.js`, or let the probes read its zongji/mysql2 writes (drop --no-probes; --perturb needs the agent).',
-          })
-        }
-        first = reader.readSnapshot ? await reader.readSnapshot(session, 5000) : await session.readSnapshot()
-      }
-      let current = findCurrentBatchSize(first, flags['batch-size'])
-      if (mode === 'perturb' && !(current.from === 'setting' && current.writable)) {
-        throw new FerrydiagError(
-          'badArgument',
-          `--perturb needs the pipeline to expose BinlogEventBatchSize as a writable setting; ${current.from === 'setting' ? 'it is read-only' : 'it exposes none'}`,
-          'Use --probe-target DSN --like DB.TABLE instead, or register the setting with registerSetting(name, get, set).',
-        )
-      }
-      if (mode === 'perturb' && (current.value ?? 0) < 2) {
-        throw new FerrydiagError('badArgument', `--perturb needs a current batch size of at least 2, got ${current.value}`, 'Use --probe-target instead.')
-      }
-      if (flags.source !== undefined) counter = await BinlogCounter.start(flags.source)
-
-      const signal = interrupt.signal
-      const windowPromise: Promise<SampledWindow | null> = session
-        ? sampleWindow({session, readSnapshot: reader?.readSnapshot, durationMs: flags.duration, signal, onProgress: (e, t) => progress.update(e, t)})
-        : waitWindow(flags.duration, signal, (e, t) => progress.update(e, t)).then(() => null)
-      let perturbPromise: Promise<PerturbOutcome> | undefined
-      if (mode === 'perturb') {
-        perturbPromise = perturbBatchSize({session: session!, originalBatchSize: current.value!, durationMs: flags.duration, signal})
-      }
-      let probePromise: Promise<ProbeTargetResult> | undefined
-      if (mode === 'probe') {
-        // Batches written the way the pipeline writes its own: a row-by-row writer's cost is per statement.
-        // Waits for one whole batch of the pipeline's (up to the window): a slow row-by-row one takes seconds.
-        const observed = reader?.readSnapshot && session ? await observeWriteShape(session, reader.readSnapshot, Math.min(10_000, flags.duration), signal) : null
-        probePromise = probeTarget({dsn: flags['probe-target']!, like: flags.like!, signal, ...probePlanFor(observed, flags['probe-max-size'])})
-        // A failed probe ends the window early: nothing else to wait for.
-        probePromise.catch(() => interrupt.abort())
-      }
-      const [window, perturbed, probed] = await Promise.all([windowPromise, perturbPromise, probePromise])
+      const observed = await observeTuneBatch(plan, {signal: interrupt.signal, abort: () => interrupt.abort(), onProgress: (e, t) => progress.update(e, t)})
       progress.clear()
-      const counted = counter ? await counter.stop() : undefined
-      counter = undefined
-      if (counted?.error) throw counted.error
-
-      const snapshots = (window?.samples ?? []).map((s) => s.snapshot).filter((s): s is AgentSnapshot => s !== null)
-      const startedAtMs = window?.startedAtMs ?? Date.now() - flags.duration
-      const endedAtMs = window?.endedAtMs ?? Date.now()
-      let collected: CollectedSamples
-      if (probed) {
-        collected = {stageName: 'probe', samples: probed.samples, fromWindow: probed.samples.length, fromReservoir: 0, totalCount: probed.samples.length, otherStages: []}
-      } else {
-        collected = collectBatchSamples(snapshots, {startMs: startedAtMs, endMs: endedAtMs}, flags.stage)
+      if (observed.sweptProbeTables.length > 0) {
+        this.logToStderr(`ferrydiag tune-batch: dropped ${observed.sweptProbeTables.length} scratch table(s) left by an earlier probe that was killed: ${observed.sweptProbeTables.join(', ')}`)
       }
-      // The pipeline's own batches name its current size when nothing else does (with --probe-target too).
-      const own = probed ? collectBatchSamples(snapshots, {startMs: startedAtMs, endMs: endedAtMs}, flags.stage) : collected
-      current = withObservedBatchSize(current, own.samples.filter((b) => b.atMs >= startedAtMs))
-      let rate: TuneBatchRate | null = null
-      if (counted) {
-        rate = rateFromBinlogBuckets(counted.buckets, {startMs: counted.startedAtMs, endMs: counted.stoppedAtMs}, describeEndpoint(parseDsn(flags.source!)))
-      }
-      rate ??= rateFromAgentSource(snapshots)
-      rate ??= rateFromStreamer(snapshots, collected.stageName === 'probe' ? null : collected.stageName)
-      const problems = [...(window?.problems ?? [])]
-      if (perturbed && !perturbed.restored) problems.push(`could not restore BinlogEventBatchSize to ${current.value}: ${perturbed.restoreError}`)
-      if (probed && probed.swept.length > 0) this.logToStderr(`ferrydiag tune-batch: dropped ${probed.swept.length} scratch table(s) left by an earlier probe that was killed: ${probed.swept.join(', ')}`)
-      if (probed && !probed.completed) problems.push(`the probe was interrupted after ${probed.samples.length} batch(es); its table was dropped`)
-      const interrupted = signal.aborted
-      const analyzed = analyzeTuneBatch({
-        mode,
-        samples: collected,
-        rate,
-        current,
-        targetUtilisation: rho,
-        window: {startedAtMs, endedAtMs, endedBy: interrupted ? 'interrupted' : (window?.endedBy ?? 'duration'), snapshots: snapshots.length},
-        canPerturb: current.from === 'setting' && current.writable,
-        problems,
-      })
-      const targetExited = window?.endedBy === 'target-exited'
-      // A window cut short by the target's exit says nothing about a pipeline that keeps up: no verdict.
-      const result: TuneBatchResult = targetExited
-        ? {
-            ...analyzed,
-            verdict: 'insufficient-data',
-            summary: `the target exited ${((endedAtMs - startedAtMs) / 1000).toFixed(1)} s into the ${(flags.duration / 1000).toFixed(0)} s window: no verdict from a window cut short`,
-          }
-        : analyzed
-      result.probes = reader?.probes ?? null
-      if (flags.plot !== undefined) writePlot(flags.plot, result, collected.samples)
-      if (!json) this.log(renderTuneBatchText(result, {samples: collected.samples}))
-      this.setExitStatus(result, interrupted, interrupt, targetExited ? (window?.problems.at(-1) ?? 'the target exited') : null)
+      const {result, samples} = tuneBatchFromObservations(observed, {stage: flags.stage, targetUtilisation: rho})
+      if (flags.plot !== undefined) writePlot(flags.plot, result, samples)
+      if (!json) this.log(renderTuneBatchText(result, {samples}))
+      this.setExitStatus(result, observed.window.endedBy === 'interrupted', interrupt, observed.targetExited)
       return result
     } finally {
       progress.clear()
       interrupt.dispose()
-      await counter?.stop()
-      if (session && reader?.mustRemove) await removeProbes(session)
-      await session?.detach()
     }
   }
 
@@ -230,10 +116,10 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
     } else if (interrupted) {
       // Ctrl-C wins: the user stopped it, whatever the partial data allowed.
       code = interrupt.exitCode
-      reason = `interrupted; the report covers what was measured${fit.status === 'too-few-samples' ? ` (${fit.sampleCount} sample(s), too few to fit)` : ''}`
+      reason = `interrupted; the report covers what was measured${fit.status === 'too-few-samples' ? ` (${result.samples.used} sample(s), too few to fit)` : ''}`
     } else if (fit.status === 'too-few-samples') {
       code = EXIT.tooFewSamples
-      reason = `${fit.sampleCount} usable batch sample(s), ${fit.samplesNeeded} more needed: sample longer (--duration) or use --probe-target`
+      reason = `${result.samples.used} usable batch sample(s), ${fit.samplesNeeded} more needed: sample longer (--duration) or use --probe-target`
     } else if (fit.status === 'bad-model') {
       code = EXIT.badModel
       reason = `no recommendation from an unusable fit: ${fit.problems.join('; ')}`
@@ -244,15 +130,27 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
   }
 }
 
-/**
- * The active probe's batches, shaped like the pipeline's: as many INSERTs per batch as its writes (one per
- * table, say), or one per row. One statement per row costs a round trip each, so
- * that probe stops at the pipeline's own batch size (at most 50 rows, 3 repeats): the slope is per
- * statement and shows from a few sizes, and 500-row batches of single INSERTs would take minutes.
- */
-function probePlanFor(observed: ObservedWrites | null, maxSize: number): {shape: ProbeWriteShape; maxBatchSize: number; repeats?: number; statementsPerBatch?: number} {
-  if (observed?.shape !== 'row-per-statement') return {shape: 'multi-row', maxBatchSize: maxSize, statementsPerBatch: observed?.statementsPerBatch ?? 1}
-  return {shape: 'row-per-statement', maxBatchSize: Math.max(2, Math.min(maxSize, observed.batchSize ?? maxSize, 50)), repeats: 3}
+/** The window to run, from the flags; DSNs and --like are checked before anything is touched. */
+function planFromFlags(flags: Interfaces.InferredFlags<typeof TuneBatch.flags>): TuneBatchPlan {
+  if (flags.source !== undefined) parseDsn(flags.source)
+  if (flags['probe-target'] !== undefined) {
+    parseDsn(flags['probe-target'])
+    parseQualifiedTable(flags.like!)
+  }
+  const mode = sampleModeFor({probeTarget: flags['probe-target'] !== undefined, perturb: flags.perturb})
+  const targetNamed = flags.inspect !== undefined || flags.pid !== undefined
+  return {
+    mode,
+    target: targetOptionsFromFlags(flags),
+    // The probe with --source and --batch-size needs nothing from the pipeline.
+    attach: !(mode === 'probe' && flags.source !== undefined && flags['batch-size'] !== undefined) || targetNamed,
+    durationMs: flags.duration,
+    probes: flags.probes,
+    batchSizeFlag: flags['batch-size'],
+    stage: flags.stage,
+    source: flags.source,
+    probeTarget: flags['probe-target'] === undefined ? undefined : {dsn: flags['probe-target'], like: flags.like!, maxBatchSize: flags['probe-max-size']},
+  }
 }
 
 function parseUtilisation(text: string): number {
@@ -268,8 +166,7 @@ function parseUtilisation(text: string): number {
 }
 
 function writePlot(file: string, result: TuneBatchResult, samples: readonly BatchSample[]): void {
-  const fit = result.fit
-  const line = fit.status === 'fitted' ? {slope: fit.model.mMsPerEvent, intercept: fit.model.oMs} : null
+  const line = result.model ? {slope: result.model.mMsPerEvent, intercept: result.model.oMs} : null
   const svg = renderSvgPlot(
     samples.filter((s) => s.ok).map((s) => ({x: s.events, y: s.ms})),
     line,

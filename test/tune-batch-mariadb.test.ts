@@ -126,7 +126,7 @@ describe('tune-batch against MariaDB (slow target behind the latency proxy)', ()
       `tune-batch (${tuned.mode}, ${tuned.samples.used} batches): m=${model?.mMsPerEvent.toFixed(4)} ms/event ` +
         `[${model?.mIntervalMsPerEvent.low.toFixed(4)}, ${model?.mIntervalMsPerEvent.high.toFixed(4)}], ` +
         `o=${model?.oMs.toFixed(2)} ms [${model?.oIntervalMs.low.toFixed(2)}, ${model?.oIntervalMs.high.toFixed(2)}] (${model?.method}, R²=${model?.rSquared.toFixed(3)}); ` +
-        `R mean ${model?.rMeanEventsPerSec?.toFixed(0)}/s, peak ${model?.rPeakEventsPerSec?.toFixed(0)}/s (${tuned.rate?.kind}); ` +
+        `R mean ${tuned.rate?.meanEventsPerSec.toFixed(0)}/s, peak ${tuned.rate?.peakEventsPerSec.toFixed(0)}/s (${tuned.rate?.kind}); ` +
         `B*=${tuned.stabilityBoundary?.toFixed(1)}, recommended B=${tuned.recommendedBatchSize} ` +
         `[${tuned.recommendedRange?.low}, ${tuned.recommendedRange?.high}] at ρ=${tuned.targetUtilisation}; verdict ${tuned.verdict}`,
     )

@@ -60,12 +60,12 @@ describe('tune-batch on the simulated pipeline', {concurrency: false}, () => {
     t.diagnostic(`realised m=${real.mMs.toFixed(3)} ms o=${real.oMs.toFixed(2)} ms R=${real.rPerSec.toFixed(0)}/s from ${real.samples} batches`)
     within(result.model!.mMsPerEvent, real.mMs, 0.05, 'm')
     within(result.model!.oMs, real.oMs, 0.05, 'o')
-    within(result.model!.rMeanEventsPerSec!, real.rPerSec, 0.05, 'R mean')
+    within(result.rate!.meanEventsPerSec, real.rPerSec, 0.05, 'R mean')
     assert.equal(result.rate!.kind, 'agent-source')
     assert.equal(result.verdict, 'too-small')
     assert.equal(result.currentBatchSize, 10)
     // B* = o·R/(1 − m·R) and B = o·R/(ρ − m·R) at the realised m and o and the rate the tool designs for.
-    const r = result.model!.rEventsPerSec!
+    const r = result.rate!.designEventsPerSec
     const mR = (real.mMs / 1000) * r
     within(result.stabilityBoundary!, ((real.oMs / 1000) * r) / (1 - mR), 0.15, 'B*')
     within(result.recommendedBatchSize!, ((real.oMs / 1000) * r) / (result.targetUtilisation - mR), 0.15, 'recommended B')
@@ -89,8 +89,8 @@ describe('tune-batch on the simulated pipeline', {concurrency: false}, () => {
     within(result.model!.oMs, real.oMs, 0.1, 'o')
     assert.equal(result.verdict, 'unsustainable')
     assert.equal(result.recommendedBatchSize, null)
-    within(result.recommendation!.maxSustainableEventsPerSec!, 1000 / real.mMs, 0.05, '1/m')
-    assert.equal(result.recommendation!.parallelWritersNeeded, 2)
+    within(result.unsustainable!.maxSustainableEventsPerSec!, 1000 / real.mMs, 0.05, '1/m')
+    assert.equal(result.unsustainable!.parallelWritersNeeded, 2)
   })
 
   it('passively, a saturated writer gives a degenerate spread: says so, suggests --probe-target and --perturb', async () => {

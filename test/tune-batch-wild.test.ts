@@ -153,7 +153,7 @@ describe('tune-batch through the probes on wild zongji + mysql2 programs (real M
     // Headroom for a shared machine whose round trips were seen to double from one minute to the next
     // (load average 30 on 2 cores): at the default 0.8 the recommended 56 still lagged after the restart.
     const result = await tuneBatchWithProbeTarget(slow, servers.source.replicationDsn, 'orders', ['--target-utilization', '0.5'])
-    t.diagnostic(`tune-batch: ${result.summary}; m ${result.model?.mMsPerEvent.toFixed(4)} ms/row, o ${result.model?.oMs.toFixed(2)} ms, R peak ${result.model?.rPeakEventsPerSec?.toFixed(0)}/s`)
+    t.diagnostic(`tune-batch: ${result.summary}; knob ${result.knob ? `${result.knob.path} = ${result.knob.value}` : "none found"}; m ${result.model?.mMsPerEvent.toFixed(4)} ms/row, o ${result.model?.oMs.toFixed(2)} ms, R peak ${result.rate?.peakEventsPerSec.toFixed(0)}/s`)
     assert.equal(result.probes?.state, 'used')
     assert.equal(result.samples.writeShape, 'multi-row')
     assert.equal(result.currentBatchSize, 8)

@@ -147,11 +147,11 @@ describe('analyzeTuneBatch', () => {
   it('recommends o·R/(ρ − m·R) for a too-small batch at m·R ≈ 0.5 and fills in the formulas', () => {
     const result = analyzeTuneBatch(constructedInput())
     assert.equal(result.schema, 'ferrydiag.tune-batch')
-    assert.equal(result.version, 2)
+    assert.equal(result.version, 3)
     assert.equal(result.verdict, 'too-small')
     assert.ok(Math.abs(result.model!.mMsPerEvent - 0.5) < 0.025)
     assert.ok(Math.abs(result.model!.oMs - 10) < 0.5)
-    assert.equal(result.model!.rEventsPerSec, 1000)
+    assert.equal(result.rate!.designEventsPerSec, 1000)
     // 10 ms × 1000/s / (0.8 − 0.5) ≈ 33.3 → 34 with the fitted values near the true ones.
     assert.ok(result.recommendedBatchSize! >= 31 && result.recommendedBatchSize! <= 37, String(result.recommendedBatchSize))
     assert.match(result.formulae.stabilityBoundary!, /^B\* = o·R \/ \(1 − m·R\) = [\d.]+ ms × 1000\/s \/ \(1 − [\d.]+ ms × 1000\/s\) = [\d.]+$/)
@@ -163,10 +163,26 @@ describe('analyzeTuneBatch', () => {
     const result = analyzeTuneBatch({...input, samples: {...input.samples, samples}, current: {value: 100, from: 'setting', writable: true}})
     assert.equal(result.verdict, 'unsustainable')
     assert.equal(result.recommendedBatchSize, null)
-    const rec = result.recommendation!
+    const rec = result.unsustainable!
     assert.ok(Math.abs(rec.maxSustainableEventsPerSec! - 1000 / 1.3) < 40)
     assert.equal(rec.parallelWritersNeeded, 2)
     assert.match(result.formulae.recommended!, /none, since m·R = 1\.\d+ ≥ ρ = 0\.8/)
+  })
+
+  it('--json names each figure once: m and o only in model, the recommended size only at the top', () => {
+    const input = constructedInput()
+    const unsustainable = generateBatchSamples({seed: 5, count: 200, mMsPerEvent: 1.3, oMs: 10, minEvents: 1, maxEvents: 100, relativeNoise: 0.03, stageName: 'binlog-writer', startMs: T0})
+    const results = [analyzeTuneBatch(input), analyzeTuneBatch({...input, samples: {...input.samples, samples: unsustainable}})]
+    for (const result of results) {
+      const leaves = numericLeaves(JSON.parse(JSON.stringify(result)))
+      for (const figure of ['mMsPerEvent', 'oMs'] as const) {
+        const value = result.model![figure]
+        // Equal values under an m or o name (perEventLoad = m·R equals m when R = 1000/s: a different figure).
+        assert.deepEqual(leaves.filter(([p, v]) => v === value && /(mMsPerEvent|oMs)$/.test(p)).map(([p]) => p), [`model.${figure}`], `${figure} ${value} appears elsewhere`)
+      }
+      assert.deepEqual(leaves.filter(([p]) => /recommendedBatchSize|bufferCapacity|sampleCount|(^|\.)r(Mean|Peak)?EventsPerSec$/.test(p)).map(([p]) => p), result.recommendedBatchSize === null ? [] : ['recommendedBatchSize'])
+      assert.equal(leaves.filter(([, v]) => v === result.currentBatchSize).filter(([p]) => /current/i.test(p)).length, 1, 'the current batch size once')
+    }
   })
 
   it('reports a degenerate spread and suggests --probe-target and --perturb', () => {
@@ -317,3 +333,13 @@ describe('splitRows: a probe batch over as many INSERTs as the pipeline issues p
     assert.deepEqual(splitRows([7], 0), [[7]])
   })
 })
+
+/** Every number in a JSON value with its dotted path (array items as [i]). */
+function numericLeaves(value: unknown, path = ''): Array<[string, number]> {
+  if (typeof value === 'number') return [[path, value]]
+  if (Array.isArray(value)) return value.flatMap((v, i) => numericLeaves(v, `${path}[${i}]`))
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).flatMap(([k, v]) => numericLeaves(v, path === '' ? k : `${path}.${k}`))
+  }
+  return []
+}

@@ -29,6 +29,10 @@ export interface ProbesApi {
   prototypes: Record<string, object>
   /** Package finders shared with the queue probes (src/agent/queue-probes-core.cts). */
   find: Record<string, unknown>
+  /** The live objects the probes watch, named as the pipeline's code would ('zongji', 'cargo', 'queue', 'stream'): where tune-batch looks for the batch-size knob. */
+  heldObjects(): Array<{kind: string; object: object}>
+  /** Set by the queue probes once installed. */
+  queues?: {heldObjects(): Array<{kind: string; object: object}>} & Record<string, unknown>
 }
 
 /**
@@ -553,7 +557,15 @@ export async function installProbes(): Promise<ProbeInstallStatus> {
   installedMono = perf.now()
   // The package finders, for the queue probes installed next (queue-probes-core.cts).
   const find = {cachedModules, packageVersion, importedPackages, packageDir, importAgain, nowMs}
-  const api: ProbesApi = {version: VERSION, installedAtMs: status.installedAtMs!, status, read, adopt, uninstall, prototypes, find}
+  const heldObjects = (): Array<{kind: string; object: object}> => {
+    const held: Array<{kind: string; object: object}> = []
+    for (const rec of streamers.values()) {
+      const object = rec.ref.deref()
+      if (object !== undefined) held.push({kind: 'zongji', object})
+    }
+    return [...held, ...(api.queues?.heldObjects() ?? [])]
+  }
+  const api: ProbesApi = {version: VERSION, installedAtMs: status.installedAtMs!, status, read, adopt, uninstall, prototypes, find, heldObjects}
   g[KEY] = api
   void placeholder
   g[UNDO_KEY] ??= new Map()

@@ -366,7 +366,18 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
     const map = g[UNDO_KEY]
     if (map instanceof Map && map.get('probes-queues') === uninstall) map.delete('probes-queues')
   }
-  api.queues = {adoptQueues, readQueues, uninstall, prototypes}
+  /** The live queues, named as code names them: an async cargo (payload other than 1) is 'cargo'. */
+  const heldObjects = (): Array<{kind: string; object: object}> => {
+    const held: Array<{kind: string; object: object}> = []
+    for (const rec of records.values()) {
+      const object = rec.ref.deref()
+      if (object === undefined) continue
+      const payload = rec.kind === 'async' ? Object.getOwnPropertyDescriptor(object, 'payload')?.value : undefined
+      held.push({kind: rec.kind === 'stream' ? 'stream' : typeof payload === 'number' && payload !== 1 ? 'cargo' : 'queue', object})
+    }
+    return held
+  }
+  api.queues = {adoptQueues, readQueues, uninstall, prototypes, heldObjects}
   g[UNDO_KEY] ??= new Map()
   g[UNDO_KEY].set('probes-queues', uninstall)
   return libraries

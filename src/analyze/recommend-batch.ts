@@ -18,11 +18,6 @@ export interface RecommendBatchInput {
   rateBasis?: 'mean' | 'peak'
 }
 
-const BUFFER_REASON =
-  'while one batch of B events is written (T(B) ms) the streamer keeps filling the buffer with R·T(B) events, ' +
-  'at most ρ·B at the recommended size; a buffer of B events holds them without blocking the streamer ' +
-  '(ghostferry sizes its channel with the same BinlogEventBatchSize)'
-
 /** Writer throughput (events/s) at batch size B events, with m in ms/event and o in ms. */
 export function computeWriterEventsPerSec(batchSize: number, mMsPerEvent: number, oMs: number): number {
   const writeMs = mMsPerEvent * batchSize + oMs
@@ -91,7 +86,6 @@ export function recommendBatchSize(input: RecommendBatchInput): BatchRecommendat
     recommendedBatchSize: null,
     recommendedRange: null,
     bufferCapacity: null,
-    bufferCapacityReason: BUFFER_REASON,
     utilisationNow: null,
     lagTrend: null,
     peakLagTrend: null,

@@ -5,10 +5,12 @@ import type {AgentSnapshot, BatchSample} from '../model/snapshot.js'
 import {looksLikeStreamer} from '../model/stage-role.js'
 import {
   BATCH_SIZE_SETTING,
+  type BatchKnob,
   TUNE_BATCH_SCHEMA,
   TUNE_BATCH_VERSION,
   type CurrentBatchSize,
   type SampleMode,
+  type TuneBatchFit,
   type TuneBatchFormulae,
   type TuneBatchRate,
   type TuneBatchResult,
@@ -101,9 +103,15 @@ export function findCurrentBatchSize(snapshot: AgentSnapshot | null, override?: 
  */
 export function withObservedBatchSize(current: CurrentBatchSize, samples: readonly BatchSample[]): CurrentBatchSize {
   if (current.value !== null) return current
+  const sizes = observedBatchSizes(samples)
+  return sizes === null ? current : {value: sizes.median, from: 'observed', writable: false}
+}
+
+/** Median and largest events of the ok batch writes; null when there are none. */
+export function observedBatchSizes(samples: readonly BatchSample[]): {median: number; max: number} | null {
   const sizes = samples.filter((s) => s.ok && s.events > 0).map((s) => s.events).sort((a, b) => a - b)
-  if (sizes.length === 0) return current
-  return {value: sizes[Math.floor((sizes.length - 1) / 2)]!, from: 'observed', writable: false}
+  if (sizes.length === 0) return null
+  return {median: sizes[Math.floor((sizes.length - 1) / 2)]!, max: sizes.at(-1)!}
 }
 
 /**
@@ -251,7 +259,6 @@ export function analyzeTuneBatch(input: TuneBatchInput): TuneBatchResult {
     (fit.status === 'fitted'
       ? `m and o are fitted, but ${rate ? 'the current batch size is unknown' : 'the source rate R is unknown'}: no verdict`
       : describeFitProblem(fit))
-  const sizes = input.samples.samples.filter((s) => s.ok)
   return {
     schema: TUNE_BATCH_SCHEMA,
     version: TUNE_BATCH_VERSION,
@@ -260,28 +267,17 @@ export function analyzeTuneBatch(input: TuneBatchInput): TuneBatchResult {
     samples: {
       stageName: input.samples.stageName,
       used: fit.sampleCount,
+      ignored: fit.ignoredCount,
       fromWindow: input.samples.fromWindow,
       fromReservoir: input.samples.fromReservoir,
-      totalCount: input.samples.totalCount || sizes.length,
+      totalCount: input.samples.totalCount || input.samples.samples.filter((s) => s.ok).length,
       distinctBatchSizes: fit.distinctBatchSizes,
       batchSizeCv: fit.batchSizeCv,
       writeShape: observedWriteShape(input.samples.samples),
     },
-    model: model
-      ? {
-          mMsPerEvent: model.mMsPerEvent,
-          mIntervalMsPerEvent: model.mIntervalMsPerEvent,
-          oMs: model.oMs,
-          oIntervalMs: model.oIntervalMs,
-          method: model.method,
-          rSquared: model.rSquared,
-          rEventsPerSec: rDesign,
-          rMeanEventsPerSec: rate?.estimate.meanEventsPerSec ?? null,
-          rPeakEventsPerSec: rate?.estimate.peakEventsPerSec ?? null,
-          rateBasis: 'peak',
-        }
-      : null,
-    rate: rate ? {...rate.estimate, kind: rate.kind, description: rate.description} : null,
+    model,
+    fit: fitWithoutRepeats(fit),
+    rate: rate && rDesign !== null ? {...rate.estimate, kind: rate.kind, description: rate.description, designEventsPerSec: rDesign, basis: 'peak'} : null,
     currentBatchSize: input.current.value,
     currentBatchSizeFrom: input.current.from,
     targetUtilisation: input.targetUtilisation,
@@ -290,13 +286,30 @@ export function analyzeTuneBatch(input: TuneBatchInput): TuneBatchResult {
     recommendedBatchSize: recommendation?.recommendedBatchSize ?? null,
     recommendedRange: recommendation?.recommendedRange ?? null,
     stabilityBoundary: recommendation?.stabilityBoundary ?? null,
-    bufferCapacity: recommendation?.bufferCapacity ?? null,
+    writer: recommendation
+      ? {perEventLoad: recommendation.perEventLoad, utilisationNow: recommendation.utilisationNow, lagTrend: recommendation.lagTrend, peakLagTrend: recommendation.peakLagTrend}
+      : null,
+    unsustainable:
+      recommendation?.verdict === 'unsustainable'
+        ? {
+            maxSustainableEventsPerSec: recommendation.maxSustainableEventsPerSec,
+            parallelWritersNeeded: recommendation.parallelWritersNeeded,
+            throttleToEventsPerSec: recommendation.throttleToEventsPerSec,
+            lagGrowthSecPerSec: recommendation.lagGrowthSecPerSec,
+          }
+        : null,
     formulae: model && rDesign !== null ? buildFormulae(model.mMsPerEvent, model.oMs, rDesign, input.targetUtilisation) : {stabilityBoundary: null, recommended: null, perEventLoad: null},
-    fit,
-    recommendation,
+    notes: (recommendation?.notes ?? []).filter((n) => !fit.notes.includes(n)),
     suggestions,
     warnings,
   }
+}
+
+/** The fit as the result carries it: its counts live in `samples` and the chosen line in `model`. */
+function fitWithoutRepeats(fit: CostModelFit): TuneBatchFit {
+  const {sampleCount: _used, ignoredCount: _ignored, distinctBatchSizes: _distinct, batchSizeCv: _cv, ...rest} = fit
+  if (rest.status !== 'fitted') return rest
+  return {status: 'fitted', chosen: rest.chosen, alternative: rest.chosen === 'robust' ? rest.ols : rest.robust, notes: rest.notes}
 }
 
 function describeFitProblem(fit: CostModelFit): string {
@@ -330,4 +343,74 @@ export function buildFormulae(mMs: number, oMs: number, rPerSec: number, rho: nu
       ? `B = o·R / (ρ − m·R) = ${o} × ${r} / (${rho} − ${m} × ${r}) = ${formatNumber(oR / (rho - mR))}`
       : `B = o·R / (ρ − m·R): none, since m·R = ${formatNumber(mR)} ≥ ρ = ${rho}`
   return {stabilityBoundary, recommended, perEventLoad}
+}
+
+/** What a tune-batch window observed, as plain data (src/collect/tune-batch-window.ts gathers it). */
+export interface TuneBatchObservations {
+  mode: SampleMode
+  /** The pipeline's snapshots over the window (agent or probes), oldest first; empty without a target. */
+  snapshots: AgentSnapshot[]
+  window: {startedAtMs: number; endedAtMs: number; endedBy: string; requestedMs: number}
+  /** The batch size as read before the window (flag, setting, channel capacity), not yet observed. */
+  current: CurrentBatchSize
+  /** The active probe's batches (--probe-target); null in the other modes. */
+  probeSamples: BatchSample[] | null
+  /** Scratch tables of earlier, killed probes that the probe dropped. */
+  sweptProbeTables: string[]
+  /** Per-second binlog row counts with --source. */
+  binlog: {buckets: Array<{atSec: number; rows: number}>; startedAtMs: number; stoppedAtMs: number; where: string} | null
+  probes: TuneBatchResult['probes']
+  /** The pipeline's batch-size property (probes only), null when none matched or none was looked for. */
+  knob: BatchKnob | null
+  problems: string[]
+  /** Why the window ended early when the target exited; null when it did not. */
+  targetExited: string | null
+}
+
+/**
+ * The whole tune-batch result from a window's observations: the samples to fit (the probe's, else the
+ * chosen stage's), the current batch size (observed from the pipeline's writes when nothing names it),
+ * R (binlog, else a registered source, else the streamer), then fit and recommendation; with the samples
+ * fitted (for the plot). Pure.
+ */
+export function tuneBatchFromObservations(
+  observed: TuneBatchObservations,
+  options: {stage?: string; targetUtilisation: number},
+): {result: TuneBatchResult; samples: BatchSample[]} {
+  const {snapshots, window} = observed
+  const span = {startMs: window.startedAtMs, endMs: window.endedAtMs}
+  const own = collectBatchSamples(snapshots, span, options.stage)
+  const probeSamples = observed.probeSamples
+  const collected: CollectedSamples = probeSamples
+    ? {stageName: 'probe', samples: probeSamples, fromWindow: probeSamples.length, fromReservoir: 0, totalCount: probeSamples.length, otherStages: []}
+    : own
+  // The pipeline's own batches name its current size when nothing else does (with --probe-target too).
+  const current = withObservedBatchSize(observed.current, own.samples.filter((b) => b.atMs >= window.startedAtMs))
+  const binlog = observed.binlog
+  const rate =
+    (binlog ? rateFromBinlogBuckets(binlog.buckets, {startMs: binlog.startedAtMs, endMs: binlog.stoppedAtMs}, binlog.where) : null) ??
+    rateFromAgentSource(snapshots) ??
+    rateFromStreamer(snapshots, probeSamples ? null : collected.stageName)
+  const analyzed = analyzeTuneBatch({
+    mode: observed.mode,
+    samples: collected,
+    rate,
+    current,
+    targetUtilisation: options.targetUtilisation,
+    window: {startedAtMs: window.startedAtMs, endedAtMs: window.endedAtMs, endedBy: window.endedBy, snapshots: snapshots.length},
+    canPerturb: current.from === 'setting' && current.writable,
+    problems: observed.problems,
+  })
+  // A window cut short by the target's exit says nothing about a pipeline that keeps up: no verdict.
+  const result: TuneBatchResult =
+    observed.targetExited !== null
+      ? {
+          ...analyzed,
+          verdict: 'insufficient-data',
+          summary: `the target exited ${((window.endedAtMs - window.startedAtMs) / 1000).toFixed(1)} s into the ${(window.requestedMs / 1000).toFixed(0)} s window: no verdict from a window cut short`,
+        }
+      : analyzed
+  result.probes = observed.probes
+  if (current.from === 'observed') result.knob = observed.knob
+  return {result, samples: collected.samples}
 }

@@ -151,9 +151,8 @@ export interface BatchRecommendation {
   recommendedBatchSize: number | null
   /** Range from the corners of the m and o intervals and R between mean and peak; high null = unbounded. */
   recommendedRange: Interval | null
-  /** Channel capacity to pair with the batch size (= recommendedBatchSize), and why. */
+  /** Channel capacity to pair with the batch size (= recommendedBatchSize: the streamer fills at most ρ·B while a batch is written). */
   bufferCapacity: number | null
-  bufferCapacityReason: string
   /** ρ_now = R·T(B)/B at the current batch size; > 1 means lag grows. */
   utilisationNow: number | null
   /** Lag trend at the current batch size, at the mean rate and at the peak rate. */

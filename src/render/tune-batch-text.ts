@@ -2,6 +2,7 @@
 // the formulas with the numbers filled in, the verdict and what to do, and a plot of T against B.
 // Deterministic: no clock, no TTY probe.
 import Table from 'cli-table3'
+import type {LinearCostFit} from '../model/cost-model.js'
 import type {BatchSample} from '../model/snapshot.js'
 import type {TuneBatchResult} from '../model/tune-batch.js'
 import {formatNumber} from '../units.js'
@@ -13,6 +14,11 @@ export interface TuneBatchTextOptions {
   plotWidth?: number
   plotHeight?: number
 }
+
+const BUFFER_REASON =
+  'while one batch of B events is written (T(B) ms) the streamer keeps filling the buffer with R·T(B) events, ' +
+  'at most ρ·B at the recommended size; a buffer of B events holds them without blocking the streamer ' +
+  '(ghostferry sizes its channel with the same BinlogEventBatchSize)'
 
 const MODE_TEXT: Record<TuneBatchResult['mode'], string> = {
   passive: "passive: the writer's own batch samples",
@@ -39,7 +45,7 @@ export function renderTuneBatchText(result: TuneBatchResult, options: TuneBatchT
   })
   const fit = result.fit
   if (fit.status === 'fitted' || fit.status === 'bad-model') {
-    const chosen = fit.status === 'fitted' ? fit.model : fit.chosen === 'robust' ? fit.robust : fit.ols
+    const chosen = fittedLine(result)!
     const how = chosen.method === 'theil-sen' ? 'Theil–Sen fit' : 'least squares'
     table.push(['m  per-event write time', `${formatNumber(chosen.mMsPerEvent)} ms/event`, interval(chosen.mIntervalMsPerEvent.low, chosen.mIntervalMsPerEvent.high, 'ms/event'), how])
     table.push(['o  overhead per batch', `${formatNumber(chosen.oMs)} ms`, interval(chosen.oIntervalMs.low, chosen.oIntervalMs.high, 'ms'), `${how}, R² ${chosen.rSquared.toFixed(3)}`])
@@ -47,7 +53,7 @@ export function renderTuneBatchText(result: TuneBatchResult, options: TuneBatchT
     table.push(['m  per-event write time', `≤ ${formatNumber(fit.mMsPerEventAtMost)} ms/event`, 'not separable', `B = ${fit.groups[0].events} only`])
     table.push(['o  overhead per batch', `≤ ${formatNumber(fit.oMsAtMost)} ms`, 'not separable', `B = ${fit.groups[0].events} only`])
   } else {
-    table.push(['m, o', 'not fitted', '', `${fit.sampleCount} of ${fit.minSamples} samples`])
+    table.push(['m, o', 'not fitted', '', `${s.used} of ${fit.minSamples} samples`])
   }
   const rate = result.rate
   if (rate) {
@@ -68,9 +74,9 @@ export function renderTuneBatchText(result: TuneBatchResult, options: TuneBatchT
     '',
     describeKnob(result),
   ])
-  const rec = result.recommendation
-  if (rec && rec.utilisationNow !== null) {
-    table.push(['full-batch utilisation now', `${(rec.utilisationNow * 100).toFixed(0)} %`, '', `target ρ = ${Math.round(result.targetUtilisation * 100)} %`])
+  const writer = result.writer
+  if (writer && writer.utilisationNow !== null) {
+    table.push(['full-batch utilisation now', `${(writer.utilisationNow * 100).toFixed(0)} %`, '', `target ρ = ${Math.round(result.targetUtilisation * 100)} %`])
   }
   if (result.stabilityBoundary !== null) {
     table.push(['B* (keeps up at all)', `${formatNumber(result.stabilityBoundary)} events`, '', 'o·R / (1 − m·R)'])
@@ -83,7 +89,7 @@ export function renderTuneBatchText(result: TuneBatchResult, options: TuneBatchT
       range ? interval(range.low, range.high, 'events') : '',
       'o·R / (ρ − m·R), rounded up',
     ])
-    if (result.bufferCapacity !== null) table.push(['event buffer capacity', `${result.bufferCapacity} events`, '', 'same as B'])
+    table.push(['event buffer capacity', `${result.recommendedBatchSize} events`, '', 'same as B'])
   }
   out.push(table.toString())
   out.push('')
@@ -94,28 +100,27 @@ export function renderTuneBatchText(result: TuneBatchResult, options: TuneBatchT
   if (f.perEventLoad) out.push('')
 
   out.push(`Verdict: ${result.verdict.toUpperCase()} — ${result.summary}`)
-  if (rec) {
-    if (rec.verdict === 'unsustainable') {
-      out.push(`  max sustainable rate 1/m = ${formatNumber(rec.maxSustainableEventsPerSec ?? 0)} events/s at any batch size`)
-      out.push(`  parallel writers needed k = ⌈m·R/ρ⌉ = ${rec.parallelWritersNeeded}`)
-      out.push(`  or throttle the source to ρ/m = ${formatNumber(Math.floor(rec.throttleToEventsPerSec ?? 0))} events/s`)
-      if (rec.lagGrowthSecPerSec !== null && rec.lagGrowthSecPerSec > 0) {
-        out.push(`  meanwhile lag grows ${formatNumber(rec.lagGrowthSecPerSec)} s per second at the mean rate`)
-      }
-    } else if (rec.lagTrend) {
-      const trend = rec.lagTrend
-      out.push(
-        `  at B = ${result.currentBatchSize}: the writer moves ${formatNumber(trend.writerEventsPerSec)} events/s; lag ` +
-          (trend.state === 'growing'
-            ? `grows ${formatNumber(trend.growthSecPerSec)} s per second at the mean rate`
-            : rec.peakLagTrend?.state === 'growing'
-              ? `is stable at the mean rate but grows ${formatNumber(rec.peakLagTrend.growthSecPerSec)} s/s during peaks`
-              : 'is stable'),
-      )
+  const gone = result.unsustainable
+  if (gone) {
+    out.push(`  max sustainable rate 1/m = ${formatNumber(gone.maxSustainableEventsPerSec ?? 0)} events/s at any batch size`)
+    out.push(`  parallel writers needed k = ⌈m·R/ρ⌉ = ${gone.parallelWritersNeeded}`)
+    out.push(`  or throttle the source to ρ/m = ${formatNumber(Math.floor(gone.throttleToEventsPerSec ?? 0))} events/s`)
+    if (gone.lagGrowthSecPerSec !== null && gone.lagGrowthSecPerSec > 0) {
+      out.push(`  meanwhile lag grows ${formatNumber(gone.lagGrowthSecPerSec)} s per second at the mean rate`)
     }
-    if (rec.recommendedBatchSize !== null) out.push(`  buffer: ${rec.bufferCapacityReason}`)
-    for (const note of rec.notes.filter((n) => !result.fit.notes.includes(n))) out.push(`  note: ${note}`)
+  } else if (writer?.lagTrend) {
+    const trend = writer.lagTrend
+    out.push(
+      `  at B = ${result.currentBatchSize}: the writer moves ${formatNumber(trend.writerEventsPerSec)} events/s; lag ` +
+        (trend.state === 'growing'
+          ? `grows ${formatNumber(trend.growthSecPerSec)} s per second at the mean rate`
+          : writer.peakLagTrend?.state === 'growing'
+            ? `is stable at the mean rate but grows ${formatNumber(writer.peakLagTrend.growthSecPerSec)} s/s during peaks`
+            : 'is stable'),
+    )
   }
+  if (result.recommendedBatchSize !== null) out.push(`  buffer: ${BUFFER_REASON}`)
+  for (const note of result.notes) out.push(`  note: ${note}`)
   for (const note of result.fit.notes) out.push(`  note: ${note}`)
   for (const suggestion of result.suggestions) out.push(`  try: ${suggestion}`)
   for (const warning of result.warnings) out.push(`  warning: ${warning}`)
@@ -123,16 +128,24 @@ export function renderTuneBatchText(result: TuneBatchResult, options: TuneBatchT
   const samples = (options.samples ?? []).filter((x) => x.ok)
   if (samples.length > 0) {
     out.push('')
-    const line =
-      fit.status === 'fitted' ? {slope: fit.model.mMsPerEvent, intercept: fit.model.oMs} : fit.status === 'bad-model' ? {slope: (fit.chosen === 'robust' ? fit.robust : fit.ols).mMsPerEvent, intercept: (fit.chosen === 'robust' ? fit.robust : fit.ols).oMs} : null
+    const chosen = fittedLine(result)
+    const line = chosen ? {slope: chosen.mMsPerEvent, intercept: chosen.oMs} : null
     out.push(`T against B: ${samples.length} batch(es)${line ? ', fitted line -' : ''}`)
     out.push(renderTextPlot(samples.map((x) => ({x: x.events, y: x.ms})), line, {width: options.plotWidth, height: options.plotHeight}))
   }
   return out.join('\n')
 }
 
+/** The line the fit chose: the model, or the unusable line of a bad model (shown, not used); null otherwise. */
+function fittedLine(result: TuneBatchResult): LinearCostFit | null {
+  const fit = result.fit
+  if (fit.status === 'bad-model') return fit.chosen === 'robust' ? fit.robust : fit.ols
+  return result.model
+}
+
 /** The batch-size knob in the pipeline's own terms, where one was found. */
-export function describeKnob(result: Pick<TuneBatchResult, 'currentBatchSizeFrom' | 'currentBatchSize'>): string {
+export function describeKnob(result: Pick<TuneBatchResult, 'currentBatchSizeFrom' | 'currentBatchSize' | 'knob' | 'recommendedBatchSize'>): string {
+  if (result.knob) return `${result.knob.path}, now ${result.knob.value}${result.recommendedBatchSize === null ? '' : ` -> recommend ${result.recommendedBatchSize}`}`
   switch (result.currentBatchSizeFrom) {
     case 'flag':
       return '--batch-size'
