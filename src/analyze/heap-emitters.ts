@@ -25,6 +25,8 @@ export interface EmitterTwin {
   heapId: number
   className: string
   paths: string[]
+  /** Set when the awaited instance is also held through plain data that no live code reaches. */
+  awaitedHeldBy?: 'data-only'
 }
 
 /** One emitter that blocked tasks await an event on. */
@@ -80,9 +82,63 @@ export function findEmitterWaits(graph: HeapGraph, analysis: HeapWaitAnalysis): 
   const byTasks = [...waits].sort((a, b) => b.taskIndexes.length - a.taskIndexes.length).slice(0, MAX_ORPHAN_CHECKS)
   for (const wait of byTasks) {
     const walls = taskWalls(graph, analysis, wait.taskIndexes)
-    if (heldOnlyThrough(graph, analysis, wait.emitterNode, walls)) wait.twin = findTwin(graph, analysis, wait, walls)
+    if (heldOnlyThrough(graph, analysis, wait.emitterNode, walls)) {
+      wait.twin = findTwin(graph, analysis, wait, walls)
+      continue
+    }
+    // Held through plain data as well (a closure's `state.session`, `this.conn.events`, a module
+    // variable): still orphaned when no live code can reach it (see liveSideReach) while a twin is
+    // held by live code. Only looked at when a twin candidate exists: it walks the whole graph.
+    if (findTwin(graph, analysis, wait, walls) === undefined) continue
+    const live = liveSideReach(graph, analysis, walls)
+    if (live[wait.emitterNode] === 1) continue
+    const twin = findTwin(graph, analysis, wait, walls, live)
+    if (twin) wait.twin = {...twin, awaitedHeldBy: 'data-only'}
   }
   return waits
+}
+
+/**
+ * What live code can reach: a walk from the GC roots over strong edges that does not pass through the
+ * waiting tasks' own objects (walls), suspended functions that cannot resume, or a module's top-level
+ * scope (a Context whose previous is the native context). Every function can name a top-level
+ * variable, so a top-level binding says nothing about who uses an object; a timer, a listener or a
+ * live task that captured the object (or the object that owns it, as a method's `this`) does.
+ */
+function liveSideReach(graph: HeapGraph, analysis: HeapWaitAnalysis, walls: ReadonlySet<number>): Uint8Array {
+  const seen = new Uint8Array(graph.nodeCount)
+  // Node's own modules keep timers, listeners and handles in their top-level scopes: only the
+  // program's top-level scopes (those of functions defined in a non-node: script) are blocked.
+  const programScope = (context: number): boolean => {
+    for (const e of graph.incomingEdges(context)) {
+      if (graph.edgeName(e) !== 'context' || graph.nodeType(graph.edgeSource(e)) !== 'closure') continue
+      const location = graph.location(graph.edgeSource(e))
+      const url = location ? analysis.scriptUrls.get(location.scriptId) : undefined
+      if (url !== undefined) return !url.startsWith('node:')
+    }
+    return false
+  }
+  const blocked = (node: number): boolean => {
+    if (walls.has(node)) return true
+    if (graph.nodeName(node) !== 'system / Context') return false
+    const previous = graph.child(node, 'previous')
+    return previous >= 0 && graph.nodeName(previous) === 'system / NativeContext' && programScope(node)
+  }
+  for (const g of analysis.generators) if (!g.live) seen[g.node] = 1
+  const queue = [0]
+  seen[0] = 1
+  for (let i = 0; i < queue.length; i++) {
+    const node = queue[i]
+    for (let e = graph.firstEdgeOf(node); e < graph.endEdgeOf(node); e++) {
+      if (graph.edgeType(e) === 'weak') continue
+      const to = graph.edgeTarget(e)
+      if (seen[to] === 1) continue
+      seen[to] = 1
+      if (!blocked(to)) queue.push(to)
+    }
+  }
+  for (const g of analysis.generators) if (!g.live) seen[g.node] = 0
+  return seen
 }
 
 /**
@@ -212,7 +268,7 @@ export function heldOnlyThrough(graph: HeapGraph, analysis: HeapWaitAnalysis, ta
  * nobody). For a generic class (EventEmitter), it must also be referred to by a property of the same
  * name as the awaited one.
  */
-function findTwin(graph: HeapGraph, analysis: HeapWaitAnalysis, wait: EmitterWait, walls: ReadonlySet<number>): EmitterTwin | undefined {
+function findTwin(graph: HeapGraph, analysis: HeapWaitAnalysis, wait: EmitterWait, walls: ReadonlySet<number>, live?: Uint8Array): EmitterTwin | undefined {
   const referringNames = (node: number): Set<string> => {
     const names = new Set<string>()
     for (const e of graph.incomingEdges(node)) if (graph.edgeType(e) === 'property') names.add(graph.edgeName(e))
@@ -231,6 +287,7 @@ function findTwin(graph: HeapGraph, analysis: HeapWaitAnalysis, wait: EmitterWai
     const listener = graph.child(events, wait.eventName)
     if (listener >= 0 && graph.nodeType(listener) !== 'hidden' && !graph.nodeName(listener).startsWith('system / Oddball')) continue
     if (heldOnlyThrough(graph, analysis, node, walls)) continue
+    if (live !== undefined && live[node] !== 1) continue // the twin must be held by live code
     return {heapId: graph.nodeId(node), className: wait.className, paths: emitterPaths(graph, analysis, node)}
   }
   return undefined
@@ -331,7 +388,7 @@ export function buildEmitterReport(reports: readonly EmitterWaitReport[], observ
         kind: 'uninitialized-channel-send',
         severity: observed ? 'error' : 'warning',
         summary:
-          `${report.taskIds.length} task(s) wait for '${report.eventName}' on ${name} (${report.className}), which nothing but the waiting task holds any more, ` +
+          `${report.taskIds.length} task(s) wait for '${report.eventName}' on ${name} (${report.className}), ${twin.awaitedHeldBy === 'data-only' ? 'which only the waiting task and data no live code reaches hold any more' : 'which nothing but the waiting task holds any more'}, ` +
           `while the pipeline holds another ${report.className}, ${twinName}, that no one listens to for '${report.eventName}': the waiter kept an instance that was replaced` +
           (observed ? `; no progress in ${seconds} (a lower bound on the wait).` : '; not confirmed by a second look.'),
         evidence: {

@@ -289,8 +289,23 @@ function mergeAgentAndHeap(snapshot: AgentSnapshot, heap: HeapRead, injection: A
     if (task.stack.some((frame) => isRuntimeFrame(frame))) return false
     return !(task.stack[0] && agentSites.has(siteKey(task.stack[0])))
   })
+  // Heap tasks are renumbered after the agent's; the split queues and emitter waits name tasks by their
+  // heap-route ids, so they are carried through the same map (a task the agent records is not in it).
   let nextId = snapshot.tasks.reduce((max, task) => Math.max(max, task.id), 0) + 1
-  const renumbered = fresh.map((task) => ({...task, id: nextId++}))
+  const mergedId = new Map<number, number>()
+  const renumbered = fresh.map((task) => {
+    mergedId.set(task.id, nextId)
+    return {...task, id: nextId++}
+  })
+  const remap = (ids: number[]): number[] => ids.flatMap((id) => mergedId.get(id) ?? [])
+  // A split queue keeps both sides only when each still has a task the agent does not record (the
+  // agent's own findings cover a ferrydiag buffer); an emitter wait keeps the tasks that remain.
+  const splitQueues = heap.splitQueues
+    .map((split) => ({...split, sendTaskIds: remap(split.sendTaskIds), receiveTaskIds: remap(split.receiveTaskIds)}))
+    .filter((split) => split.sendTaskIds.length > 0 && split.receiveTaskIds.length > 0)
+  const emitterWaits = heap.emitterWaits
+    .map((wait) => ({...wait, taskIds: remap(wait.taskIds)}))
+    .filter((wait) => wait.taskIds.length > 0)
   const source: DumpSource = describeAgentSource(snapshot, injection)
   const kind: DumpSourceKind = source.kind
   return {
@@ -303,12 +318,15 @@ function mergeAgentAndHeap(snapshot: AgentSnapshot, heap: HeapRead, injection: A
         `Merged with a heap snapshot: ${renumbered.length} wait(s) outside ferrydiag buffers added; ${heap.tasks.length - renumbered.length} already recorded by the agent were left out.`,
         describeWaitAges(heap.waitAges),
         describeHeapCost(heap.stats),
+        ...describeObservation(heap.observation),
       ],
     },
     heapTasks: renumbered,
     heapStats: heap.stats,
+    heapSplitQueues: splitQueues,
+    heapEmitterWaits: emitterWaits,
+    heapObservation: heap.observation,
   }
-  // The split-queue candidates name tasks by their heap-route ids, which the merge renumbered: left out.
 }
 
 function siteKey(frame: StackFrame): string {
