@@ -32,6 +32,7 @@ import {parseQualifiedTable, probeTarget, type ProbeTargetResult, type ProbeWrit
 import {renderSvgPlot} from '../src/render/plot-svg.js'
 import {createProgressLine} from '../src/render/progress.js'
 import {renderTuneBatchText} from '../src/render/tune-batch-text.js'
+import {formatDurationMs} from '../src/units.js'
 
 
 export default class TuneBatch extends FerrydiagCommand {
@@ -202,7 +203,7 @@ Exit status: 0 with a verdict; 40 too few samples; 41 the fit gave negative or n
         ? {
             ...analyzed,
             verdict: 'insufficient-data',
-            summary: `the target exited ${((endedAtMs - startedAtMs) / 1000).toFixed(1)} s into the ${(flags.duration / 1000).toFixed(0)} s window: no verdict from a window cut short`,
+            summary: `the target exited ${formatDurationMs(endedAtMs - startedAtMs)} into the ${formatDurationMs(flags.duration)} window: no verdict from a window cut short`,
           }
         : analyzed
       result.probes = reader?.probes ?? null

@@ -18,6 +18,7 @@ import {looksLikeStreamer, looksLikeWriter} from '../model/stage-role.js'
 import {formatSite as formatStackSite, type AgentSnapshot, type ChannelRecord, type SourceStatus, type StageRecord, type TaskRecord} from '../model/snapshot.js'
 import {computeStageRates, measureWindowMs} from './stage-rates.js'
 import {leastSquaresSlope} from './stats.js'
+import {formatDurationMs} from '../units.js'
 
 /** A source status reading (from `--source`, or an agent-registered source) at a time. */
 export interface SourceObservation {
@@ -197,7 +198,7 @@ export function assessLag(input: AssessLagInput): LagReport {
     const waitedFor = describeWork(producing, bufferedEvents, handOffWaits.length)
     summary = onlySourceStuck
       ? 'the pipeline\'s binlog position has not moved while the source advanced'
-      : `no progress by ${stalledNames.join(' or ') || 'the pipeline'} for ${formatSeconds(lag?.livenessLagMs ?? windowMs)} while ${waitedFor}`
+      : `no progress by ${stalledNames.join(' or ') || 'the pipeline'} for ${formatDurationMs(lag?.livenessLagMs ?? windowMs)} while ${waitedFor}`
     evidence.push(...describeBlockedWaits(longWaits, new Set(stalledNames)))
     if (evidence.length === 0 && !onlySourceStuck) {
       evidence.push({
@@ -705,7 +706,7 @@ function describeBlockedWaits(longWaits: readonly TaskRecord[], stalled: Readonl
       kind,
       severity: 'error',
       summary:
-        `${task.stageName ?? 'a task'} blocked in ${task.kind}${where} for ${formatSeconds(task.waitMs)}` + (site ? ` at ${site}` : ''),
+        `${task.stageName ?? 'a task'} blocked in ${task.kind}${where} for ${formatDurationMs(task.waitMs)}` + (site ? ` at ${site}` : ''),
       evidence: {
         sites: site ? [site] : [],
         channels: task.channelName ? [task.channelName] : [],
@@ -767,10 +768,7 @@ function estimateCatchUp(
     ...base,
     state: 'estimate',
     seconds,
-    note: `lag ${formatSeconds(lagMs)} shrinks at ${(capacity / rate - 1).toFixed(2)} s/s (capacity ${Math.round(capacity)} vs ${rateNote} ${Math.round(rate)} events/s)`,
+    note: `lag ${formatDurationMs(lagMs)} shrinks at ${(capacity / rate - 1).toFixed(2)} s/s (capacity ${Math.round(capacity)} vs ${rateNote} ${Math.round(rate)} events/s)`,
   }
 }
 
-function formatSeconds(ms: number): string {
-  return ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 1000).toFixed(1)} s`
-}

@@ -20,6 +20,7 @@ import {
 import {registerCleanup} from '../cleanup.js'
 import {FerrydiagError} from '../errors.js'
 import {trace} from '../trace.js'
+import {formatDurationMs} from '../units.js'
 import {
   AGENT_GLOBAL_KEY,
   type AgentMode,
@@ -208,8 +209,8 @@ export class InspectorSession {
       const busy = status.busy
       throw new FerrydiagError(
         'sessionBusy',
-        `Another ferrydiag session (CLI pid ${busy.cliPid}, attached ${formatAgo(Date.now() - busy.since)} ago, last heartbeat ${formatAgo(busy.lastBeatAgoMs)} ago) is attached to the target at ${this.address}; two sessions would undo each other's changes.`,
-        `Wait for it to finish (\`ps -p ${busy.cliPid}\`); if that CLI was killed, its session expires ${formatAgo(Math.max(0, busy.timeoutMs - busy.lastBeatAgoMs))} from now and you can attach again.`,
+        `Another ferrydiag session (CLI pid ${busy.cliPid}, attached ${formatDurationMs(Date.now() - busy.since)} ago, last heartbeat ${formatDurationMs(busy.lastBeatAgoMs)} ago) is attached to the target at ${this.address}; two sessions would undo each other's changes.`,
+        `Wait for it to finish (\`ps -p ${busy.cliPid}\`); if that CLI was killed, its session expires ${formatDurationMs(Math.max(0, busy.timeoutMs - busy.lastBeatAgoMs))} from now and you can attach again.`,
       )
     }
     this.leaseToken = token
@@ -606,6 +607,3 @@ function unknownSnapshotError(seen: string): FerrydiagError {
   )
 }
 
-function formatAgo(ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`
-}
