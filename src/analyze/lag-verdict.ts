@@ -5,10 +5,13 @@ import type {
   Bottleneck,
   BufferRate,
   CatchUpEstimate,
+  CatchUpRateFrom,
   FlowEvidence,
   LagBufferRate,
   LagFigures,
+  LagGrowth,
   LagMissing,
+  LagReason,
   LagReport,
   LagVerdict,
   SourceFigures,
@@ -180,7 +183,7 @@ export function assessLag(input: AssessLagInput): LagReport {
   let verdict: LagVerdict = 'unknown'
   const missing: LagMissing[] = []
   const flow: FlowEvidence[] = []
-  let summary = ''
+  let reason: LagReason = {code: 'no-evidence', missing}
   let bottleneck: Bottleneck | null = null
   const stageRate = (name: string | null) => (name ? stages.find((s) => s.name === name) ?? null : null)
 
@@ -195,10 +198,16 @@ export function assessLag(input: AssessLagInput): LagReport {
     const stalledNames = [streamerStalled ? streamerName : null, writerStalled ? writerName : null].filter(
       (n): n is string => n !== null,
     )
-    const waitedFor = describeWork(producing, bufferedEvents, handOffWaits.length)
-    summary = onlySourceStuck
-      ? 'the pipeline\'s binlog position has not moved while the source advanced'
-      : `no progress by ${stalledNames.join(' or ') || 'the pipeline'} for ${formatDurationMs(lag?.livenessLagMs ?? windowMs)} while ${waitedFor}`
+    reason = onlySourceStuck
+      ? {code: 'position-frozen'}
+      : {
+          code: 'no-progress',
+          stages: stalledNames,
+          forMs: lag?.livenessLagMs ?? windowMs,
+          sourceAdvanced: producing === true,
+          bufferedEvents,
+          handOffBlocked: handOffWaits.length > 0,
+        }
     evidence.push(...describeBlockedWaits(longWaits, new Set(stalledNames)))
     if (evidence.length === 0 && !onlySourceStuck) {
       evidence.push({
@@ -220,16 +229,12 @@ export function assessLag(input: AssessLagInput): LagReport {
     flow.push(...decided.flow)
     if (verdict === 'falling-behind') {
       bottleneck = findBottleneck(stages, stageNames)
-      summary =
-        `lag is growing (${decided.growth.join('; ')})` +
-        (bottleneck ? `; bottleneck: ${bottleneck.stageName} (busy ${Math.round(bottleneck.busyMsPerSec)} ms/s)` : '')
+      reason = {code: 'lag-growing', growth: decided.growth}
       if (bottleneck) evidence.push(describeBottleneck(bottleneck, buffers))
     } else if (verdict === 'idle') {
-      summary = 'the source produced no events and the pipeline is at its end'
+      reason = {code: 'source-quiet-at-end'}
     } else if (verdict === 'healthy') {
-      summary = 'the pipeline keeps up: lag is not growing'
-    } else {
-      summary = `no evidence for a verdict: ${decided.missing.map((m) => MISSING_SHORT[m]).join('; ')}`
+      reason = {code: 'keeps-up'}
     }
   }
 
@@ -237,7 +242,7 @@ export function assessLag(input: AssessLagInput): LagReport {
 
   return {
     verdict,
-    summary,
+    reason,
     nowMs,
     window: {
       fromMs,
@@ -266,7 +271,7 @@ export function assessLag(input: AssessLagInput): LagReport {
 function nothingMeasured(nowMs: number): LagReport {
   return {
     verdict: 'unknown',
-    summary: `no evidence for a verdict: ${MISSING_SHORT.pipeline}; ${MISSING_SHORT.source}`,
+    reason: {code: 'no-evidence', missing: ['pipeline', 'source']},
     nowMs,
     window: {fromMs: nowMs, toMs: nowMs, durationMs: 0, snapshotCount: 0, sourceStatusCount: 0},
     lag: null,
@@ -274,7 +279,7 @@ function nothingMeasured(nowMs: number): LagReport {
     source: null,
     pipelineOrder: {stages: [], derivedFrom: 'creation-order'},
     bottleneck: null,
-    catchUp: {state: 'unknown', seconds: null, capacityEventsPerSec: null, sourceEventsPerSec: null, note: 'needs transaction lag, stage capacity, source rate'},
+    catchUp: {state: 'unknown', seconds: null, capacityEventsPerSec: null, sourceEventsPerSec: null, basis: {code: 'needs', missing: ['transaction-lag', 'stage-capacity', 'source-rate']}},
     buffers: [],
     stages: [],
     evidence: [],
@@ -496,22 +501,6 @@ function isPositionFrozen(
   return readings.length >= 2 && grownPerSec >= 0.95 * source.bytesPerSec
 }
 
-function describeWork(producing: boolean | null, bufferedEvents: number, handOffWaits: number): string {
-  const parts: string[] = []
-  if (producing === true) parts.push('the source advanced')
-  if (bufferedEvents > 0) parts.push(`${bufferedEvents} event(s) wait in buffers`)
-  if (handOffWaits > 0) parts.push('the streamer holds an event it cannot hand off')
-  return parts.join(' and ') || 'work was waiting'
-}
-
-/** One line per missing code, for the summary (the renderer names the flag that measures each). */
-const MISSING_SHORT: Record<LagMissing, string> = {
-  pipeline: 'no stage progress and no binlog position of the pipeline was measured',
-  source: 'the source\'s rate or end was not measured, so a quiet source cannot be told from a stuck read',
-  window: 'one snapshot gives no rates',
-  'end-to-end': 'no figure shows events reaching the writer at the source\'s pace',
-}
-
 /** Writer items/s at least this share of the source's (or the streamer's) rate keep up with it. */
 const KEEPS_UP_SHARE = 0.8
 /** A streamer whose newest event is at most this old is current with the source, ms. */
@@ -536,7 +525,7 @@ interface FlowInput {
 
 interface FlowVerdict {
   verdict: 'falling-behind' | 'healthy' | 'idle' | 'unknown'
-  growth: string[]
+  growth: LagGrowth[]
   missing: LagMissing[]
   flow: FlowEvidence[]
 }
@@ -590,9 +579,9 @@ function detectGrowth(
   source: SourceFigures | null,
   streamer: StageRate | null,
   threshold: number,
-): string[] {
+): LagGrowth[] {
   const {lag, writerLag, bytesBehindGrowthPerSec} = input
-  const reasons: string[] = []
+  const reasons: LagGrowth[] = []
   for (const figures of [lag, writerLag]) {
     const growth = figures?.transactionLagGrowthSecPerSec
     // A stage that handled nothing on a source not known to produce may simply have had nothing to
@@ -600,12 +589,12 @@ function detectGrowth(
     const rate = figures ? input.stages.find((s) => s.name === figures.stageName) : undefined
     const moving = (rate?.itemsHandled ?? 0) > 0 || input.producing === true
     if (figures && moving && growth != null && growth > threshold && (figures.transactionLagMs ?? 0) > TRANSACTION_LAG_RESOLUTION_MS) {
-      reasons.push(`${figures.stageName} transaction lag +${growth.toFixed(2)} s/s`)
+      reasons.push({code: 'transaction-lag-growing', stageName: figures.stageName, growthSecPerSec: growth})
     }
   }
   if (bytesBehindGrowthPerSec !== null && bytesBehindGrowthPerSec > 0) {
     const relative = source?.bytesPerSec ? bytesBehindGrowthPerSec / source.bytesPerSec : null
-    if (relative === null || relative > threshold) reasons.push(`bytes behind +${Math.round(bytesBehindGrowthPerSec)} B/s`)
+    if (relative === null || relative > threshold) reasons.push({code: 'bytes-behind-growing', bytesPerSec: bytesBehindGrowthPerSec})
   }
   // The streamer held back by back-pressure most of the time while a stage downstream works flat out: it is
   // offered more than the pipeline takes, so the lag grows in front of it (its paused binlog connection, the
@@ -617,15 +606,25 @@ function detectGrowth(
   const shrinking = (lag?.transactionLagGrowthSecPerSec ?? 0) < -threshold || (bytesBehindGrowthPerSec ?? 0) < 0
   const keepsUp = source?.eventsPerSec != null && streamer !== null && streamer.itemsPerSec >= source.eventsPerSec
   if (streamer && streamer.backPressuredMsPerSec >= SATURATED_BACK_PRESSURE_MS_PER_SEC && saturated && !shrinking && !keepsUp) {
-    reasons.push(`${streamer.name} back-pressured ${Math.round(streamer.backPressuredMsPerSec)} ms/s by ${saturated.name} busy ${Math.round(saturated.busyMsPerSec)} ms/s`)
+    reasons.push({
+      code: 'streamer-back-pressured',
+      stageName: streamer.name,
+      backPressuredMsPerSec: streamer.backPressuredMsPerSec,
+      saturatedStageName: saturated.name,
+      saturatedBusyMsPerSec: saturated.busyMsPerSec,
+    })
   }
   // Binlog rows are counted on arrival and over every schema (a pipeline may copy only some): they show
   // the streamer falling short only while it is not mostly waiting for the source.
   const comparable =
     source?.eventsPerSecFrom !== 'binlog-rows' || (streamer !== null && streamer.idleMsPerSec < KEEPING_UP_IDLE_MS_PER_SEC)
   if (comparable && source?.eventsPerSec != null && streamer && source.eventsPerSec > streamer.itemsPerSec * (1 + threshold) && source.eventsPerSec > 0) {
-    const unit = source.eventsPerSecFrom === 'binlog-rows' ? 'rows/s' : 'events/s'
-    reasons.push(`source ${Math.round(source.eventsPerSec)} ${unit} > streamer ${Math.round(streamer.itemsPerSec)} items/s`)
+    reasons.push({
+      code: 'source-outpaces-streamer',
+      sourceEventsPerSec: source.eventsPerSec,
+      eventsPerSecFrom: source.eventsPerSecFrom,
+      streamerItemsPerSec: streamer.itemsPerSec,
+    })
   }
   return reasons
 }
@@ -744,31 +743,35 @@ function estimateCatchUp(
     }
   }
   let rate: number | null = source?.eventsPerSec ?? null
-  let rateNote = source?.eventsPerSecFrom === 'binlog-rows' ? 'source rate (binlog rows)' : 'source rate'
+  let rateFrom: CatchUpRateFrom = source?.eventsPerSecFrom === 'binlog-rows' ? 'binlog-rows' : 'source-status'
+  // A streamer that is not back-pressured follows the source: its pace stands in for an unmeasured source.
   if (rate === null && streamer && streamer.backPressuredMsPerSec < 200) {
     rate = streamer.itemsPerSec
-    rateNote = 'streamer rate (not back-pressured, so it follows the source)'
+    rateFrom = 'streamer'
   }
   const lagMs = writerLag?.transactionLagMs ?? lag?.transactionLagMs ?? null
   const base = {capacityEventsPerSec: capacity, sourceEventsPerSec: rate}
-  if (verdict === 'stuck') return {...base, state: 'never', seconds: null, note: 'the pipeline is stuck: it will not catch up until unblocked'}
-  if (verdict === 'idle') return {...base, state: 'caught-up', seconds: 0, note: 'nothing to catch up'}
+  if (verdict === 'stuck') return {...base, state: 'never', seconds: null, basis: {code: 'stuck'}}
+  if (verdict === 'idle') return {...base, state: 'caught-up', seconds: 0, basis: {code: 'nothing-to-catch-up'}}
   if (lagMs !== null && lagMs <= TRANSACTION_LAG_RESOLUTION_MS && verdict !== 'falling-behind') {
-    return {...base, state: 'caught-up', seconds: 0, note: 'lag within the 1 s timestamp resolution'}
+    return {...base, state: 'caught-up', seconds: 0, basis: {code: 'within-timestamp-resolution'}}
   }
   if (lagMs === null || capacity === null || rate === null) {
-    const missing = [lagMs === null ? 'transaction lag' : null, capacity === null ? 'stage capacity' : null, rate === null ? 'source rate' : null]
-    return {...base, state: 'unknown', seconds: null, note: `needs ${missing.filter(Boolean).join(', ')}`}
+    const missing: Array<'transaction-lag' | 'stage-capacity' | 'source-rate'> = []
+    if (lagMs === null) missing.push('transaction-lag')
+    if (capacity === null) missing.push('stage-capacity')
+    if (rate === null) missing.push('source-rate')
+    return {...base, state: 'unknown', seconds: null, basis: {code: 'needs', missing}}
   }
   if (capacity <= rate) {
-    return {...base, state: 'never', seconds: null, note: `capacity ${Math.round(capacity)} events/s ≤ ${rateNote} ${Math.round(rate)} events/s`}
+    return {...base, state: 'never', seconds: null, basis: {code: 'capacity-at-most-rate', rateFrom}}
   }
   const seconds = ((lagMs / 1000) * rate) / (capacity - rate)
   return {
     ...base,
     state: 'estimate',
     seconds,
-    note: `lag ${formatDurationMs(lagMs)} shrinks at ${(capacity / rate - 1).toFixed(2)} s/s (capacity ${Math.round(capacity)} vs ${rateNote} ${Math.round(rate)} events/s)`,
+    basis: {code: 'shrinking', lagMs, rateFrom},
   }
 }
 
