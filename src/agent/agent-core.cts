@@ -49,18 +49,10 @@ export interface AgentStackEntry {
  * references the channel object itself (only ownerRef, a WeakRef), so it outlives the channel.
  * All *Mono fields are performance.now() milliseconds.
  */
-export interface AgentChannelRec {
-  id: number
-  name: string
-  kind: ChannelKind
-  capacity: number
-  length: number
-  closed: boolean
-  collected: boolean
+export interface AgentChannelRec
+  extends Pick<ChannelRecord, 'id' | 'name' | 'kind' | 'capacity' | 'length' | 'closed' | 'collected' | 'itemsIn' | 'itemsOut'> {
   collectedAtMono: number
   createdAtMono: number
-  itemsIn: number
-  itemsOut: number
   /** Identities seen (stage records, or await sites of blocked waits). */
   senders: Set<unknown>
   receivers: Set<unknown>
