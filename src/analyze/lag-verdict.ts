@@ -90,7 +90,6 @@ export function assessLag(input: AssessLagInput): LagReport {
   if (!(stallThresholdMs > 0)) throw new RangeError(`Expected stallThresholdMs > 0, got ${stallThresholdMs}`)
   if (!(growthThreshold >= 0)) throw new RangeError(`Expected growthThresholdSecPerSec >= 0, got ${growthThreshold}`)
 
-  const first = snapshots[0]
   const last = snapshots[snapshots.length - 1]
   const times = [
     ...snapshots.map((s) => s.takenAtMs),
@@ -104,25 +103,7 @@ export function assessLag(input: AssessLagInput): LagReport {
   const notes: string[] = []
   const evidence: Finding[] = []
 
-  // ---- stages and buffers ----
-  let stages: StageRate[] = []
-  let buffers: LagBufferRate[] = []
-  let windowMs = toMs - fromMs
-  if (snapshots.length >= 2) {
-    const rates = computeStageRates(snapshots)
-    stages = rates.stages
-    buffers = describeBufferUse(rates.buffers, last)
-    windowMs = measureWindowMs(first, last)
-    notes.push(...rates.notes)
-    if (rates.vanished.length > 0) notes.push(`gone during the window: ${rates.vanished.join(', ')}`)
-  } else if (snapshots.length === 1) {
-    notMeasured.push('not measured: stage and buffer rates (one agent snapshot; a window needs two or more)')
-  } else {
-    notMeasured.push('not measured: stages, buffers and blocked waits (no agent snapshots; attach to the process)')
-  }
-  if (last && last.stages.length === 0) {
-    notMeasured.push('not measured: stage progress (the pipeline registers no stages)')
-  }
+  const {stages, buffers, windowMs} = measurePipeline(snapshots, toMs - fromMs, notMeasured, notes)
 
   const order = derivePipelineOrder(snapshots, input.stageOrder)
   const stageNames = order.stages
@@ -165,21 +146,9 @@ export function assessLag(input: AssessLagInput): LagReport {
   }
   const producing = sourceProducing(source)
 
-  // ---- progress and work ----
-  const streamerRecord = streamerName && last ? last.stages.find((s) => s.name === streamerName) ?? null : null
-  const writerRecord = writerName && last ? last.stages.find((s) => s.name === writerName) ?? null : null
-  const streamerStalled = streamerRecord ? isStalled(snapshots, streamerRecord, nowMs, stallThresholdMs) : null
-  const writerStalled = writerRecord ? isStalled(snapshots, writerRecord, nowMs, stallThresholdMs) : null
-  const lastChannels = last ? last.channels.filter((c) => c.kind !== 'slot') : []
-  const bufferedEvents = lastChannels.reduce((sum, c) => sum + c.length, 0)
-  const longWaits = last ? last.tasks.filter((t) => t.waitMs >= stallThresholdMs) : []
-  const handOffWaits = longWaits.filter(
-    (t) => (t.kind === 'channel-send' || t.kind === 'slot-wait' || t.kind === 'stream-write') && t.stageName === streamerName,
-  )
-  const hopeless = longWaits.filter((t) => t.state === 'never-resumes' || t.kind === 'slot-wait')
-  const workWaiting = producing === true || bufferedEvents > 0 || handOffWaits.length > 0
-
-  // ---- verdict ----
+  // ---- progress, then the verdict: stuck first, else what the flow of events shows ----
+  const progress = readProgress(snapshots, streamerName, writerName, nowMs, stallThresholdMs)
+  const {bufferedEvents, handOffWaits} = progress
   let verdict: LagVerdict = 'unknown'
   const missing: LagMissing[] = []
   const flow: FlowEvidence[] = []
@@ -187,37 +156,14 @@ export function assessLag(input: AssessLagInput): LagReport {
   let bottleneck: Bottleneck | null = null
   const stageRate = (name: string | null) => (name ? stages.find((s) => s.name === name) ?? null : null)
 
-  const pipelineStalled =
-    streamerStalled !== null && streamerStalled && (writerStalled === null || writerStalled)
-  const hopelessStalled = hopeless.some((t) => t.stageName === streamerName || t.stageName === writerName) &&
-    (streamerStalled === true || writerStalled === true)
   const onlySourceStuck = snapshots.length === 0 && isPositionFrozen(source, sourceReadings, bytesBehind, stallThresholdMs)
-
-  if (((pipelineStalled || hopelessStalled) && workWaiting) || onlySourceStuck) {
+  const stuck = onlySourceStuck
+    ? {reason: {code: 'position-frozen'} as const, evidence: []}
+    : decideStuck(progress, {producing, livenessLagMs: lag?.livenessLagMs ?? null, windowMs})
+  if (stuck) {
     verdict = 'stuck'
-    const stalledNames = [streamerStalled ? streamerName : null, writerStalled ? writerName : null].filter(
-      (n): n is string => n !== null,
-    )
-    reason = onlySourceStuck
-      ? {code: 'position-frozen'}
-      : {
-          code: 'no-progress',
-          stages: stalledNames,
-          forMs: lag?.livenessLagMs ?? windowMs,
-          sourceAdvanced: producing === true,
-          bufferedEvents,
-          handOffBlocked: handOffWaits.length > 0,
-        }
-    evidence.push(...describeBlockedWaits(longWaits, new Set(stalledNames)))
-    if (evidence.length === 0 && !onlySourceStuck) {
-      evidence.push({
-        kind: 'stuck',
-        severity: 'error',
-        summary: `${stalledNames.join(' and ')} made no progress and no blocked wait was recorded: it may be stuck in a write or a non-instrumented await`,
-        evidence: {stages: stalledNames, waitMs: lag?.livenessLagMs ?? undefined},
-        suggestion: 'run `ferrydiag stacks --heap` on the same target to see where the stage awaits (it takes a heap snapshot)',
-      })
-    }
+    reason = stuck.reason
+    evidence.push(...stuck.evidence)
   } else {
     const decided = decideFlowVerdict({
       snapshots, stages, source, producing, lag, writerLag, bytesBehind, bytesBehindGrowthPerSec,
@@ -265,6 +211,109 @@ export function assessLag(input: AssessLagInput): LagReport {
     missing,
     flow,
   }
+}
+
+/** Whether the end stages moved, and the work and long waits in the last snapshot. */
+interface PipelineProgress {
+  streamerName: string | null
+  writerName: string | null
+  /** null: the stage is not known. */
+  streamerStalled: boolean | null
+  writerStalled: boolean | null
+  /** Items in the buffers (not slots) at the end. */
+  bufferedEvents: number
+  /** Waits of at least the stall threshold at the end. */
+  longWaits: TaskRecord[]
+  /** The streamer's long waits to hand an event on (send, slot, stream write). */
+  handOffWaits: TaskRecord[]
+}
+
+function readProgress(
+  snapshots: readonly AgentSnapshot[],
+  streamerName: string | null,
+  writerName: string | null,
+  nowMs: number,
+  stallThresholdMs: number,
+): PipelineProgress {
+  const last = snapshots[snapshots.length - 1]
+  const stalled = (name: string | null): boolean | null => {
+    const record = name && last ? last.stages.find((s) => s.name === name) : undefined
+    return record ? isStalled(snapshots, record, nowMs, stallThresholdMs) : null
+  }
+  const bufferedEvents = last ? last.channels.filter((c) => c.kind !== 'slot').reduce((sum, c) => sum + c.length, 0) : 0
+  const longWaits = last ? last.tasks.filter((t) => t.waitMs >= stallThresholdMs) : []
+  const handOffWaits = longWaits.filter(
+    (t) => (t.kind === 'channel-send' || t.kind === 'slot-wait' || t.kind === 'stream-write') && t.stageName === streamerName,
+  )
+  return {streamerName, writerName, streamerStalled: stalled(streamerName), writerStalled: stalled(writerName), bufferedEvents, longWaits, handOffWaits}
+}
+
+/**
+ * Stuck: the end stages made no progress (or one did not and a wait that cannot complete blocks it)
+ * while work was waiting (the source advanced, events are buffered, or the streamer cannot hand one on).
+ * Returns the reason and the blocked waits behind it, or null when the pipeline is not stuck.
+ */
+function decideStuck(
+  p: PipelineProgress,
+  context: {producing: boolean | null; livenessLagMs: number | null; windowMs: number},
+): {reason: LagReason; evidence: Finding[]} | null {
+  const {streamerName, writerName, streamerStalled, writerStalled} = p
+  const pipelineStalled = streamerStalled === true && (writerStalled === null || writerStalled)
+  const hopeless = p.longWaits.filter((t) => t.state === 'never-resumes' || t.kind === 'slot-wait')
+  const hopelessStalled = hopeless.some((t) => t.stageName === streamerName || t.stageName === writerName) &&
+    (streamerStalled === true || writerStalled === true)
+  const workWaiting = context.producing === true || p.bufferedEvents > 0 || p.handOffWaits.length > 0
+  if (!((pipelineStalled || hopelessStalled) && workWaiting)) return null
+  const stalledNames = [streamerStalled ? streamerName : null, writerStalled ? writerName : null].filter(
+    (n): n is string => n !== null,
+  )
+  const evidence = describeBlockedWaits(p.longWaits, new Set(stalledNames))
+  if (evidence.length === 0) {
+    evidence.push({
+      kind: 'stuck',
+      severity: 'error',
+      summary: `${stalledNames.join(' and ')} made no progress and no blocked wait was recorded: it may be stuck in a write or a non-instrumented await`,
+      evidence: {stages: stalledNames, waitMs: context.livenessLagMs ?? undefined},
+      suggestion: 'run `ferrydiag stacks --heap` on the same target to see where the stage awaits (it takes a heap snapshot)',
+    })
+  }
+  return {
+    reason: {
+      code: 'no-progress',
+      stages: stalledNames,
+      forMs: context.livenessLagMs ?? context.windowMs,
+      sourceAdvanced: context.producing === true,
+      bufferedEvents: p.bufferedEvents,
+      handOffBlocked: p.handOffWaits.length > 0,
+    },
+    evidence,
+  }
+}
+
+/**
+ * Stage and buffer rates over the window (and its length as the snapshots measure it; else
+ * `spanMs`), adding what could not be measured to `notMeasured` and remarks to `notes`.
+ */
+function measurePipeline(
+  snapshots: readonly AgentSnapshot[],
+  spanMs: number,
+  notMeasured: string[],
+  notes: string[],
+): {stages: StageRate[]; buffers: LagBufferRate[]; windowMs: number} {
+  const last = snapshots[snapshots.length - 1]
+  if (last && last.stages.length === 0) notMeasured.push('not measured: stage progress (the pipeline registers no stages)')
+  if (snapshots.length >= 2) {
+    const rates = computeStageRates(snapshots)
+    notes.push(...rates.notes)
+    if (rates.vanished.length > 0) notes.push(`gone during the window: ${rates.vanished.join(', ')}`)
+    return {stages: rates.stages, buffers: describeBufferUse(rates.buffers, last!), windowMs: measureWindowMs(snapshots[0]!, last!)}
+  }
+  notMeasured.unshift(
+    snapshots.length === 1
+      ? 'not measured: stage and buffer rates (one agent snapshot; a window needs two or more)'
+      : 'not measured: stages, buffers and blocked waits (no agent snapshots; attach to the process)',
+  )
+  return {stages: [], buffers: [], windowMs: spanMs}
 }
 
 /** The report for a window in which nothing at all could be read: unknown, pipeline and source missing. */
