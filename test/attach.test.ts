@@ -430,41 +430,27 @@ describe('targets that misbehave while attached', () => {
     }
   })
 
-  test('an object at the agent key that does not stream its snapshot is unknownSnapshot', async () => {
-    const target = await spawnTarget({
-      script: `globalThis[Symbol.for('ferrydiag.agent')] = {snapshotJson: () => '{}'}
-        ${IDLE_TARGET}`,
-      execArgv: ['--inspect=127.0.0.1:0'],
-    })
-    try {
-      const session = await attachTarget({inspect: `127.0.0.1:${target.inspectPort}`})
+  test('a foreign schema, or an object at the agent key that does not stream its snapshot, is unknownSnapshot', async () => {
+    for (const [agentSource, pattern] of [
+      [streamingFakeAgent(`'{"schema":"other","version":1}'`), /schema "other"/],
+      [`{snapshotJson: () => '{}'}`, /no streamSnapshot/],
+    ] as const) {
+      const target = await spawnTarget({
+        script: `globalThis[Symbol.for('ferrydiag.agent')] = ${agentSource}
+          ${IDLE_TARGET}`,
+        execArgv: ['--inspect=127.0.0.1:0'],
+      })
       try {
-        const error = await rejectsWith(session.readSnapshot(), 'unknownSnapshot')
-        assert.match(error.message, /no streamSnapshot/)
+        const session = await attachTarget({inspect: `127.0.0.1:${target.inspectPort}`})
+        try {
+          const error = await rejectsWith(session.readSnapshot(), 'unknownSnapshot')
+          assert.match(error.message, pattern)
+        } finally {
+          await session.detach()
+        }
       } finally {
-        await session.detach()
+        await target.kill()
       }
-    } finally {
-      await target.kill()
-    }
-  })
-
-  test('a snapshot with a foreign schema is unknownSnapshot', async () => {
-    const target = await spawnTarget({
-      script: `globalThis[Symbol.for('ferrydiag.agent')] = ${streamingFakeAgent(`'{"schema":"other","version":1}'`)}
-        ${IDLE_TARGET}`,
-      execArgv: ['--inspect=127.0.0.1:0'],
-    })
-    try {
-      const session = await attachTarget({inspect: `127.0.0.1:${target.inspectPort}`})
-      try {
-        const error = await rejectsWith(session.readSnapshot(), 'unknownSnapshot')
-        assert.match(error.message, /schema "other"/)
-      } finally {
-        await session.detach()
-      }
-    } finally {
-      await target.kill()
     }
   })
 })
