@@ -14,6 +14,7 @@ import {choosePipelineReader, removeProbes, type PipelineReader} from '../src/co
 import {EXIT} from '../src/errors.js'
 import type {LagResult} from '../src/model/lag-result.js'
 import {parseDsn} from '../src/mysql/dsn.js'
+import {wordLagResult} from '../src/render/lag-wording.js'
 import {renderLagText} from '../src/render/lag-text.js'
 import {createLagWatchScreen} from '../src/render/lag-watch.js'
 import {createProgressLine} from '../src/render/progress.js'
@@ -112,7 +113,7 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
       const result = assessWindow(window, context)
       if (!json) this.log(renderLagText(result).trimEnd())
       this.setExitStatus(window, false, interrupt)
-      return result
+      return wordLagResult(result)
     } finally {
       progress.clear()
       interrupt.dispose()

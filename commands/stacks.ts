@@ -20,6 +20,7 @@ import {FerrydiagError} from '../src/errors.js'
 import type {StacksDump} from '../src/model/dump.js'
 import {renderStacksPprof} from '../src/render/stacks-pprof.js'
 import {renderStacksText} from '../src/render/stacks-text.js'
+import {formatBytes, formatDurationMs} from '../src/units.js'
 
 export default class Stacks extends FerrydiagCommand {
   static summary = 'Dump the pending waits of a running Node pipeline, grouped by await site, and name the ones that can never resume.'
@@ -176,13 +177,11 @@ Exit status 0 means the dump was taken, whatever it found (read the findings, or
  */
 async function confirmHeapRoute(estimate: HeapEstimate, yes: boolean, why = ''): Promise<boolean> {
   if (why !== '' && (process.stdin.isTTY !== true || process.stderr.isTTY !== true)) return false
-  const mb = (bytes: number) => `${Math.round(bytes / (1024 * 1024))} MB`
-  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`
   process.stderr.write(
-    `${why}--heap: the target's JavaScript heap holds ${mb(estimate.usedHeapBytes)}. A heap snapshot stops its JavaScript for about ` +
-      `${s(estimate.stallMs)} (${s(estimate.stallMsLow)}–${s(estimate.stallMsHigh)}: the cost follows the number of objects, from large rows to tiny objects` +
+    `${why}--heap: the target's JavaScript heap holds ${formatBytes(estimate.usedHeapBytes)}. A heap snapshot stops its JavaScript for about ` +
+      `${formatDurationMs(estimate.stallMs)} (${formatDurationMs(estimate.stallMsLow)}–${formatDurationMs(estimate.stallMsHigh)}: the cost follows the number of objects, from large rows to tiny objects` +
       `${estimate.loadStretch > 1 ? `; the high ends allow for this host's CPU load, ×${estimate.loadStretch.toFixed(1)} on the stall` : ''}) and grows its memory by about ` +
-      `${mb(estimate.extraMemoryBytes)} (${mb(estimate.extraMemoryBytesLow)}–${mb(estimate.extraMemoryBytesHigh)}), much of it kept afterwards.\n`,
+      `${formatBytes(estimate.extraMemoryBytes)} (${formatBytes(estimate.extraMemoryBytesLow)}–${formatBytes(estimate.extraMemoryBytesHigh)}), much of it kept afterwards.\n`,
   )
   if (yes) return true
   if (process.stdin.isTTY !== true || process.stderr.isTTY !== true) return false

@@ -16,6 +16,7 @@ import {FerrydiagError} from '../src/errors.js'
 import {AGENT_GLOBAL_KEY, SNAPSHOT_SCHEMA, SNAPSHOT_VERSION, type AgentSnapshot} from '../src/model/snapshot.js'
 import {Channel, ChannelSlot, Stage, counter, registerSetting, registerSource} from '../src/runtime/index.js'
 import {killAllTargets, spawnTarget} from './helpers/child-process.js'
+import {streamingFakeAgent} from './helpers/fake-agent.js'
 import {collectGarbage} from './helpers/gc.js'
 
 const run = promisify(execFile)
@@ -579,30 +580,6 @@ describe('sliced snapshots', () => {
     await latePending
   })
 
-  test('a held snapshot is read piece by piece, then dropped', async () => {
-    const ch = new Channel<number>('held-chan', 0)
-    const pending: Array<Promise<unknown>> = []
-    for (let i = 0; i < 500; i++) pending.push(ch.receive())
-    const whole = await agent().snapshotJsonAsync()
-    const {id, pieces} = await agent().holdSnapshot({pieceChars: 2000})
-    assert.ok(pieces > 5, `${pieces} pieces`)
-    let text = ''
-    for (let i = 0; i < pieces; i++) {
-      const piece = agent().takeSnapshotPiece(id)
-      assert.equal(typeof piece, 'string')
-      text += piece
-    }
-    assert.equal(agent().takeSnapshotPiece(id), null, 'dropped after the last piece')
-    const snap = JSON.parse(text) as AgentSnapshot
-    const before = JSON.parse(whole) as AgentSnapshot
-    assert.deepEqual(
-      snap.tasks.filter((t) => t.channelName === 'held-chan').map((t) => t.id),
-      before.tasks.filter((t) => t.channelName === 'held-chan').map((t) => t.id),
-    )
-    ch.close()
-    await Promise.all(pending)
-  })
-
   test('a streamed snapshot is handed over piece by piece while it is still being written', async () => {
     const ch = new Channel<number>('stream-chan', 0)
     const pending: Array<Promise<unknown>> = []
@@ -633,7 +610,6 @@ describe('sliced snapshots', () => {
     assert.ok(pieces.length > 10, `${pieces.length} pieces`)
     assert.ok(turnsAtFirstPiece < turnsAtEnd - 5, `first piece after ${turnsAtFirstPiece - turnsAtStart} turns, last after ${turnsAtEnd - turnsAtStart}`)
     assert.equal(await ag.nextSnapshotPiece(id), null, 'dropped after the end')
-    assert.equal(ag.takeSnapshotPiece(id), null)
     assert.equal(await ag.nextSnapshotPiece(987654), null, 'unknown id')
     const wire = JSON.parse(pieces.join('')) as WireSnapshot
     assertWireTables(wire)
@@ -745,8 +721,8 @@ describe('readSnapshot over the inspector (child processes)', () => {
     assert.ok(tasks.every((t) => t.stack === tasks[0].stack))
   })
 
-  // What an agent from before wire format 2, still loaded in a long-running target, answers.
-  const legacyDocument = {
+  // A snapshot document's fields besides the wire format and its tables.
+  const baseDocument = {
     schema: SNAPSHOT_SCHEMA, version: SNAPSHOT_VERSION, takenAtMs: 1, monotonicMs: 1,
     process: {pid: 1, nodeVersion: 'v20', uptimeSec: 1, argv: [], title: 'node', agentMode: 'channels', agentLoadedBy: 'preload', agentVersion: '0.1.0', agentStartedAtMs: 1},
     channels: [],
@@ -754,27 +730,15 @@ describe('readSnapshot over the inspector (child processes)', () => {
     stages: [], samples: {recent: [], reservoir: [], totalCount: 0, totalFailed: 0}, sources: [], settings: [], counters: {}, buildMs: 0.1,
   }
 
-  test('an older agent (stack in every task, held pieces) is read as it is', async () => {
-    const text = JSON.stringify(legacyDocument)
-    const snap = await readFrom(`const text = ${JSON.stringify(text)}
-      const pieces = [text.slice(0, 100), text.slice(100)]
-      let next = 0
-      globalThis[Symbol.for('ferrydiag.agent')] = {
-        snapshotJson: () => text,
-        holdSnapshot: async () => ({id: 1, pieces: pieces.length}),
-        takeSnapshotPiece: () => (next < pieces.length ? pieces[next++] : null),
-      }`)
-    assert.deepEqual(snap, legacyDocument)
-  })
-
   test('an unknown wire format or a broken stack table is unknownSnapshot', async () => {
     for (const [doc, pattern] of [
-      [{...legacyDocument, wire: 3}, /wire format 3/],
-      [{...legacyDocument, wire: 2, stacks: [], tasks: [{id: 7, kind: 'promise', state: 'blocked', sinceMs: 1, waitMs: 1, stackRef: 0}]}, /stack table/],
+      [{...baseDocument, wire: 3}, /wire format 3/],
+      [baseDocument, /wire format null/],
+      [{...baseDocument, wire: 2, stacks: [], tasks: [{id: 7, kind: 'promise', state: 'blocked', sinceMs: 1, waitMs: 1, stackRef: 0}]}, /stack table/],
     ] as const) {
       let caught: unknown
       try {
-        await readFrom(`globalThis[Symbol.for('ferrydiag.agent')] = {snapshotJson: () => ${JSON.stringify(JSON.stringify(doc))}}`)
+        await readFrom(`globalThis[Symbol.for('ferrydiag.agent')] = ${streamingFakeAgent(JSON.stringify(JSON.stringify(doc)))}`)
       } catch (error) {
         caught = error
       }

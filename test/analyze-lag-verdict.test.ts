@@ -4,6 +4,7 @@ import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {assessLag, derivePipelineOrder, findBottleneck} from '../src/analyze/lag-verdict.js'
 import {makePipelineSeries, makeSnapshot, makeSource, makeStage, makeTask} from './helpers/generate-samples.js'
+import {describeCatchUp, describeLagReason} from '../src/render/lag-wording.js'
 
 const START = 1_700_000_060_000
 
@@ -27,8 +28,10 @@ test('stuck: streamer parked on a never-created channel (ghostferry #331), sourc
   })
   const report = assessLag({snapshots: series})
   assert.equal(report.verdict, 'stuck')
-  assert.match(report.summary, /no progress by binlog-streamer or binlog-writer/)
-  assert.match(report.summary, /source advanced/)
+  assert.equal(report.reason.code, 'no-progress')
+  assert.deepEqual(report.reason.code === 'no-progress' && report.reason.stages, ['binlog-streamer', 'binlog-writer'])
+  assert.match(describeLagReason(report.reason, report.bottleneck), /no progress by binlog-streamer or binlog-writer/)
+  assert.match(describeLagReason(report.reason, report.bottleneck), /source advanced/)
   const slot = report.evidence.find((f) => f.kind === 'uninitialized-channel-send')
   assert.ok(slot, JSON.stringify(report.evidence))
   assert.deepEqual(slot.evidence.sites, ['file:///app/binlog-writer.js:75:11'])
@@ -58,7 +61,7 @@ test('stuck: writer hung with a full buffer and no --source; the streamer\'s blo
   })
   const report = assessLag({snapshots: series})
   assert.equal(report.verdict, 'stuck')
-  assert.match(report.summary, /50 event\(s\) wait in buffers/)
+  assert.match(describeLagReason(report.reason, report.bottleneck), /50 event\(s\) wait in buffers/)
   const send = report.evidence.find((f) => f.evidence.taskIds?.includes(9))
   assert.ok(send)
   assert.equal(send.kind, 'long-wait')
@@ -88,7 +91,7 @@ test('falling behind: writer is the bottleneck, streamer back-pressured; order f
   const report = assessLag({snapshots: series})
   assert.equal(report.pipelineOrder.derivedFrom, 'topology')
   assert.deepEqual(report.pipelineOrder.stages, ['streamer', 'writer'])
-  assert.equal(report.verdict, 'falling-behind', report.summary)
+  assert.equal(report.verdict, 'falling-behind', describeLagReason(report.reason, report.bottleneck))
   assert.equal(report.bottleneck?.stageName, 'writer')
   assert.equal(report.bottleneck?.rule, 'first-busy-not-back-pressured')
   assert.deepEqual(report.bottleneck?.backPressuredUpstream, ['streamer'])
@@ -119,7 +122,7 @@ test('healthy: lag flat within resolution; catch-up reports caught up', () => {
     source: {eventsPerSec: 500, bytesPerEvent: 150},
   })
   const report = assessLag({snapshots: series})
-  assert.equal(report.verdict, 'healthy', report.summary)
+  assert.equal(report.verdict, 'healthy', describeLagReason(report.reason, report.bottleneck))
   assert.equal(report.bottleneck, null)
   assert.equal(report.catchUp.state, 'caught-up')
   assert.equal(report.lag?.transactionLagMs, 400)
@@ -159,7 +162,7 @@ test('idle: source not producing and nothing buffered', () => {
     tasksAtEnd: [makeTask({id: 3, kind: 'channel-receive', stageName: 'writer', channelId: 1, channelName: 'binlog-events', waitMs: 95_000})],
   })
   const report = assessLag({snapshots: series})
-  assert.equal(report.verdict, 'idle', report.summary)
+  assert.equal(report.verdict, 'idle', describeLagReason(report.reason, report.bottleneck))
   assert.equal(report.catchUp.state, 'caught-up')
   assert.equal(report.evidence.length, 0)
 
@@ -167,7 +170,7 @@ test('idle: source not producing and nothing buffered', () => {
 
   // Without a source the same picture is no evidence: a quiet source and a stuck read look alike.
   const noSource = assessLag({snapshots: series.map((s) => ({...s, sources: []}))})
-  assert.equal(noSource.verdict, 'unknown', noSource.summary)
+  assert.equal(noSource.verdict, 'unknown', describeLagReason(noSource.reason, noSource.bottleneck))
   assert.deepEqual(noSource.missing, ['source'])
   assert.deepEqual(noSource.flow, [])
 })
@@ -217,7 +220,7 @@ test('only --source: bytes behind growing → falling behind; frozen position �
   // A quiet source measured alone is not idle either: nothing says where the pipeline is.
   const quiet = readings.map((r) => ({...r, status: {...r.status, end: {file: 'binlog.000003', offset: 1000}}}))
   const quietReport = assessLag({sourceStatuses: quiet, sourceRowCounts: quiet.map((r) => ({atMs: r.atMs, rows: 5}))})
-  assert.equal(quietReport.verdict, 'unknown', quietReport.summary)
+  assert.equal(quietReport.verdict, 'unknown', describeLagReason(quietReport.reason, quietReport.bottleneck))
   assert.deepEqual(quietReport.missing, ['pipeline'])
 })
 
@@ -296,15 +299,18 @@ test('MariaDB mode: counted binlog rows are the source rate, so catch-up is deci
   assert.equal(withoutCounts.catchUp.state, 'unknown')
 
   const report = assessLag({snapshots: behind, ...mariadbSource(6, 400, 130_000)})
-  assert.equal(report.verdict, 'falling-behind', report.summary)
+  assert.equal(report.verdict, 'falling-behind', describeLagReason(report.reason, report.bottleneck))
   assert.equal(report.bottleneck?.stageName, 'binlog-writer')
   assert.equal(report.source?.eventsPerSec, 400)
   assert.equal(report.source?.eventsPerSecFrom, 'binlog-rows')
-  assert.match(report.summary, /source 400 rows\/s > streamer 160 items\/s/)
+  assert.match(describeLagReason(report.reason, report.bottleneck), /source 400 rows\/s > streamer 160 items\/s/)
+  const growth = report.reason.code === 'lag-growing' ? report.reason.growth : []
+  assert.ok(growth.some((g) => g.code === 'source-outpaces-streamer' && g.sourceEventsPerSec === 400), JSON.stringify(growth))
+  assert.deepEqual(report.catchUp.basis, {code: 'capacity-at-most-rate', rateFrom: 'binlog-rows'})
   // Capacity 160 / 0.99 ≈ 162 rows/s ≤ 400 rows/s at the source.
   assert.equal(report.catchUp.state, 'never')
   assert.equal(report.catchUp.sourceEventsPerSec, 400)
-  assert.match(report.catchUp.note, /source rate \(binlog rows\) 400/)
+  assert.match(describeCatchUp(report.catchUp), /source rate \(binlog rows\) 400/)
 
   const catchingUp = makePipelineSeries({
     startMs: START,
@@ -316,7 +322,7 @@ test('MariaDB mode: counted binlog rows are the source rate, so catch-up is deci
     ],
   })
   const estimate = assessLag({snapshots: catchingUp, ...mariadbSource(6, 300, 100_000)})
-  assert.equal(estimate.verdict, 'healthy', estimate.summary)
+  assert.equal(estimate.verdict, 'healthy', describeLagReason(estimate.reason, estimate.bottleneck))
   // C = 600 / 0.75 = 800 rows/s, R = 300: t = L·R/(C − R) = 5.5 s · 300 / 500 = 3.3 s
   assert.equal(estimate.catchUp.state, 'estimate')
   assert.ok(Math.abs(estimate.catchUp.seconds! - 3.3) < 1e-6, `${estimate.catchUp.seconds}`)
@@ -334,7 +340,7 @@ test('MariaDB mode: no rows counted is idle even when the binlog end moved; coun
   })
   // The end moves 200 B/s (e.g. DDL on another schema) but no row events are written.
   const idle = assessLag({snapshots: quiet, ...mariadbSource(5, 0, 200)})
-  assert.equal(idle.verdict, 'idle', idle.summary)
+  assert.equal(idle.verdict, 'idle', describeLagReason(idle.reason, idle.bottleneck))
   assert.equal(idle.source?.advanced, true)
   assert.equal(idle.source?.eventsPerSec, 0)
   assert.ok(idle.notes.some((n) => /no row events/.test(n)), idle.notes.join(' | '))
@@ -343,8 +349,8 @@ test('MariaDB mode: no rows counted is idle even when the binlog end moved; coun
   assert.equal(assessLag({snapshots: quiet, sourceStatuses: mariadbSource(5, 0, 200).sourceStatuses}).verdict, 'stuck')
   // With rows counted, nothing handled while the source writes rows: stuck.
   const stuck = assessLag({snapshots: quiet, ...mariadbSource(5, 250, 80_000)})
-  assert.equal(stuck.verdict, 'stuck', stuck.summary)
-  assert.match(stuck.summary, /source advanced/)
+  assert.equal(stuck.verdict, 'stuck', describeLagReason(stuck.reason, stuck.bottleneck))
+  assert.match(describeLagReason(stuck.reason, stuck.bottleneck), /source advanced/)
 })
 
 test('MariaDB mode: counted rows above the streamer rate are no growth while the streamer mostly waits for the source', () => {
@@ -359,7 +365,7 @@ test('MariaDB mode: counted rows above the streamer rate are no growth while the
     ],
   })
   const report = assessLag({snapshots: keepingUp, ...mariadbSource(5, 900, 300_000)})
-  assert.equal(report.verdict, 'healthy', report.summary)
+  assert.equal(report.verdict, 'healthy', describeLagReason(report.reason, report.bottleneck))
   assert.equal(report.source?.eventsPerSec, 900)
 })
 

@@ -22,6 +22,7 @@ import {isPortOpen} from '../src/attach/target.js'
 import {EXIT, FerrydiagError, type ExitName} from '../src/errors.js'
 import {SNAPSHOT_SCHEMA} from '../src/model/snapshot.js'
 import {killAllTargets, spawnOther, spawnTarget, type TargetProcess} from './helpers/child-process.js'
+import {streamingFakeAgent} from './helpers/fake-agent.js'
 import {REPO_ROOT} from './helpers/make-snapshot.js'
 
 /** uid and gid of 'nobody' on Debian. */
@@ -409,9 +410,7 @@ describe('targets that misbehave while attached', () => {
 
   test('an agent snapshot of an unknown version is unknownSnapshot naming the version', async () => {
     const target = await spawnTarget({
-      script: `globalThis[Symbol.for('ferrydiag.agent')] = {
-          snapshotJson: () => JSON.stringify({schema: '${SNAPSHOT_SCHEMA}', version: 999, tasks: []}),
-        }
+      script: `globalThis[Symbol.for('ferrydiag.agent')] = ${streamingFakeAgent(`JSON.stringify({schema: '${SNAPSHOT_SCHEMA}', version: 999, wire: 2, tasks: [], stacks: []})`)}
         ${IDLE_TARGET}`,
       execArgv: ['--inspect=127.0.0.1:0'],
     })
@@ -431,22 +430,27 @@ describe('targets that misbehave while attached', () => {
     }
   })
 
-  test('a snapshot with a foreign schema is unknownSnapshot', async () => {
-    const target = await spawnTarget({
-      script: `globalThis[Symbol.for('ferrydiag.agent')] = {snapshotJson: () => '{"schema":"other","version":1}'}
-        ${IDLE_TARGET}`,
-      execArgv: ['--inspect=127.0.0.1:0'],
-    })
-    try {
-      const session = await attachTarget({inspect: `127.0.0.1:${target.inspectPort}`})
+  test('a foreign schema, or an object at the agent key that does not stream its snapshot, is unknownSnapshot', async () => {
+    for (const [agentSource, pattern] of [
+      [streamingFakeAgent(`'{"schema":"other","version":1}'`), /schema "other"/],
+      [`{snapshotJson: () => '{}'}`, /no streamSnapshot/],
+    ] as const) {
+      const target = await spawnTarget({
+        script: `globalThis[Symbol.for('ferrydiag.agent')] = ${agentSource}
+          ${IDLE_TARGET}`,
+        execArgv: ['--inspect=127.0.0.1:0'],
+      })
       try {
-        const error = await rejectsWith(session.readSnapshot(), 'unknownSnapshot')
-        assert.match(error.message, /schema "other"/)
+        const session = await attachTarget({inspect: `127.0.0.1:${target.inspectPort}`})
+        try {
+          const error = await rejectsWith(session.readSnapshot(), 'unknownSnapshot')
+          assert.match(error.message, pattern)
+        } finally {
+          await session.detach()
+        }
       } finally {
-        await session.detach()
+        await target.kill()
       }
-    } finally {
-      await target.kill()
     }
   })
 })

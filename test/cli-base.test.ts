@@ -14,6 +14,8 @@ import {captureOutput} from '@oclif/test'
 import {FerrydiagCommand, toCliError} from '../src/cli/base-command.js'
 import {formatDuration, parseDuration} from '../src/cli/duration.js'
 import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
+import {parseSize} from '../src/cli/size.js'
+import {formatBytes, GIB, MIB} from '../src/units.js'
 import {EXIT, FerrydiagError} from '../src/errors.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..') // package root
@@ -97,6 +99,16 @@ describe('parseDuration', () => {
 
   test('formatDuration round-trips', () => {
     for (const ms of [1, 500, 1500, 5000, 120_000, 3_600_000, 90_000]) assert.equal(parseDuration(formatDuration(ms)), ms)
+  })
+
+  test('parseSize reads MB and MiB as the same binary unit, and reads back what formatBytes prints', () => {
+    assert.equal(parseSize('20MB', '--heap-max'), 20 * MIB)
+    assert.equal(parseSize('20 MiB', '--heap-max'), 20 * MIB)
+    assert.equal(parseSize('1.5g', '--heap-max'), 1.5 * GIB)
+    assert.equal(parseSize('4096KB', '--heap-max'), 4 * MIB)
+    assert.equal(parseSize('512', '--heap-max'), 512)
+    for (const bytes of [3 * MIB, 2 * GIB]) assert.equal(parseSize(formatBytes(bytes), '--heap-max'), bytes)
+    for (const bad of ['20XB', '0MB', 'MB', '-1MB', '20 MiBs']) assert.throws(() => parseSize(bad, '--heap-max'), {code: 'badArgument'})
   })
 })
 

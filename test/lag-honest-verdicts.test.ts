@@ -9,13 +9,14 @@ import type {ProbesUse} from '../src/model/probes.js'
 import type {WindowSample} from '../src/collect/sample-window.js'
 import {renderLagText} from '../src/render/lag-text.js'
 import {makePipelineSeries, makeSnapshot} from './helpers/generate-samples.js'
+import {describeCatchUp, describeLagReason} from '../src/render/lag-wording.js'
 
 const START = 1_700_000_060_000
 
 test('an agent with no stages (injected by stacks) and no source: unknown, not idle', () => {
   const empty = [0, 1000, 2000].map((dt) => makeSnapshot({takenAtMs: START + dt}))
   const report = assessLag({snapshots: empty})
-  assert.equal(report.verdict, 'unknown', report.summary)
+  assert.equal(report.verdict, 'unknown', describeLagReason(report.reason, report.bottleneck))
   assert.deepEqual(report.missing, ['pipeline', 'source'])
 })
 
@@ -25,7 +26,7 @@ test('--source alone on a producing source: unknown (the pipeline was not measur
     status: {name: '--source', kind: 'mysql' as const, end: {file: 'binlog.000003', offset: 1000 + dt * 50}},
   }))
   const report = assessLag({sourceStatuses: readings, sourceRowCounts: readings.map((r, i) => ({atMs: r.atMs, rows: i * 428}))})
-  assert.equal(report.verdict, 'unknown', report.summary)
+  assert.equal(report.verdict, 'unknown', describeLagReason(report.reason, report.bottleneck))
   assert.deepEqual(report.missing, ['pipeline'])
   assert.equal(Math.round(report.source!.eventsPerSec!), 428)
 })
@@ -41,7 +42,7 @@ test('healthy without a source only when the streamer is current and the writer 
     ],
   })
   const report = assessLag({snapshots: flowing})
-  assert.equal(report.verdict, 'healthy', report.summary)
+  assert.equal(report.verdict, 'healthy', describeLagReason(report.reason, report.bottleneck))
   assert.deepEqual(report.flow, ['streamer-current-and-writer-keeps-up'])
 
   // The same stages without event timestamps: nothing ties them to the source's pace.
@@ -55,7 +56,7 @@ test('healthy without a source only when the streamer is current and the writer 
     ],
   })
   const unknown = assessLag({snapshots: untimed})
-  assert.equal(unknown.verdict, 'unknown', unknown.summary)
+  assert.equal(unknown.verdict, 'unknown', describeLagReason(unknown.reason, unknown.bottleneck))
   assert.deepEqual(unknown.missing, ['source', 'end-to-end'])
 })
 
@@ -70,7 +71,7 @@ test('a quiet source without --source: the streamer\'s ageing newest event is no
     ],
   })
   const report = assessLag({snapshots: quiet})
-  assert.equal(report.verdict, 'unknown', report.summary)
+  assert.equal(report.verdict, 'unknown', describeLagReason(report.reason, report.bottleneck))
   assert.deepEqual(report.missing, ['source'])
 })
 
@@ -87,10 +88,10 @@ test('the writer keeping up with a measured source is end-to-end evidence; falli
       source: {eventsPerSec: 500, bytesPerEvent: 100},
     })
   const keeps = assessLag({snapshots: series(500)})
-  assert.equal(keeps.verdict, 'healthy', keeps.summary)
+  assert.equal(keeps.verdict, 'healthy', describeLagReason(keeps.reason, keeps.bottleneck))
   assert.ok(keeps.flow.includes('writer-keeps-up-with-source'))
   const short = assessLag({snapshots: series(100)})
-  assert.notEqual(short.verdict, 'healthy', short.summary)
+  assert.notEqual(short.verdict, 'healthy', describeLagReason(short.reason, short.bottleneck))
 })
 
 function windowOf(samples: WindowSample[]) {

@@ -196,7 +196,7 @@ describe('heap route limits', () => {
     const estimate = {...estimateHeapRouteCost(308 * 2 ** 20, 0), usedHeapBytes: 308 * 2 ** 20}
     assert.throws(
       () => checkHeapRouteAllowed(estimate, {heapMaxBytes: 2 ** 30, hostAvailableBytes: 64 * 2 ** 30}),
-      (error: {code?: string; suggestion?: string}) => error.code === 'heapTooLarge' && /--heap-max \d+MB/.test(error.suggestion ?? ''),
+      (error: {code?: string; suggestion?: string}) => error.code === 'heapTooLarge' && /--heap-max \d+MiB/.test(error.suggestion ?? ''),
     )
     assert.doesNotThrow(() => checkHeapRouteAllowed(estimate, {heapMaxBytes: 8 * 2 ** 30, hostAvailableBytes: 64 * 2 ** 30}))
     assert.throws(
@@ -210,7 +210,7 @@ describe('heap route limits', () => {
     try {
       const run = await runCli(['stacks', '--inspect', `127.0.0.1:${target.inspectPort}`, '--heap', '--yes', '--heap-max', '20MB'])
       assert.equal(run.code, EXIT.heapTooLarge, run.stderr)
-      assert.match(run.stderr, /above the 20 MB ceiling.*--heap-max/)
+      assert.match(run.stderr, /above the 20 MiB ceiling.*--heap-max/)
       assert.ok(target.isAlive())
     } finally {
       await target.kill()

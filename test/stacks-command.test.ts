@@ -188,7 +188,7 @@ describe('ferrydiag stacks --heap (a pipeline with no preparation)', {timeout: t
         const result = await runStacks(['--inspect', target.inspect, '--heap', '--yes', '--json'])
         assert.equal(result.code, 0, result.stderr)
         // The estimate goes to stderr before the snapshot, so --json stays clean.
-        assert.match(result.stderr, /--heap: the target's JavaScript heap holds \d+ MB\. A heap snapshot stops its JavaScript for about [\d.]+ s/)
+        assert.match(result.stderr, /--heap: the target's JavaScript heap holds [\d.]+ [KMG]iB\. A heap snapshot stops its JavaScript for about [\d.]+ m?s/)
         const dump = JSON.parse(result.stdout) as StacksDump
         assert.equal(dump.source.kind, 'heap-snapshot')
         assert.equal(dump.process.pid, target.pid)

@@ -49,18 +49,10 @@ export interface AgentStackEntry {
  * references the channel object itself (only ownerRef, a WeakRef), so it outlives the channel.
  * All *Mono fields are performance.now() milliseconds.
  */
-export interface AgentChannelRec {
-  id: number
-  name: string
-  kind: ChannelKind
-  capacity: number
-  length: number
-  closed: boolean
-  collected: boolean
+export interface AgentChannelRec
+  extends Pick<ChannelRecord, 'id' | 'name' | 'kind' | 'capacity' | 'length' | 'closed' | 'collected' | 'itemsIn' | 'itemsOut'> {
   collectedAtMono: number
   createdAtMono: number
-  itemsIn: number
-  itemsOut: number
   /** Identities seen (stage records, or await sites of blocked waits). */
   senders: Set<unknown>
   receivers: Set<unknown>
@@ -243,21 +235,15 @@ export interface AgentApi {
    */
   snapshotJsonPieces(options?: {sliceMs?: number; pieceChars?: number}): Promise<string[]>
   /**
-   * Takes a snapshot like snapshotJsonPieces and keeps its pieces in the agent (for HELD_SNAPSHOT_MS at
-   * most) for takeSnapshotPiece. Returning a 30 MB string over the inspector in one answer stalls the
-   * target for ~0.8 s (the protocol serialises it on the main thread); piece by piece, each turn is short.
-   */
-  holdSnapshot(options?: {sliceMs?: number; pieceChars?: number}): Promise<{id: number; pieces: number}>
-  /** The next piece of a held snapshot, or null when none is left (the snapshot is then dropped). */
-  takeSnapshotPiece(id: number): string | null
-  /**
-   * Like holdSnapshot, but answers at once (after the synchronous capture) and writes the pieces in the
-   * background, so that a reader fetches each piece with nextSnapshotPiece while the next is written.
-   * Kept for HELD_SNAPSHOT_MS at most.
+   * Takes a snapshot like snapshotJsonPieces, answers at once (after the synchronous capture) and writes
+   * the pieces in the background, so that a reader fetches each piece with nextSnapshotPiece while the
+   * next is written. Kept for HELD_SNAPSHOT_MS at most. Returning a 30 MB string over the inspector in one
+   * answer stalls the target for ~0.8 s (the protocol serialises it on the main thread); piece by piece,
+   * each turn is short.
    */
   streamSnapshot(options?: {sliceMs?: number; pieceChars?: number}): {id: number}
   /**
-   * The next piece of a streamed (or held) snapshot as soon as it is written; null after the last one
+   * The next piece of a streamed snapshot as soon as it is written; null after the last one
    * (the snapshot is then dropped) or for an unknown id. Rejects when writing the snapshot failed.
    * Calls are answered in call order, so a reader may keep several calls in flight.
    */
@@ -1133,18 +1119,9 @@ export function installAgent(options: InstallOptions): AgentApi {
     for (const waiter of entry.waiters.splice(0)) waiter.resolve(null)
   }
 
-  function holdSnapshot(options?: {sliceMs?: number; pieceChars?: number}): Promise<{id: number; pieces: number}> {
-    return snapshotJsonPieces(options).then((pieces) => {
-      const {id, entry} = newHeld()
-      entry.pieces = pieces
-      entry.done = true
-      return {id, pieces: pieces.length}
-    })
-  }
-
-  function takeSnapshotPiece(id: number): string | null {
-    const entry = held.get(id)
-    if (entry === undefined || entry.next >= entry.pieces.length) return null
+  // Hands over the next written piece, releasing the agent's reference to it; the snapshot is dropped
+  // after its last piece.
+  function shiftPiece(id: number, entry: HeldSnapshot): string {
     const piece = entry.pieces[entry.next]
     entry.pieces[entry.next] = ''
     entry.next++
@@ -1189,7 +1166,7 @@ export function installAgent(options: InstallOptions): AgentApi {
   function nextSnapshotPiece(id: number): Promise<string | null> {
     const entry = held.get(id)
     if (entry === undefined) return Promise.resolve(null)
-    if (entry.next < entry.pieces.length) return Promise.resolve(takeSnapshotPiece(id))
+    if (entry.next < entry.pieces.length) return Promise.resolve(shiftPiece(id, entry))
     if (entry.error !== undefined) return Promise.reject(entry.error)
     if (entry.done) {
       dropHeld(id)
@@ -1230,8 +1207,6 @@ export function installAgent(options: InstallOptions): AgentApi {
     snapshotJson,
     snapshotJsonAsync,
     snapshotJsonPieces,
-    holdSnapshot,
-    takeSnapshotPiece,
     streamSnapshot,
     nextSnapshotPiece,
     enableAwaitTimes,

@@ -5,10 +5,13 @@ import type {
   Bottleneck,
   BufferRate,
   CatchUpEstimate,
+  CatchUpRateFrom,
   FlowEvidence,
   LagBufferRate,
   LagFigures,
+  LagGrowth,
   LagMissing,
+  LagReason,
   LagReport,
   LagVerdict,
   SourceFigures,
@@ -18,6 +21,7 @@ import {looksLikeStreamer, looksLikeWriter} from '../model/stage-role.js'
 import {formatSite as formatStackSite, type AgentSnapshot, type ChannelRecord, type SourceStatus, type StageRecord, type TaskRecord} from '../model/snapshot.js'
 import {computeStageRates, measureWindowMs} from './stage-rates.js'
 import {leastSquaresSlope} from './stats.js'
+import {formatDurationMs} from '../units.js'
 
 /** A source status reading (from `--source`, or an agent-registered source) at a time. */
 export interface SourceObservation {
@@ -86,7 +90,6 @@ export function assessLag(input: AssessLagInput): LagReport {
   if (!(stallThresholdMs > 0)) throw new RangeError(`Expected stallThresholdMs > 0, got ${stallThresholdMs}`)
   if (!(growthThreshold >= 0)) throw new RangeError(`Expected growthThresholdSecPerSec >= 0, got ${growthThreshold}`)
 
-  const first = snapshots[0]
   const last = snapshots[snapshots.length - 1]
   const times = [
     ...snapshots.map((s) => s.takenAtMs),
@@ -100,25 +103,7 @@ export function assessLag(input: AssessLagInput): LagReport {
   const notes: string[] = []
   const evidence: Finding[] = []
 
-  // ---- stages and buffers ----
-  let stages: StageRate[] = []
-  let buffers: LagBufferRate[] = []
-  let windowMs = toMs - fromMs
-  if (snapshots.length >= 2) {
-    const rates = computeStageRates(snapshots)
-    stages = rates.stages
-    buffers = describeBufferUse(rates.buffers, last)
-    windowMs = measureWindowMs(first, last)
-    notes.push(...rates.notes)
-    if (rates.vanished.length > 0) notes.push(`gone during the window: ${rates.vanished.join(', ')}`)
-  } else if (snapshots.length === 1) {
-    notMeasured.push('not measured: stage and buffer rates (one agent snapshot; a window needs two or more)')
-  } else {
-    notMeasured.push('not measured: stages, buffers and blocked waits (no agent snapshots; attach to the process)')
-  }
-  if (last && last.stages.length === 0) {
-    notMeasured.push('not measured: stage progress (the pipeline registers no stages)')
-  }
+  const {stages, buffers, windowMs} = measurePipeline(snapshots, toMs - fromMs, notMeasured, notes)
 
   const order = derivePipelineOrder(snapshots, input.stageOrder)
   const stageNames = order.stages
@@ -161,53 +146,24 @@ export function assessLag(input: AssessLagInput): LagReport {
   }
   const producing = sourceProducing(source)
 
-  // ---- progress and work ----
-  const streamerRecord = streamerName && last ? last.stages.find((s) => s.name === streamerName) ?? null : null
-  const writerRecord = writerName && last ? last.stages.find((s) => s.name === writerName) ?? null : null
-  const streamerStalled = streamerRecord ? isStalled(snapshots, streamerRecord, nowMs, stallThresholdMs) : null
-  const writerStalled = writerRecord ? isStalled(snapshots, writerRecord, nowMs, stallThresholdMs) : null
-  const lastChannels = last ? last.channels.filter((c) => c.kind !== 'slot') : []
-  const bufferedEvents = lastChannels.reduce((sum, c) => sum + c.length, 0)
-  const longWaits = last ? last.tasks.filter((t) => t.waitMs >= stallThresholdMs) : []
-  const handOffWaits = longWaits.filter(
-    (t) => (t.kind === 'channel-send' || t.kind === 'slot-wait' || t.kind === 'stream-write') && t.stageName === streamerName,
-  )
-  const hopeless = longWaits.filter((t) => t.state === 'never-resumes' || t.kind === 'slot-wait')
-  const workWaiting = producing === true || bufferedEvents > 0 || handOffWaits.length > 0
-
-  // ---- verdict ----
+  // ---- progress, then the verdict: stuck first, else what the flow of events shows ----
+  const progress = readProgress(snapshots, streamerName, writerName, nowMs, stallThresholdMs)
+  const {bufferedEvents, handOffWaits} = progress
   let verdict: LagVerdict = 'unknown'
   const missing: LagMissing[] = []
   const flow: FlowEvidence[] = []
-  let summary = ''
+  let reason: LagReason = {code: 'no-evidence', missing}
   let bottleneck: Bottleneck | null = null
   const stageRate = (name: string | null) => (name ? stages.find((s) => s.name === name) ?? null : null)
 
-  const pipelineStalled =
-    streamerStalled !== null && streamerStalled && (writerStalled === null || writerStalled)
-  const hopelessStalled = hopeless.some((t) => t.stageName === streamerName || t.stageName === writerName) &&
-    (streamerStalled === true || writerStalled === true)
   const onlySourceStuck = snapshots.length === 0 && isPositionFrozen(source, sourceReadings, bytesBehind, stallThresholdMs)
-
-  if (((pipelineStalled || hopelessStalled) && workWaiting) || onlySourceStuck) {
+  const stuck = onlySourceStuck
+    ? {reason: {code: 'position-frozen'} as const, evidence: []}
+    : decideStuck(progress, {producing, livenessLagMs: lag?.livenessLagMs ?? null, windowMs})
+  if (stuck) {
     verdict = 'stuck'
-    const stalledNames = [streamerStalled ? streamerName : null, writerStalled ? writerName : null].filter(
-      (n): n is string => n !== null,
-    )
-    const waitedFor = describeWork(producing, bufferedEvents, handOffWaits.length)
-    summary = onlySourceStuck
-      ? 'the pipeline\'s binlog position has not moved while the source advanced'
-      : `no progress by ${stalledNames.join(' or ') || 'the pipeline'} for ${formatSeconds(lag?.livenessLagMs ?? windowMs)} while ${waitedFor}`
-    evidence.push(...describeBlockedWaits(longWaits, new Set(stalledNames)))
-    if (evidence.length === 0 && !onlySourceStuck) {
-      evidence.push({
-        kind: 'stuck',
-        severity: 'error',
-        summary: `${stalledNames.join(' and ')} made no progress and no blocked wait was recorded: it may be stuck in a write or a non-instrumented await`,
-        evidence: {stages: stalledNames, waitMs: lag?.livenessLagMs ?? undefined},
-        suggestion: 'run `ferrydiag stacks --heap` on the same target to see where the stage awaits (it takes a heap snapshot)',
-      })
-    }
+    reason = stuck.reason
+    evidence.push(...stuck.evidence)
   } else {
     const decided = decideFlowVerdict({
       snapshots, stages, source, producing, lag, writerLag, bytesBehind, bytesBehindGrowthPerSec,
@@ -219,16 +175,12 @@ export function assessLag(input: AssessLagInput): LagReport {
     flow.push(...decided.flow)
     if (verdict === 'falling-behind') {
       bottleneck = findBottleneck(stages, stageNames)
-      summary =
-        `lag is growing (${decided.growth.join('; ')})` +
-        (bottleneck ? `; bottleneck: ${bottleneck.stageName} (busy ${Math.round(bottleneck.busyMsPerSec)} ms/s)` : '')
+      reason = {code: 'lag-growing', growth: decided.growth}
       if (bottleneck) evidence.push(describeBottleneck(bottleneck, buffers))
     } else if (verdict === 'idle') {
-      summary = 'the source produced no events and the pipeline is at its end'
+      reason = {code: 'source-quiet-at-end'}
     } else if (verdict === 'healthy') {
-      summary = 'the pipeline keeps up: lag is not growing'
-    } else {
-      summary = `no evidence for a verdict: ${decided.missing.map((m) => MISSING_SHORT[m]).join('; ')}`
+      reason = {code: 'keeps-up'}
     }
   }
 
@@ -236,7 +188,7 @@ export function assessLag(input: AssessLagInput): LagReport {
 
   return {
     verdict,
-    summary,
+    reason,
     nowMs,
     window: {
       fromMs,
@@ -261,11 +213,114 @@ export function assessLag(input: AssessLagInput): LagReport {
   }
 }
 
+/** Whether the end stages moved, and the work and long waits in the last snapshot. */
+interface PipelineProgress {
+  streamerName: string | null
+  writerName: string | null
+  /** null: the stage is not known. */
+  streamerStalled: boolean | null
+  writerStalled: boolean | null
+  /** Items in the buffers (not slots) at the end. */
+  bufferedEvents: number
+  /** Waits of at least the stall threshold at the end. */
+  longWaits: TaskRecord[]
+  /** The streamer's long waits to hand an event on (send, slot, stream write). */
+  handOffWaits: TaskRecord[]
+}
+
+function readProgress(
+  snapshots: readonly AgentSnapshot[],
+  streamerName: string | null,
+  writerName: string | null,
+  nowMs: number,
+  stallThresholdMs: number,
+): PipelineProgress {
+  const last = snapshots[snapshots.length - 1]
+  const stalled = (name: string | null): boolean | null => {
+    const record = name && last ? last.stages.find((s) => s.name === name) : undefined
+    return record ? isStalled(snapshots, record, nowMs, stallThresholdMs) : null
+  }
+  const bufferedEvents = last ? last.channels.filter((c) => c.kind !== 'slot').reduce((sum, c) => sum + c.length, 0) : 0
+  const longWaits = last ? last.tasks.filter((t) => t.waitMs >= stallThresholdMs) : []
+  const handOffWaits = longWaits.filter(
+    (t) => (t.kind === 'channel-send' || t.kind === 'slot-wait' || t.kind === 'stream-write') && t.stageName === streamerName,
+  )
+  return {streamerName, writerName, streamerStalled: stalled(streamerName), writerStalled: stalled(writerName), bufferedEvents, longWaits, handOffWaits}
+}
+
+/**
+ * Stuck: the end stages made no progress (or one did not and a wait that cannot complete blocks it)
+ * while work was waiting (the source advanced, events are buffered, or the streamer cannot hand one on).
+ * Returns the reason and the blocked waits behind it, or null when the pipeline is not stuck.
+ */
+function decideStuck(
+  p: PipelineProgress,
+  context: {producing: boolean | null; livenessLagMs: number | null; windowMs: number},
+): {reason: LagReason; evidence: Finding[]} | null {
+  const {streamerName, writerName, streamerStalled, writerStalled} = p
+  const pipelineStalled = streamerStalled === true && (writerStalled === null || writerStalled)
+  const hopeless = p.longWaits.filter((t) => t.state === 'never-resumes' || t.kind === 'slot-wait')
+  const hopelessStalled = hopeless.some((t) => t.stageName === streamerName || t.stageName === writerName) &&
+    (streamerStalled === true || writerStalled === true)
+  const workWaiting = context.producing === true || p.bufferedEvents > 0 || p.handOffWaits.length > 0
+  if (!((pipelineStalled || hopelessStalled) && workWaiting)) return null
+  const stalledNames = [streamerStalled ? streamerName : null, writerStalled ? writerName : null].filter(
+    (n): n is string => n !== null,
+  )
+  const evidence = describeBlockedWaits(p.longWaits, new Set(stalledNames))
+  if (evidence.length === 0) {
+    evidence.push({
+      kind: 'stuck',
+      severity: 'error',
+      summary: `${stalledNames.join(' and ')} made no progress and no blocked wait was recorded: it may be stuck in a write or a non-instrumented await`,
+      evidence: {stages: stalledNames, waitMs: context.livenessLagMs ?? undefined},
+      suggestion: 'run `ferrydiag stacks --heap` on the same target to see where the stage awaits (it takes a heap snapshot)',
+    })
+  }
+  return {
+    reason: {
+      code: 'no-progress',
+      stages: stalledNames,
+      forMs: context.livenessLagMs ?? context.windowMs,
+      sourceAdvanced: context.producing === true,
+      bufferedEvents: p.bufferedEvents,
+      handOffBlocked: p.handOffWaits.length > 0,
+    },
+    evidence,
+  }
+}
+
+/**
+ * Stage and buffer rates over the window (and its length as the snapshots measure it; else
+ * `spanMs`), adding what could not be measured to `notMeasured` and remarks to `notes`.
+ */
+function measurePipeline(
+  snapshots: readonly AgentSnapshot[],
+  spanMs: number,
+  notMeasured: string[],
+  notes: string[],
+): {stages: StageRate[]; buffers: LagBufferRate[]; windowMs: number} {
+  const last = snapshots[snapshots.length - 1]
+  if (last && last.stages.length === 0) notMeasured.push('not measured: stage progress (the pipeline registers no stages)')
+  if (snapshots.length >= 2) {
+    const rates = computeStageRates(snapshots)
+    notes.push(...rates.notes)
+    if (rates.vanished.length > 0) notes.push(`gone during the window: ${rates.vanished.join(', ')}`)
+    return {stages: rates.stages, buffers: describeBufferUse(rates.buffers, last!), windowMs: measureWindowMs(snapshots[0]!, last!)}
+  }
+  notMeasured.unshift(
+    snapshots.length === 1
+      ? 'not measured: stage and buffer rates (one agent snapshot; a window needs two or more)'
+      : 'not measured: stages, buffers and blocked waits (no agent snapshots; attach to the process)',
+  )
+  return {stages: [], buffers: [], windowMs: spanMs}
+}
+
 /** The report for a window in which nothing at all could be read: unknown, pipeline and source missing. */
 function nothingMeasured(nowMs: number): LagReport {
   return {
     verdict: 'unknown',
-    summary: `no evidence for a verdict: ${MISSING_SHORT.pipeline}; ${MISSING_SHORT.source}`,
+    reason: {code: 'no-evidence', missing: ['pipeline', 'source']},
     nowMs,
     window: {fromMs: nowMs, toMs: nowMs, durationMs: 0, snapshotCount: 0, sourceStatusCount: 0},
     lag: null,
@@ -273,7 +328,7 @@ function nothingMeasured(nowMs: number): LagReport {
     source: null,
     pipelineOrder: {stages: [], derivedFrom: 'creation-order'},
     bottleneck: null,
-    catchUp: {state: 'unknown', seconds: null, capacityEventsPerSec: null, sourceEventsPerSec: null, note: 'needs transaction lag, stage capacity, source rate'},
+    catchUp: {state: 'unknown', seconds: null, capacityEventsPerSec: null, sourceEventsPerSec: null, basis: {code: 'needs', missing: ['transaction-lag', 'stage-capacity', 'source-rate']}},
     buffers: [],
     stages: [],
     evidence: [],
@@ -495,22 +550,6 @@ function isPositionFrozen(
   return readings.length >= 2 && grownPerSec >= 0.95 * source.bytesPerSec
 }
 
-function describeWork(producing: boolean | null, bufferedEvents: number, handOffWaits: number): string {
-  const parts: string[] = []
-  if (producing === true) parts.push('the source advanced')
-  if (bufferedEvents > 0) parts.push(`${bufferedEvents} event(s) wait in buffers`)
-  if (handOffWaits > 0) parts.push('the streamer holds an event it cannot hand off')
-  return parts.join(' and ') || 'work was waiting'
-}
-
-/** One line per missing code, for the summary (the renderer names the flag that measures each). */
-const MISSING_SHORT: Record<LagMissing, string> = {
-  pipeline: 'no stage progress and no binlog position of the pipeline was measured',
-  source: 'the source\'s rate or end was not measured, so a quiet source cannot be told from a stuck read',
-  window: 'one snapshot gives no rates',
-  'end-to-end': 'no figure shows events reaching the writer at the source\'s pace',
-}
-
 /** Writer items/s at least this share of the source's (or the streamer's) rate keep up with it. */
 const KEEPS_UP_SHARE = 0.8
 /** A streamer whose newest event is at most this old is current with the source, ms. */
@@ -535,7 +574,7 @@ interface FlowInput {
 
 interface FlowVerdict {
   verdict: 'falling-behind' | 'healthy' | 'idle' | 'unknown'
-  growth: string[]
+  growth: LagGrowth[]
   missing: LagMissing[]
   flow: FlowEvidence[]
 }
@@ -589,9 +628,9 @@ function detectGrowth(
   source: SourceFigures | null,
   streamer: StageRate | null,
   threshold: number,
-): string[] {
+): LagGrowth[] {
   const {lag, writerLag, bytesBehindGrowthPerSec} = input
-  const reasons: string[] = []
+  const reasons: LagGrowth[] = []
   for (const figures of [lag, writerLag]) {
     const growth = figures?.transactionLagGrowthSecPerSec
     // A stage that handled nothing on a source not known to produce may simply have had nothing to
@@ -599,12 +638,12 @@ function detectGrowth(
     const rate = figures ? input.stages.find((s) => s.name === figures.stageName) : undefined
     const moving = (rate?.itemsHandled ?? 0) > 0 || input.producing === true
     if (figures && moving && growth != null && growth > threshold && (figures.transactionLagMs ?? 0) > TRANSACTION_LAG_RESOLUTION_MS) {
-      reasons.push(`${figures.stageName} transaction lag +${growth.toFixed(2)} s/s`)
+      reasons.push({code: 'transaction-lag-growing', stageName: figures.stageName, growthSecPerSec: growth})
     }
   }
   if (bytesBehindGrowthPerSec !== null && bytesBehindGrowthPerSec > 0) {
     const relative = source?.bytesPerSec ? bytesBehindGrowthPerSec / source.bytesPerSec : null
-    if (relative === null || relative > threshold) reasons.push(`bytes behind +${Math.round(bytesBehindGrowthPerSec)} B/s`)
+    if (relative === null || relative > threshold) reasons.push({code: 'bytes-behind-growing', bytesPerSec: bytesBehindGrowthPerSec})
   }
   // The streamer held back by back-pressure most of the time while a stage downstream works flat out: it is
   // offered more than the pipeline takes, so the lag grows in front of it (its paused binlog connection, the
@@ -616,15 +655,25 @@ function detectGrowth(
   const shrinking = (lag?.transactionLagGrowthSecPerSec ?? 0) < -threshold || (bytesBehindGrowthPerSec ?? 0) < 0
   const keepsUp = source?.eventsPerSec != null && streamer !== null && streamer.itemsPerSec >= source.eventsPerSec
   if (streamer && streamer.backPressuredMsPerSec >= SATURATED_BACK_PRESSURE_MS_PER_SEC && saturated && !shrinking && !keepsUp) {
-    reasons.push(`${streamer.name} back-pressured ${Math.round(streamer.backPressuredMsPerSec)} ms/s by ${saturated.name} busy ${Math.round(saturated.busyMsPerSec)} ms/s`)
+    reasons.push({
+      code: 'streamer-back-pressured',
+      stageName: streamer.name,
+      backPressuredMsPerSec: streamer.backPressuredMsPerSec,
+      saturatedStageName: saturated.name,
+      saturatedBusyMsPerSec: saturated.busyMsPerSec,
+    })
   }
   // Binlog rows are counted on arrival and over every schema (a pipeline may copy only some): they show
   // the streamer falling short only while it is not mostly waiting for the source.
   const comparable =
     source?.eventsPerSecFrom !== 'binlog-rows' || (streamer !== null && streamer.idleMsPerSec < KEEPING_UP_IDLE_MS_PER_SEC)
   if (comparable && source?.eventsPerSec != null && streamer && source.eventsPerSec > streamer.itemsPerSec * (1 + threshold) && source.eventsPerSec > 0) {
-    const unit = source.eventsPerSecFrom === 'binlog-rows' ? 'rows/s' : 'events/s'
-    reasons.push(`source ${Math.round(source.eventsPerSec)} ${unit} > streamer ${Math.round(streamer.itemsPerSec)} items/s`)
+    reasons.push({
+      code: 'source-outpaces-streamer',
+      sourceEventsPerSec: source.eventsPerSec,
+      eventsPerSecFrom: source.eventsPerSecFrom,
+      streamerItemsPerSec: streamer.itemsPerSec,
+    })
   }
   return reasons
 }
@@ -705,7 +754,7 @@ function describeBlockedWaits(longWaits: readonly TaskRecord[], stalled: Readonl
       kind,
       severity: 'error',
       summary:
-        `${task.stageName ?? 'a task'} blocked in ${task.kind}${where} for ${formatSeconds(task.waitMs)}` + (site ? ` at ${site}` : ''),
+        `${task.stageName ?? 'a task'} blocked in ${task.kind}${where} for ${formatDurationMs(task.waitMs)}` + (site ? ` at ${site}` : ''),
       evidence: {
         sites: site ? [site] : [],
         channels: task.channelName ? [task.channelName] : [],
@@ -743,34 +792,35 @@ function estimateCatchUp(
     }
   }
   let rate: number | null = source?.eventsPerSec ?? null
-  let rateNote = source?.eventsPerSecFrom === 'binlog-rows' ? 'source rate (binlog rows)' : 'source rate'
+  let rateFrom: CatchUpRateFrom = source?.eventsPerSecFrom === 'binlog-rows' ? 'binlog-rows' : 'source-status'
+  // A streamer that is not back-pressured follows the source: its pace stands in for an unmeasured source.
   if (rate === null && streamer && streamer.backPressuredMsPerSec < 200) {
     rate = streamer.itemsPerSec
-    rateNote = 'streamer rate (not back-pressured, so it follows the source)'
+    rateFrom = 'streamer'
   }
   const lagMs = writerLag?.transactionLagMs ?? lag?.transactionLagMs ?? null
   const base = {capacityEventsPerSec: capacity, sourceEventsPerSec: rate}
-  if (verdict === 'stuck') return {...base, state: 'never', seconds: null, note: 'the pipeline is stuck: it will not catch up until unblocked'}
-  if (verdict === 'idle') return {...base, state: 'caught-up', seconds: 0, note: 'nothing to catch up'}
+  if (verdict === 'stuck') return {...base, state: 'never', seconds: null, basis: {code: 'stuck'}}
+  if (verdict === 'idle') return {...base, state: 'caught-up', seconds: 0, basis: {code: 'nothing-to-catch-up'}}
   if (lagMs !== null && lagMs <= TRANSACTION_LAG_RESOLUTION_MS && verdict !== 'falling-behind') {
-    return {...base, state: 'caught-up', seconds: 0, note: 'lag within the 1 s timestamp resolution'}
+    return {...base, state: 'caught-up', seconds: 0, basis: {code: 'within-timestamp-resolution'}}
   }
   if (lagMs === null || capacity === null || rate === null) {
-    const missing = [lagMs === null ? 'transaction lag' : null, capacity === null ? 'stage capacity' : null, rate === null ? 'source rate' : null]
-    return {...base, state: 'unknown', seconds: null, note: `needs ${missing.filter(Boolean).join(', ')}`}
+    const missing: Array<'transaction-lag' | 'stage-capacity' | 'source-rate'> = []
+    if (lagMs === null) missing.push('transaction-lag')
+    if (capacity === null) missing.push('stage-capacity')
+    if (rate === null) missing.push('source-rate')
+    return {...base, state: 'unknown', seconds: null, basis: {code: 'needs', missing}}
   }
   if (capacity <= rate) {
-    return {...base, state: 'never', seconds: null, note: `capacity ${Math.round(capacity)} events/s ≤ ${rateNote} ${Math.round(rate)} events/s`}
+    return {...base, state: 'never', seconds: null, basis: {code: 'capacity-at-most-rate', rateFrom}}
   }
   const seconds = ((lagMs / 1000) * rate) / (capacity - rate)
   return {
     ...base,
     state: 'estimate',
     seconds,
-    note: `lag ${formatSeconds(lagMs)} shrinks at ${(capacity / rate - 1).toFixed(2)} s/s (capacity ${Math.round(capacity)} vs ${rateNote} ${Math.round(rate)} events/s)`,
+    basis: {code: 'shrinking', lagMs, rateFrom},
   }
 }
 
-function formatSeconds(ms: number): string {
-  return ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 1000).toFixed(1)} s`
-}

@@ -15,7 +15,7 @@ import {
   type TuneBatchRate,
   type TuneBatchResult,
 } from '../model/tune-batch.js'
-import {formatNumber} from '../units.js'
+import {formatDurationMs, formatNumber} from '../units.js'
 import {estimateRateFromCounts, type CountObservation} from './estimate-rate.js'
 import {fitCostModel} from './fit-cost-model.js'
 import {recommendBatchSize} from './recommend-batch.js'
@@ -407,7 +407,7 @@ export function tuneBatchFromObservations(
       ? {
           ...analyzed,
           verdict: 'insufficient-data',
-          summary: `the target exited ${((window.endedAtMs - window.startedAtMs) / 1000).toFixed(1)} s into the ${(window.requestedMs / 1000).toFixed(0)} s window: no verdict from a window cut short`,
+          summary: `the target exited ${formatDurationMs(window.endedAtMs - window.startedAtMs)} into the ${formatDurationMs(window.requestedMs)} window: no verdict from a window cut short`,
         }
       : analyzed
   result.probes = observed.probes

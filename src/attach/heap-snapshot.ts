@@ -9,6 +9,7 @@ import {availableParallelism, loadavg} from 'node:os'
 import type {HeapGraphData} from '../analyze/heap-graph.js'
 import {FerrydiagError} from '../errors.js'
 import {trace} from '../trace.js'
+import {formatBytes, formatDurationMs, formatDurationRangeMs, GIB, MIB} from '../units.js'
 
 /** The parts of a V8 .heapsnapshot that the heap route uses (the graph's fields, see HeapGraphData). */
 export interface HeapSnapshotData extends HeapGraphData {
@@ -45,7 +46,6 @@ export interface HeapRouteCost {
   loadStretch: number
 }
 
-const MB = 1024 * 1024
 
 /**
  * Cost per MB of small-object heap (objects under ~128 KB) for three densities, fitted on these 2-core
@@ -59,7 +59,7 @@ export const HEAP_COST_MODEL = {
   fixedStallMs: 60,
   stallMsPerSmallMb: {low: 19.5, mid: 58, high: 175},
   stallMsPerLargeMb: 2,
-  fixedMemoryBytes: 16 * MB,
+  fixedMemoryBytes: 16 * MIB,
   memoryPerSmallByte: {low: 1.2, mid: 4.1, high: 14},
   memoryPerLargeByte: 0.05,
 } as const
@@ -90,7 +90,7 @@ export function estimateHeapRouteCost(usedHeapBytes: number, largeObjectBytes = 
   const large = Math.min(Math.max(0, Number.isFinite(largeObjectBytes) ? largeObjectBytes : 0), usedHeapBytes)
   const small = usedHeapBytes - large
   const m = HEAP_COST_MODEL
-  const stall = (perMb: number) => Math.round(m.fixedStallMs + perMb * (small / MB) + m.stallMsPerLargeMb * (large / MB))
+  const stall = (perMb: number) => Math.round(m.fixedStallMs + perMb * (small / MIB) + m.stallMsPerLargeMb * (large / MIB))
   const memory = (perByte: number) => Math.round(m.fixedMemoryBytes + perByte * small + m.memoryPerLargeByte * large)
   const stallMsHigh = Math.round(stall(m.stallMsPerSmallMb.high) * Math.max(1, stretch.stall))
   const extraMemoryBytesHigh = Math.round(memory(m.memoryPerSmallByte.high) * Math.max(1, stretch.memory))
@@ -142,7 +142,7 @@ export async function readHostAvailableBytes(): Promise<number | null> {
 }
 
 /** Default --heap-max: the largest memory growth (high end of the band) the heap route accepts. */
-export const DEFAULT_HEAP_MAX_BYTES = 1024 * MB
+export const DEFAULT_HEAP_MAX_BYTES = GIB
 
 /**
  * Refuses the heap route (FerrydiagError heapTooLarge) when the high end of its memory estimate is above
@@ -152,19 +152,18 @@ export function checkHeapRouteAllowed(
   estimate: HeapRouteCost & {usedHeapBytes: number},
   options: {heapMaxBytes: number; hostAvailableBytes: number | null; heapMaxFlag?: string},
 ): void {
-  const mb = (bytes: number) => `${Math.round(bytes / MB)} MB`
-  const band = `${mb(estimate.extraMemoryBytesLow)}–${mb(estimate.extraMemoryBytesHigh)}`
+  const band = `${formatBytes(estimate.extraMemoryBytesLow)}–${formatBytes(estimate.extraMemoryBytesHigh)}`
   if (estimate.extraMemoryBytesHigh > options.heapMaxBytes) {
     throw new FerrydiagError(
       'heapTooLarge',
-      `Refusing the heap snapshot: the target's ${mb(estimate.usedHeapBytes)} heap could grow its memory by ${band} (and stop it for ${(estimate.stallMsLow / 1000).toFixed(0)}–${(estimate.stallMsHigh / 1000).toFixed(0)} s), above the ${mb(options.heapMaxBytes)} ceiling.`,
-      `Drop --heap (use the agent), or allow it with --heap-max ${Math.ceil(estimate.extraMemoryBytesHigh / (256 * MB)) * 256}MB if the target can afford that.`,
+      `Refusing the heap snapshot: the target's ${formatBytes(estimate.usedHeapBytes)} heap could grow its memory by ${band} (and stop it for ${formatDurationRangeMs(estimate.stallMsLow, estimate.stallMsHigh)}), above the ${formatBytes(options.heapMaxBytes)} ceiling.`,
+      `Drop --heap (use the agent), or allow it with --heap-max ${Math.ceil(estimate.extraMemoryBytesHigh / (256 * MIB)) * 256}MiB if the target can afford that.`,
     )
   }
   if (options.hostAvailableBytes !== null && estimate.extraMemoryBytesHigh > options.hostAvailableBytes) {
     throw new FerrydiagError(
       'heapTooLarge',
-      `Refusing the heap snapshot: it could grow the target's memory by ${band}, and this host has only ${mb(options.hostAvailableBytes)} available (MemAvailable); the kernel would have to kill something.`,
+      `Refusing the heap snapshot: it could grow the target's memory by ${band}, and this host has only ${formatBytes(options.hostAvailableBytes)} available (MemAvailable); the kernel would have to kill something.`,
       'Free memory on the host first, or drop --heap and use the agent (`node --import ferrydiag/register`).',
     )
   }
@@ -399,7 +398,7 @@ export async function takeHeapSnapshot(
         reject(
           new FerrydiagError(
             'heapTimeout',
-            `The heap snapshot took longer than ${(timeoutMs / 1000).toFixed(0)} s; ferrydiag stopped waiting for it but let the target finish writing it before detaching (closing the connection mid-snapshot can crash the target).`,
+            `The heap snapshot took longer than ${formatDurationMs(timeoutMs)}; ferrydiag stopped waiting for it but let the target finish writing it before detaching (closing the connection mid-snapshot can crash the target).`,
             `Retry with a longer --heap-timeout (e.g. --heap-timeout ${Math.ceil((timeoutMs * 2) / 60_000)}m), or drop --heap and use the agent.`,
           ),
         )

@@ -20,6 +20,7 @@ import {
 import {registerCleanup} from '../cleanup.js'
 import {FerrydiagError} from '../errors.js'
 import {trace} from '../trace.js'
+import {formatDurationMs} from '../units.js'
 import {
   AGENT_GLOBAL_KEY,
   type AgentMode,
@@ -208,8 +209,8 @@ export class InspectorSession {
       const busy = status.busy
       throw new FerrydiagError(
         'sessionBusy',
-        `Another ferrydiag session (CLI pid ${busy.cliPid}, attached ${formatAgo(Date.now() - busy.since)} ago, last heartbeat ${formatAgo(busy.lastBeatAgoMs)} ago) is attached to the target at ${this.address}; two sessions would undo each other's changes.`,
-        `Wait for it to finish (\`ps -p ${busy.cliPid}\`); if that CLI was killed, its session expires ${formatAgo(Math.max(0, busy.timeoutMs - busy.lastBeatAgoMs))} from now and you can attach again.`,
+        `Another ferrydiag session (CLI pid ${busy.cliPid}, attached ${formatDurationMs(Date.now() - busy.since)} ago, last heartbeat ${formatDurationMs(busy.lastBeatAgoMs)} ago) is attached to the target at ${this.address}; two sessions would undo each other's changes.`,
+        `Wait for it to finish (\`ps -p ${busy.cliPid}\`); if that CLI was killed, its session expires ${formatDurationMs(Math.max(0, busy.timeoutMs - busy.lastBeatAgoMs))} from now and you can attach again.`,
       )
     }
     this.leaseToken = token
@@ -300,29 +301,23 @@ export class InspectorSession {
     // fetch it in pieces of 64k characters as they are written (streamSnapshot), because returning the
     // whole document in one answer makes the inspector serialise it in one turn (~0.8 s for a 34 MB
     // document). 4 ms / 64k rather than 8 ms / 256k measured 12-15 ms instead of ~28 ms of target stall at
-    // 10k waits (31-33 vs 48-60 ms at 100k) in test/bench/stacks.bench.ts, at the same total time. Agents without streaming: holdSnapshot (all slices first, then the pieces), then
-    // snapshotJsonAsync (sliced, one answer), then snapshotJson (one synchronous turn). The budget
-    // applies to each evaluation. Whichever wire format the agent writes, the result is the model.
+    // 10k waits (31-33 vs 48-60 ms at 100k) in test/bench/stacks.bench.ts, at the same total time. Every
+    // released agent streams; an object at the agent's key that does not is no agent this CLI reads. The
+    // budget applies to each evaluation.
     const agentExpr = `globalThis[Symbol.for(${JSON.stringify(AGENT_GLOBAL_KEY)})]`
-    const first = await this.evaluate<string | {id: number; pieces?: number; streamed?: boolean} | null>(
+    const first = await this.evaluate<{id: number} | 'no-stream' | null>(
       `(() => { const agent = ${agentExpr};
         if (!agent) return null;
-        const options = {sliceMs: 4, pieceChars: 65536};
-        if (typeof agent.streamSnapshot === 'function' && typeof agent.nextSnapshotPiece === 'function') return {id: agent.streamSnapshot(options).id, streamed: true};
-        if (typeof agent.holdSnapshot === 'function' && typeof agent.takeSnapshotPiece === 'function') return agent.holdSnapshot(options);
-        if (typeof agent.snapshotJsonAsync === 'function') return agent.snapshotJsonAsync({sliceMs: options.sliceMs});
-        return typeof agent.snapshotJson === 'function' ? agent.snapshotJson() : null })()`,
-      {budgetMs: options.budgetMs, awaitPromise: true},
+        if (typeof agent.streamSnapshot !== 'function' || typeof agent.nextSnapshotPiece !== 'function') return 'no-stream';
+        return {id: agent.streamSnapshot({sliceMs: 4, pieceChars: 65536}).id} })()`,
+      {budgetMs: options.budgetMs, awaitPromise: false},
     )
-    let text: unknown = first
-    if (first !== null && typeof first === 'object' && typeof first.id === 'number') {
-      if (first.streamed === true) text = await this.readStreamedSnapshot(agentExpr, first.id, options.budgetMs)
-      else if (typeof first.pieces === 'number') text = await this.readHeldSnapshot(agentExpr, first.id, first.pieces, options.budgetMs)
-    }
-    if (text === null || text === undefined) return null
+    if (first === null) return null
+    if (first === 'no-stream' || typeof first.id !== 'number') throw unknownSnapshotError('no streamSnapshot/nextSnapshotPiece')
+    const text = await this.readStreamedSnapshot(agentExpr, first.id, options.budgetMs)
     let parsed: unknown
     try {
-      parsed = typeof text === 'string' ? JSON.parse(text) : text
+      parsed = JSON.parse(text)
     } catch {
       throw unknownSnapshotError('text that is not JSON')
     }
@@ -333,7 +328,7 @@ export class InspectorSession {
     if (record.version !== SNAPSHOT_VERSION) {
       throw unknownSnapshotError(`version ${JSON.stringify(record.version ?? null)}`)
     }
-    return modelOfSnapshotDocument(parsed as AgentSnapshot | WireSnapshot)
+    return modelOfSnapshotDocument(parsed as WireSnapshot)
   }
 
   // Two requests in flight: while one piece travels and is parsed here, the target already answers the
@@ -363,16 +358,6 @@ export class InspectorSession {
     await Promise.all([fetchPieces(), fetchPieces()])
     // The null that ends the stream comes after every piece: a gap means pieces were lost.
     for (let i = 0; i < pieces.length; i++) if (typeof pieces[i] !== 'string') throw unknownSnapshotError('a streamed snapshot that ended early')
-    return pieces.join('')
-  }
-
-  private async readHeldSnapshot(agentExpr: string, id: number, count: number, budgetMs: number | undefined): Promise<string> {
-    const pieces: string[] = []
-    for (let i = 0; i < count; i++) {
-      const piece = await this.evaluate<string | null>(`${agentExpr}.takeSnapshotPiece(${id})`, {budgetMs, awaitPromise: false})
-      if (typeof piece !== 'string') throw unknownSnapshotError('a held snapshot that ended early')
-      pieces.push(piece)
-    }
     return pieces.join('')
   }
 
@@ -583,13 +568,11 @@ export class InspectorSession {
 }
 
 /**
- * The model form of a parsed snapshot document. An agent from before wire format 2 (no `wire` field:
- * e.g. one already loaded in a long-running target) writes the model itself; a wire-2 agent writes each
- * distinct stack once, and its tasks' stackRefs are expanded (tasks at one site share one stack array).
+ * The model form of a parsed snapshot document: the agent writes each distinct stack once, and its
+ * tasks' stackRefs are expanded (tasks at one site share one stack array).
  */
-function modelOfSnapshotDocument(doc: AgentSnapshot | WireSnapshot): AgentSnapshot {
-  if (!('wire' in doc) || doc.wire === undefined) return doc as AgentSnapshot
-  if (doc.wire !== SNAPSHOT_WIRE_FORMAT) throw unknownSnapshotError(`wire format ${JSON.stringify(doc.wire)}`)
+function modelOfSnapshotDocument(doc: WireSnapshot): AgentSnapshot {
+  if (doc.wire !== SNAPSHOT_WIRE_FORMAT) throw unknownSnapshotError(`wire format ${JSON.stringify(doc.wire ?? null)}`)
   try {
     return expandWireSnapshot(doc)
   } catch (error) {
@@ -606,6 +589,3 @@ function unknownSnapshotError(seen: string): FerrydiagError {
   )
 }
 
-function formatAgo(ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`
-}

@@ -2,7 +2,7 @@
 // window, plus which process was sampled and how the window went. Built from plain data; no I/O.
 
 import {assessLag} from '../analyze/lag-verdict.js'
-import {LAG_SCHEMA, LAG_VERSION, type LagResult, type LagWindow} from '../model/lag-result.js'
+import {LAG_SCHEMA, LAG_VERSION, type LagAssessment, type LagWindow} from '../model/lag-result.js'
 import type {ProbesUse} from '../model/probes.js'
 import type {AgentSnapshot} from '../model/snapshot.js'
 import {buildLagInput, pipelinePosition, registeredSource} from './lag-input.js'
@@ -31,7 +31,7 @@ export interface LagResultContext {
 }
 
 /** Runs assessLag over the window's samples and wraps the report with process and window facts. */
-export function assessWindow(window: SampledWindow, context: LagResultContext): LagResult {
+export function assessWindow(window: SampledWindow, context: LagResultContext): LagAssessment {
   const samples = context.lastMs === undefined ? window.samples : recentSamples(window.samples, context.lastMs)
   const {input, notes} = buildLagInput(samples)
   const snapshots = input.snapshots ?? []

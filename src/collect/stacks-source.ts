@@ -17,7 +17,7 @@ import type {AgentInjection, DumpSource, DumpSourceKind, StacksDump, StacksInput
 import type {Finding} from '../model/findings.js'
 import type {DumpProcessInfo} from '../model/dump.js'
 import type {AgentSnapshot, StackFrame, TaskRecord} from '../model/snapshot.js'
-import {formatDurationMs} from '../units.js'
+import {formatBytes, formatDurationMs} from '../units.js'
 
 /** What the heap route will cost the target, shown before it runs. */
 export type HeapEstimate = HeapRouteCost & {usedHeapBytes: number}
@@ -368,17 +368,15 @@ function describeWaitAges(ages: HeapWaitAges): string {
 
 function describeObservation(observation: (HeapObservation & {askedMs: number}) | undefined): string[] {
   if (!observation) return []
-  const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
   if (!observation.completed) {
-    return [`The target went away during the ${seconds(observation.askedMs)} second look (after ${seconds(observation.elapsedMs)}): this dump shows what the snapshot saw; findings that needed the second look are unconfirmed.`]
+    return [`The target went away during the ${formatDurationMs(observation.askedMs)} second look (after ${formatDurationMs(observation.elapsedMs)}): this dump shows what the snapshot saw; findings that needed the second look are unconfirmed.`]
   }
-  return [`Second look after ${seconds(observation.elapsedMs)}: the objects the findings rest on were read again (the target ran freely meanwhile); "no progress" in a finding is a lower bound of that length.`]
+  return [`Second look after ${formatDurationMs(observation.elapsedMs)}: the objects the findings rest on were read again (the target ran freely meanwhile); "no progress" in a finding is a lower bound of that length.`]
 }
 
 function describeHeapCost(stats: HeapRouteStats): string {
-  const mb = (stats.heapBytes / (1024 * 1024)).toFixed(1)
   return (
-    `Heap snapshot of a ${mb} MB heap took ${(stats.snapshotMs / 1000).toFixed(2)} s (the target's JavaScript was stopped for most of it); ` +
+    `Heap snapshot of a ${formatBytes(stats.heapBytes)} heap took ${formatDurationMs(stats.snapshotMs)} (the target's JavaScript was stopped for most of it); ` +
     `${stats.generators} suspended async functions, ${stats.lookups} exact await lines looked up.` +
     describeLineSources(stats.framesBySource)
   )

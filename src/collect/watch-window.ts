@@ -2,7 +2,7 @@
 // the most recent samples after each one, handing every result to the caller (which draws it).
 
 import type {InspectorSession} from '../attach/session.js'
-import type {LagResult, SourceRowCount} from '../model/lag-result.js'
+import type {LagAssessment, SourceRowCount} from '../model/lag-result.js'
 import {assessWindow, type LagResultContext} from './lag-result.js'
 import {sampleWindow, type SampledWindow, type SampleWindowOptions, type WindowSample} from './sample-window.js'
 
@@ -23,7 +23,7 @@ export interface WatchWindowOptions {
   context: LagResultContext
   signal: AbortSignal
   /** Called with each assessed window (from the second sample on, then every WATCH_INTERVAL_MS). */
-  onResult: (result: LagResult) => void
+  onResult: (result: LagAssessment) => void
 }
 
 /** Samples until the signal aborts or the window ends on its own; a last result says why it ended then. */
@@ -34,7 +34,7 @@ export async function watchWindow(options: WatchWindowOptions): Promise<SampledW
   let rowCount: SourceRowCount | undefined
   const assess = (endedBy: SampledWindow['endedBy'] = 'duration', problems: string[] = []): void => {
     if (recent.length === 0) return
-    let result: LagResult
+    let result: LagAssessment
     try {
       result = assessWindow(
         {samples: recent, startedAtMs: recent[0]!.atMs, endedAtMs: Date.now(), endedBy, problems, agentAbsent, ...(rowCount ? {rowCount} : {})},

@@ -140,6 +140,18 @@ export interface Bottleneck {
   rule: 'first-busy-not-back-pressured' | 'busiest'
 }
 
+/** Where the catch-up estimate's rate comes from: the source's own count, its binlog rows, or the streamer's pace. */
+export type CatchUpRateFrom = 'source-status' | 'binlog-rows' | 'streamer'
+
+/** Why the catch-up estimate reads as it does (a code and its figures; src/render/lag-wording.ts words it). */
+export type CatchUpBasis =
+  | {code: 'stuck'}
+  | {code: 'nothing-to-catch-up'}
+  | {code: 'within-timestamp-resolution'}
+  | {code: 'needs'; missing: Array<'transaction-lag' | 'stage-capacity' | 'source-rate'>}
+  | {code: 'capacity-at-most-rate'; rateFrom: CatchUpRateFrom}
+  | {code: 'shrinking'; lagMs: number; rateFrom: CatchUpRateFrom}
+
 export interface CatchUpEstimate {
   state: 'caught-up' | 'estimate' | 'never' | 'unknown'
   /** Seconds until the lag reaches zero at current capacity and source rate. */
@@ -147,12 +159,31 @@ export interface CatchUpEstimate {
   /** Events/s the slowest stage could handle if busy all the time: items/s ÷ busy share. */
   capacityEventsPerSec: number | null
   sourceEventsPerSec: number | null
-  note: string
+  basis: CatchUpBasis
 }
+
+/** One measured sign that the lag grows (the falling-behind verdict has at least one). */
+export type LagGrowth =
+  | {code: 'transaction-lag-growing'; stageName: string; growthSecPerSec: number}
+  | {code: 'bytes-behind-growing'; bytesPerSec: number}
+  | {code: 'streamer-back-pressured'; stageName: string; backPressuredMsPerSec: number; saturatedStageName: string; saturatedBusyMsPerSec: number}
+  | {code: 'source-outpaces-streamer'; sourceEventsPerSec: number; eventsPerSecFrom: SourceFigures['eventsPerSecFrom']; streamerItemsPerSec: number}
+
+/**
+ * Why the verdict is what it is: a closed code plus the figures the sentence needs. The words live in
+ * src/render/lag-wording.ts (--json carries both this and the worded `summary`).
+ */
+export type LagReason =
+  | {code: 'position-frozen'}
+  | {code: 'no-progress'; stages: string[]; forMs: number; sourceAdvanced: boolean; bufferedEvents: number; handOffBlocked: boolean}
+  | {code: 'lag-growing'; growth: LagGrowth[]}
+  | {code: 'source-quiet-at-end'}
+  | {code: 'keeps-up'}
+  | {code: 'no-evidence'; missing: LagMissing[]}
 
 export interface LagReport {
   verdict: LagVerdict
-  summary: string
+  reason: LagReason
   nowMs: number
   window: {fromMs: number; toMs: number; durationMs: number; snapshotCount: number; sourceStatusCount: number}
   lag: LagFigures | null

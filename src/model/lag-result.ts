@@ -1,6 +1,6 @@
 // The `lag` command's result (also its --json document, schema ferrydiag.lag): the LagReport of
 // src/model/lag-report.ts over a sampled window, plus which process was sampled and how the window went.
-import type {LagReport} from './lag-report.js'
+import type {CatchUpEstimate, LagReport} from './lag-report.js'
 import type {ProbesUse} from './probes.js'
 import type {BinlogPosition} from './snapshot.js'
 
@@ -81,7 +81,17 @@ export interface LagPositions {
  * (src/model/lag-report.ts) at the top level, with `window` extended, plus `schema`, `version`,
  * `process` and `positions`. New fields may be added within a version; removing or renaming one bumps it.
  */
-export interface LagResult extends Omit<LagReport, 'window'> {
+export interface LagResult extends LagAssessment {
+  /** The verdict's reason worded for people (from `reason`, by src/render/lag-wording.ts). */
+  summary: string
+  catchUp: CatchUpEstimate & {
+    /** The catch-up basis worded for people (from `catchUp.basis`). */
+    note: string
+  }
+}
+
+/** The lag result as collected and analysed, before its reasons are worded (LagResult less summary and note). */
+export interface LagAssessment extends Omit<LagReport, 'window'> {
   schema: typeof LAG_SCHEMA
   version: typeof LAG_VERSION
   process: LagProcess

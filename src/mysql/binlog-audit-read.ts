@@ -3,7 +3,7 @@
 
 import {stat} from 'node:fs/promises'
 import {basename} from 'node:path'
-import {BinlogAuditor} from '../analyze/binlog-audit.js'
+import {BinlogAuditor, type AuditOptions} from '../analyze/binlog-audit.js'
 import {FerrydiagError} from '../errors.js'
 import type {BinlogAuditReport, ConsumerAck, ConsumerDescription, DeliveredIndex, LiveRoute, RowsSubscription} from '../model/binlog-audit.js'
 import {pickReplicationServerId} from './binlog-counter.js'
@@ -39,6 +39,22 @@ export async function auditBinlog(request: BinlogAuditRequest): Promise<BinlogAu
 
 const PROGRESS_EVERY = 4096
 
+/** The auditor for one request, over `files` (name and size each) read as `read` says. */
+function newAuditor(request: BinlogAuditRequest, files: AuditOptions['files'], read: AuditOptions['read']): BinlogAuditor {
+  return new BinlogAuditor({
+    acks: request.acks,
+    delivered: request.delivered,
+    subscription: request.subscription,
+    live: request.live ?? null,
+    consumer: request.consumer,
+    files,
+    from: request.from,
+    allTransactions: request.allTransactions,
+    listLimit: request.listLimit,
+    read,
+  })
+}
+
 async function auditFromFiles(request: BinlogAuditRequest, paths: string[]): Promise<BinlogAuditReport> {
   const started = performance.now()
   const sorted = [...paths].sort((a, b) => basename(a).localeCompare(basename(b)))
@@ -51,18 +67,7 @@ async function auditFromFiles(request: BinlogAuditRequest, paths: string[]): Pro
       throw new FerrydiagError('badArgument', `Cannot read binlog file ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, 'Check the paths given to --binlog-file.', {cause: error})
     }
   }
-  const auditor = new BinlogAuditor({
-    acks: request.acks,
-    delivered: request.delivered,
-    subscription: request.subscription,
-    live: request.live ?? null,
-    consumer: request.consumer,
-    files,
-    from: request.from,
-    allTransactions: request.allTransactions,
-    listLimit: request.listLimit,
-    read: {kind: 'local-files', from: sorted.join(', '), serverId: null, checksumsVerified: request.verifyChecksums},
-  })
+  const auditor = newAuditor(request, files, {kind: 'local-files', from: sorted.join(', '), serverId: null, checksumsVerified: request.verifyChecksums})
   let events = 0
   for (const path of sorted) {
     const summary = await readBinlogFile(
@@ -111,18 +116,7 @@ async function auditFromSource(request: BinlogAuditRequest, dsn: string): Promis
   const gtidOnly = request.acks.some((ack) => ack.file === null) || (request.delivered?.gtids.size ?? 0) > 0
   const lastFile = gtidOnly ? undefined : inRange.at(-1)
   const started = performance.now()
-  const auditor = new BinlogAuditor({
-    acks: request.acks,
-    delivered: request.delivered,
-    subscription: request.subscription,
-    live: request.live ?? null,
-    consumer: request.consumer,
-    files: logs,
-    from: request.from,
-    allTransactions: request.allTransactions,
-    listLimit: request.listLimit,
-    read: {kind: 'replication', from: parsed.masked, serverId, checksumsVerified: request.verifyChecksums},
-  })
+  const auditor = newAuditor(request, logs, {kind: 'replication', from: parsed.masked, serverId, checksumsVerified: request.verifyChecksums})
   let events = 0
   await streamBinlogEvents(parsed, {
     file: firstFile,

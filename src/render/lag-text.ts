@@ -3,16 +3,17 @@
 
 import Table from 'cli-table3'
 
-import type {LagResult} from '../model/lag-result.js'
+import type {LagAssessment} from '../model/lag-result.js'
 import type {BufferRate, LagBufferRate, LagFigures, LagMissing, StageRate} from '../model/lag-report.js'
 import type {BinlogPosition} from '../model/snapshot.js'
 import {looksLikeWriter} from '../model/stage-role.js'
+import {describeCatchUp, describeLagReason} from './lag-wording.js'
 import {formatBytes as formatBytesUnits, formatDurationMs, formatGrowthSecPerSec, formatRate as formatRateUnits} from '../units.js'
 
 const TABLE_STYLE = {head: [], border: [], compact: true}
 
 /** Full report, printed after a window. */
-export function renderLagText(result: LagResult): string {
+export function renderLagText(result: LagAssessment): string {
   const sections: string[] = [renderHeading(result), renderVerdict(result)]
   const lagTable = renderLagTable(result)
   if (lagTable) sections.push(`Lag\n${lagTable}`)
@@ -28,9 +29,9 @@ export function renderLagText(result: LagResult): string {
 }
 
 /** The compact form --watch redraws every second: one verdict line and one table of stages and buffers. */
-export function renderLagWatch(result: LagResult): string {
+export function renderLagWatch(result: LagAssessment): string {
   const lines = [
-    `${result.verdict.toUpperCase()}: ${result.summary}`,
+    `${result.verdict.toUpperCase()}: ${describeLagReason(result.reason, result.bottleneck)}`,
     `window ${formatDurationMs(result.window.durationMs)} · ${result.window.snapshotCount} snapshot(s) · ` +
       `lag ${formatLagMs(result.lag?.transactionLagMs ?? null)} (${formatGrowth(result.lag?.transactionLagGrowthSecPerSec ?? null)})` +
       ` · behind ${formatBytes(result.lag?.bytesBehind ?? null)}` +
@@ -54,7 +55,7 @@ export function renderLagWatch(result: LagResult): string {
 
 // ---- sections ----------------------------------------------------------------------------------
 
-function renderHeading(result: LagResult): string {
+function renderHeading(result: LagAssessment): string {
   const p = result.process
   const who =
     p.agent === 'not-attached'
@@ -68,7 +69,7 @@ function renderHeading(result: LagResult): string {
   return lines.join('\n')
 }
 
-function describeEnd(endedBy: LagResult['window']['endedBy']): string {
+function describeEnd(endedBy: LagAssessment['window']['endedBy']): string {
   switch (endedBy) {
     case 'interrupted':
       return 'interrupted (Ctrl-C); figures cover what was measured until then'
@@ -81,8 +82,8 @@ function describeEnd(endedBy: LagResult['window']['endedBy']): string {
   }
 }
 
-function renderVerdict(result: LagResult): string {
-  const lines = [`Verdict: ${result.verdict.toUpperCase()} - ${result.summary}`]
+function renderVerdict(result: LagAssessment): string {
+  const lines = [`Verdict: ${result.verdict.toUpperCase()} - ${describeLagReason(result.reason, result.bottleneck)}`]
   for (const finding of result.evidence) {
     lines.push(`  * ${finding.summary}`)
     lines.push(`    -> ${finding.suggestion}`)
@@ -93,7 +94,7 @@ function renderVerdict(result: LagResult): string {
 }
 
 /** The flag or command that would measure what an unknown verdict lacked. */
-export function measureWith(missing: LagMissing, result: LagResult, target: string): string {
+export function measureWith(missing: LagMissing, result: LagAssessment, target: string): string {
   switch (missing) {
     case 'pipeline':
       if (result.process.agent === 'not-attached') {
@@ -114,7 +115,7 @@ export function measureWith(missing: LagMissing, result: LagResult, target: stri
 }
 
 /** What to run next, per verdict: the tool that shows the cause. */
-export function nextStep(result: LagResult): string | null {
+export function nextStep(result: LagAssessment): string | null {
   // Name the target the way it was named: an inspector ferrydiag opened for --pid is closed again.
   const target =
     result.process.attachedVia === 'pid' && result.process.pid !== null
@@ -141,7 +142,7 @@ export function nextStep(result: LagResult): string | null {
   }
 }
 
-function renderLagTable(result: LagResult): string | null {
+function renderLagTable(result: LagAssessment): string | null {
   const figures = [result.lag, result.writerLag].filter((f): f is LagFigures => f !== null)
   if (figures.length === 0) return null
   const table = new Table({
@@ -169,7 +170,7 @@ function renderLagTable(result: LagResult): string | null {
   return lines.join('\n')
 }
 
-function renderSource(result: LagResult): string | null {
+function renderSource(result: LagAssessment): string | null {
   const s = result.source
   if (!s) return null
   const which = result.window.sourceFrom === 'flag' ? '(--source)' : `${s.name} (registered by the pipeline)`
@@ -241,7 +242,7 @@ function renderStageTable(stages: readonly StageRate[]): string {
   return table.toString()
 }
 
-function renderCatchUp(result: LagResult): string {
+function renderCatchUp(result: LagAssessment): string {
   const c = result.catchUp
   const head =
     c.state === 'estimate' && c.seconds !== null
@@ -249,10 +250,10 @@ function renderCatchUp(result: LagResult): string {
       : c.state === 'caught-up'
         ? 'caught up'
         : c.state
-  return `Catch-up: ${head} (${c.note})`
+  return `Catch-up: ${head} (${describeCatchUp(c)})`
 }
 
-function renderNotMeasuredAndNotes(result: LagResult): string | null {
+function renderNotMeasuredAndNotes(result: LagAssessment): string | null {
   const lines = [...result.notMeasured]
   for (const note of result.notes) lines.push(`note: ${note}`)
   return lines.length > 0 ? lines.join('\n') : null

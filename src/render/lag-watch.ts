@@ -1,7 +1,7 @@
 // The `lag --watch` screen: one frame per assessed window. On a terminal each frame replaces the last;
 // piped, frames follow one another separated by a blank line; with --json, one document per line.
 
-import type {LagResult} from '../model/lag-result.js'
+import type {LagAssessment} from '../model/lag-result.js'
 import {renderLagJsonLine} from './lag-json.js'
 import {renderLagWatch} from './lag-text.js'
 import type {ProgressStream} from './progress.js'
@@ -10,7 +10,7 @@ import type {ProgressStream} from './progress.js'
 const CLEAR_SCREEN = '\x1b[H\x1b[2J'
 
 export interface LagWatchScreen {
-  draw(result: LagResult): void
+  draw(result: LagAssessment): void
 }
 
 export function createLagWatchScreen(options: {json: boolean; stream?: ProgressStream}): LagWatchScreen {

@@ -5,6 +5,7 @@ import type {AgentApi, AgentChannelRec} from '../agent/agent-core.cjs'
 import {getAgent} from './agent-link.js'
 import {RingQueue} from './ring-queue.js'
 import {stageRecordOf, type Stage} from './stage.js'
+import {WaitQueue} from './wait-queue.js'
 import {Waiter, armWaiter, captureResolvers} from './waiter.js'
 
 export type ReceiveResult<T> = {ok: true; value: T} | {ok: false; value: undefined}
@@ -31,8 +32,6 @@ export class ChannelClosedError extends Error {
 
 const RESOLVED: Promise<void> = Promise.resolve()
 const CLOSED_RESULT: ReceiveResult<never> = Object.freeze({ok: false, value: undefined})
-// Aborted waiters stay in their queue (skipped when reached) until they outnumber live ones by this much.
-const COMPACT_AFTER = 64
 
 type SendWaiter<T> = Waiter<T, void>
 type ReceiveWaiter<T> = Waiter<undefined, ReceiveResult<T>>
@@ -54,28 +53,9 @@ export class Channel<T> implements AsyncIterable<T> {
   readonly #agent: AgentApi
   readonly #rec: AgentChannelRec
   readonly #buffer: RingQueue<T>
-  readonly #senders = new RingQueue<SendWaiter<T>>(4)
-  readonly #receivers = new RingQueue<ReceiveWaiter<T>>(4)
-  #liveSenders = 0
-  #deadSenders = 0
-  #liveReceivers = 0
-  #deadReceivers = 0
+  readonly #senders = new WaitQueue<SendWaiter<T>>()
+  readonly #receivers = new WaitQueue<ReceiveWaiter<T>>()
   #closed = false
-  // Abort bookkeeping, bound once per channel rather than once per wait.
-  readonly #sendCancelled = (): void => {
-    this.#liveSenders--
-    if (++this.#deadSenders > COMPACT_AFTER && this.#deadSenders > this.#liveSenders) {
-      this.#senders.retain((w) => !w.done)
-      this.#deadSenders = 0
-    }
-  }
-  readonly #receiveCancelled = (): void => {
-    this.#liveReceivers--
-    if (++this.#deadReceivers > COMPACT_AFTER && this.#deadReceivers > this.#liveReceivers) {
-      this.#receivers.retain((w) => !w.done)
-      this.#deadReceivers = 0
-    }
-  }
 
   static {
     receiveFromIterator = <T>(channel: Channel<T>, iterator: object) =>
@@ -113,8 +93,8 @@ export class Channel<T> implements AsyncIterable<T> {
     if (identity !== rec.lastSender) this.#agent.noteSender(rec, identity)
     if (opts !== undefined && opts.signal !== undefined && opts.signal.aborted) return Promise.reject(opts.signal.reason)
     if (this.#closed) return Promise.reject(new ChannelClosedError(this.name))
-    if (this.#liveReceivers > 0) {
-      const receiver = this.#takeReceiver()
+    if (this.#receivers.live > 0) {
+      const receiver = this.#receivers.take()
       if (receiver !== undefined) {
         rec.itemsIn++
         rec.itemsOut++
@@ -132,9 +112,8 @@ export class Channel<T> implements AsyncIterable<T> {
     }
     const promise = new Promise<void>(captureResolvers)
     const waiter: SendWaiter<T> = new Waiter(value)
-    armWaiter(this.#agent, rec, waiter, opts, 'channel-send', 'send', undefined, Channel.prototype.send, 'back-pressured', this.#sendCancelled)
+    armWaiter(this.#agent, rec, waiter, opts, 'channel-send', 'send', undefined, Channel.prototype.send, 'back-pressured', this.#senders.cancelled)
     this.#senders.push(waiter)
-    this.#liveSenders++
     return promise
   }
 
@@ -154,35 +133,16 @@ export class Channel<T> implements AsyncIterable<T> {
     if (buffer.length > 0) {
       const value = buffer.shift() as T
       rec.itemsOut++
-      // A blocked sender means the buffer was full: its item moves in, so the length stays the same.
-      const sender = this.#liveSenders > 0 ? this.#takeSender() : undefined
-      if (sender !== undefined) {
-        buffer.push(sender.value)
-        rec.itemsIn++
-        sender.finish(this.#agent)
-        sender.resolve()
-      } else {
-        this.#agent.setLength(rec, buffer.length)
-      }
+      if (!this.#moveSenderIn()) this.#agent.setLength(rec, buffer.length)
       return Promise.resolve({ok: true, value})
     }
-    if (this.#liveSenders > 0) {
-      // Rendezvous (capacity 0): take the item straight from the oldest blocked sender.
-      const sender = this.#takeSender()
-      if (sender !== undefined) {
-        rec.itemsIn++
-        rec.itemsOut++
-        sender.finish(this.#agent)
-        sender.resolve()
-        return Promise.resolve({ok: true, value: sender.value})
-      }
-    }
+    const sender = this.#handOverFromSender()
+    if (sender !== undefined) return Promise.resolve({ok: true, value: sender.value})
     if (this.#closed) return Promise.resolve(CLOSED_RESULT)
     const promise = new Promise<ReceiveResult<T>>(captureResolvers)
     const waiter: ReceiveWaiter<T> = new Waiter(undefined)
-    armWaiter(this.#agent, rec, waiter, opts, 'channel-receive', 'receive', key, above, 'idle', this.#receiveCancelled)
+    armWaiter(this.#agent, rec, waiter, opts, 'channel-receive', 'receive', key, above, 'idle', this.#receivers.cancelled)
     this.#receivers.push(waiter)
-    this.#liveReceivers++
     return promise
   }
 
@@ -200,22 +160,12 @@ export class Channel<T> implements AsyncIterable<T> {
       if (buffer.length > 0) {
         out.push(buffer.shift() as T)
         rec.itemsOut++
-        const sender = this.#liveSenders > 0 ? this.#takeSender() : undefined
-        if (sender !== undefined) {
-          buffer.push(sender.value)
-          rec.itemsIn++
-          sender.finish(this.#agent)
-          sender.resolve()
-        }
+        this.#moveSenderIn()
         continue
       }
-      const sender = this.#liveSenders > 0 ? this.#takeSender() : undefined
+      const sender = this.#handOverFromSender()
       if (sender === undefined) break
       out.push(sender.value)
-      rec.itemsIn++
-      rec.itemsOut++
-      sender.finish(this.#agent)
-      sender.resolve()
     }
     if (buffer.length !== before) this.#agent.setLength(rec, buffer.length)
     return out
@@ -226,11 +176,11 @@ export class Channel<T> implements AsyncIterable<T> {
     if (this.#closed) return
     this.#closed = true
     this.#rec.closed = true
-    for (let r = this.#takeReceiver(); r !== undefined; r = this.#takeReceiver()) {
+    for (let r = this.#receivers.take(); r !== undefined; r = this.#receivers.take()) {
       r.finish(this.#agent)
       r.resolve(CLOSED_RESULT)
     }
-    for (let s = this.#takeSender(); s !== undefined; s = this.#takeSender()) {
+    for (let s = this.#senders.take(); s !== undefined; s = this.#senders.take()) {
       s.finish(this.#agent)
       s.reject(new ChannelClosedError(this.name))
     }
@@ -240,27 +190,30 @@ export class Channel<T> implements AsyncIterable<T> {
     return new ChannelIterator(this)
   }
 
-  #takeSender(): SendWaiter<T> | undefined {
-    for (let w = this.#senders.shift(); w !== undefined; w = this.#senders.shift()) {
-      if (!w.done) {
-        this.#liveSenders--
-        return w
-      }
-      if (this.#deadSenders > 0) this.#deadSenders--
-    }
-    return undefined
+  // An item just left a buffer that blocked senders found full: the oldest one's item moves in, so the
+  // length stays the same. Whether one did.
+  #moveSenderIn(): boolean {
+    const sender = this.#senders.take()
+    if (sender === undefined) return false
+    this.#buffer.push(sender.value)
+    this.#rec.itemsIn++
+    sender.finish(this.#agent)
+    sender.resolve()
+    return true
   }
 
-  #takeReceiver(): ReceiveWaiter<T> | undefined {
-    for (let w = this.#receivers.shift(); w !== undefined; w = this.#receivers.shift()) {
-      if (!w.done) {
-        this.#liveReceivers--
-        return w
-      }
-      if (this.#deadReceivers > 0) this.#deadReceivers--
-    }
-    return undefined
+  // Rendezvous (or a drain past the buffer): the oldest blocked sender hands its item straight over.
+  // Returns that sender (its item is `value`), or undefined when none is blocked.
+  #handOverFromSender(): SendWaiter<T> | undefined {
+    const sender = this.#senders.take()
+    if (sender === undefined) return undefined
+    this.#rec.itemsIn++
+    this.#rec.itemsOut++
+    sender.finish(this.#agent)
+    sender.resolve()
+    return sender
   }
+
 }
 
 function toIteratorResult<T>(result: ReceiveResult<T>): IteratorResult<T> {
