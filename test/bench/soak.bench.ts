@@ -13,6 +13,7 @@
 // first half's mean, or the measure's floor if larger (1 MB for heap and RSS, 2 kB for the snapshot,
 // 100 entries for the agent's structures, whose stack-parse cache refills after it is cleared).
 // Opt-in (it takes as long as it says): FERRYDIAG_SOAK_MINUTES=30 npm run bench -- soak
+// FERRYDIAG_SOAK_FROM_LOG=<file> prints the table and verdict from the sample lines of a run's output.
 import {readFileSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
 import Table from 'cli-table3'
@@ -22,6 +23,8 @@ import {leastSquaresSlope, mean} from '../../src/analyze/stats.js'
 
 const minutes = Number(process.env.FERRYDIAG_SOAK_MINUTES ?? 0)
 const RATE = Number(process.env.FERRYDIAG_SOAK_RATE ?? 20_000)
+/** Budget for one snapshot read: generous, the soak runs for 30 min on a shared machine. */
+const READ_BUDGET_MS = 60_000
 const REGISTER = fileURLToPath(new URL('../../src/agent/register.js', import.meta.url))
 
 interface Sample {
@@ -122,50 +125,27 @@ function verdict(samples: readonly Sample[], pick: (s: Sample) => number, floor:
   return {first, second, trendChange, slopePerMin, tolerance, flat: Math.abs(trendChange) <= tolerance && Math.abs(second - first) <= tolerance}
 }
 
-async function main(): Promise<void> {
-  if (!(minutes > 0)) {
-    console.log('soak: skipped (opt-in). Run: FERRYDIAG_SOAK_MINUTES=30 npm run bench -- soak')
-    return
+/** One sample: GC in the target, then its heap used, RSS, counters and the agent's structures. */
+async function takeSample(session: InspectorSession, pid: number, startedMs: number): Promise<Sample & {loadedBy: string}> {
+  await session.cdp.send('HeapProfiler.collectGarbage')
+  const usage = (await session.cdp.send('Runtime.getHeapUsage')) as {usedSize: number}
+  const snapshot = await session.readSnapshot({budgetMs: READ_BUDGET_MS})
+  if (!snapshot) throw new Error('no agent snapshot')
+  return {
+    atSec: Math.round((Date.now() - startedMs) / 1000),
+    heapUsedMb: usage.usedSize / 1024 / 1024,
+    rssMb: rssMb(pid),
+    eventsApplied: snapshot.counters.eventsApplied ?? 0,
+    backlogEvents: lagOf(snapshot).backlogEvents ?? NaN,
+    agentSnapshotKb: Buffer.byteLength(JSON.stringify(snapshot)) / 1024,
+    agentEntries: await agentEntries(session),
+    loadedBy: snapshot.process.agentLoadedBy,
   }
-  const intervalSec = Number(process.env.FERRYDIAG_SOAK_INTERVAL_SEC ?? (minutes >= 10 ? 30 : 10))
-  // Warm-up: the tables fill to the load generator's live-row cap and, when the writer is slower than the
-  // offered rate (a busy machine), the simulated binlog's unread events reach its bound and the source
-  // throttles. The first sixth of the run (5 of 30 min) is left out of the verdict, and at least one sample.
-  const warmupSec = Number(process.env.FERRYDIAG_SOAK_WARMUP_SEC ?? Math.min(300, (minutes * 60) / 6))
-  const pipeline = await startPipeline(['--scenario=healthy', '--simulate', `--rate=${RATE}`], {nodeArgs: ['--import', REGISTER]})
-  const session = await attachTarget({inspect: pipeline.fields.inspect, lease: false})
-  const samples: Sample[] = []
-  const startedMs = Date.now()
-  let loadedBy = '?'
-  try {
-    while (Date.now() - startedMs < minutes * 60_000) {
-      await new Promise((resolve) => setTimeout(resolve, intervalSec * 1000))
-      await session.cdp.send('HeapProfiler.collectGarbage')
-      const usage = (await session.cdp.send('Runtime.getHeapUsage')) as {usedSize: number}
-      const snapshot = await session.readSnapshot()
-      if (!snapshot) throw new Error('no agent snapshot')
-      loadedBy = snapshot.process.agentLoadedBy
-      if (loadedBy !== 'preload') throw new Error(`agent loaded by '${loadedBy}', expected 'preload'`)
-      const sample: Sample = {
-        atSec: Math.round((Date.now() - startedMs) / 1000),
-        heapUsedMb: usage.usedSize / 1024 / 1024,
-        rssMb: rssMb(pipeline.pid),
-        eventsApplied: snapshot.counters.eventsApplied ?? 0,
-        backlogEvents: lagOf(snapshot).backlogEvents ?? NaN,
-        agentSnapshotKb: Buffer.byteLength(JSON.stringify(snapshot)) / 1024,
-        agentEntries: await agentEntries(session),
-      }
-      samples.push(sample)
-      console.log(
-        `soak: t=${sample.atSec}s heap ${sample.heapUsedMb.toFixed(1)} MB rss ${sample.rssMb.toFixed(0)} MB ` +
-          `applied ${sample.eventsApplied} backlog ${sample.backlogEvents} agent snapshot ${sample.agentSnapshotKb.toFixed(0)} kB ` +
-          `agent entries ${sum(sample.agentEntries)} (${Object.entries(sample.agentEntries).map(([k, v]) => `${k} ${v}`).join(', ')})`,
-      )
-    }
-  } finally {
-    await session.detach().catch(() => undefined)
-    await pipeline.stop('SIGTERM')
-  }
+}
+
+/** The table and the verdict over the samples after the warm-up (also for a log's sample lines). */
+function summarize(samples: readonly Sample[], run: {minutes: number; intervalSec: number; warmupSec: number; missed: number; loadedBy: string}): void {
+  const {minutes, intervalSec, warmupSec, missed, loadedBy} = run
   const steady = samples.filter((s, i) => i > 0 && s.atSec >= warmupSec)
   if (steady.length < 4) throw new Error(`only ${steady.length} steady samples; run longer`)
   const table = new Table({style: {head: [], border: []}, head: ['measure', 'first half', 'second half', 'trend/min', 'trend over window', 'tolerance', 'verdict']})
@@ -186,7 +166,7 @@ async function main(): Promise<void> {
   const steadyRate = (last.eventsApplied - first.eventsApplied) / (last.atSec - first.atSec)
   console.log(table.toString())
   console.log(
-    `soak: ${minutes} min at ${RATE} events/s offered, agent loaded by ${loadedBy}; ${samples.length} samples every ${intervalSec} s ` +
+    `soak: ${minutes} min at ${RATE} events/s offered, agent loaded by ${loadedBy}; ${samples.length} samples every ${intervalSec} s (${missed} missed) ` +
       `(${samples.length - steady.length} in the first ${warmupSec} s left out as warm-up); ${steadyRate.toFixed(0)} events/s applied over the steady window ` +
       `(t=${first.atSec}..${last.atSec} s), ${samples.at(-1)!.eventsApplied} in all; backlog at the end ${last.backlogEvents} events`,
   )
@@ -195,6 +175,78 @@ async function main(): Promise<void> {
       "within 5 % of the first half's mean (or the floor: 1 MB, 2 kB, 100 entries)",
   )
   console.log(`soak: verdict: ${allFlat ? 'flat' : 'NOT flat'}`)
+}
+
+/** Samples read back from the lines a run printed (`soak: t=...`), for a run cut short. */
+function samplesFromLog(file: string): Sample[] {
+  const line = /^soak: t=(\d+)s heap ([\d.]+) MB rss ([\d.]+) MB applied (\d+) backlog (\S+) agent snapshot ([\d.]+) kB agent entries (\d+)/
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .map((l) => line.exec(l))
+    .filter((m) => m !== null)
+    .map((m) => ({
+      atSec: Number(m[1]),
+      heapUsedMb: Number(m[2]),
+      rssMb: Number(m[3]),
+      eventsApplied: Number(m[4]),
+      backlogEvents: Number(m[5]),
+      agentSnapshotKb: Number(m[6]),
+      agentEntries: {all: Number(m[7])},
+    }))
+}
+
+async function main(): Promise<void> {
+  const fromLog = process.env.FERRYDIAG_SOAK_FROM_LOG
+  if (fromLog) {
+    // The summary of a run that was cut short, from its printed samples (same rule, same warm-up).
+    const samples = samplesFromLog(fromLog)
+    const spanMin = (samples.at(-1)?.atSec ?? 0) / 60
+    const warmupSec = Number(process.env.FERRYDIAG_SOAK_WARMUP_SEC ?? 300)
+    summarize(samples, {minutes: Math.round(spanMin * 10) / 10, intervalSec: NaN, warmupSec, missed: NaN, loadedBy: 'preload (checked at every sample)'})
+    return
+  }
+  if (!(minutes > 0)) {
+    console.log('soak: skipped (opt-in). Run: FERRYDIAG_SOAK_MINUTES=30 npm run bench -- soak')
+    return
+  }
+  const intervalSec = Number(process.env.FERRYDIAG_SOAK_INTERVAL_SEC ?? (minutes >= 10 ? 30 : 10))
+  // Warm-up: the tables fill to the load generator's live-row cap and, when the writer is slower than the
+  // offered rate (a busy machine), the simulated binlog's unread events reach its bound and the source
+  // throttles. The first sixth of the run (5 of 30 min) is left out of the verdict, and at least one sample.
+  const warmupSec = Number(process.env.FERRYDIAG_SOAK_WARMUP_SEC ?? Math.min(300, (minutes * 60) / 6))
+  const pipeline = await startPipeline(['--scenario=healthy', '--simulate', `--rate=${RATE}`], {nodeArgs: ['--import', REGISTER]})
+  const session = await attachTarget({inspect: pipeline.fields.inspect, lease: false})
+  const samples: Sample[] = []
+  const startedMs = Date.now()
+  let loadedBy = '?'
+  let missed = 0
+  try {
+    while (Date.now() - startedMs < minutes * 60_000) {
+      await new Promise((resolve) => setTimeout(resolve, intervalSec * 1000))
+      let sample: Sample & {loadedBy: string}
+      try {
+        sample = await takeSample(session, pipeline.pid, startedMs)
+      } catch (error) {
+        // A busy machine can starve the target past a read's budget: note it, keep the run going.
+        missed++
+        console.log(`soak: t=${Math.round((Date.now() - startedMs) / 1000)}s sample missed: ${(error as Error).message.split('\n')[0]}`)
+        if (!pipeline.alive()) throw new Error('the pipeline exited', {cause: error})
+        continue
+      }
+      loadedBy = sample.loadedBy
+      if (loadedBy !== 'preload') throw new Error(`agent loaded by '${loadedBy}', expected 'preload'`)
+      samples.push(sample)
+      console.log(
+        `soak: t=${sample.atSec}s heap ${sample.heapUsedMb.toFixed(1)} MB rss ${sample.rssMb.toFixed(0)} MB ` +
+          `applied ${sample.eventsApplied} backlog ${sample.backlogEvents} agent snapshot ${sample.agentSnapshotKb.toFixed(0)} kB ` +
+          `agent entries ${sum(sample.agentEntries)} (${Object.entries(sample.agentEntries).map(([k, v]) => `${k} ${v}`).join(', ')})`,
+      )
+    }
+  } finally {
+    await session.detach().catch(() => undefined)
+    await pipeline.stop('SIGTERM')
+  }
+  summarize(samples, {minutes, intervalSec, warmupSec, missed, loadedBy})
 }
 
 await main()
