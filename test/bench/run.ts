@@ -7,10 +7,12 @@ import {fileURLToPath} from 'node:url'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const only = process.argv.slice(2)
-const files = readdirSync(here)
-  .filter((name) => name.endsWith('.bench.js'))
-  .filter((name) => only.length === 0 || only.some((word) => name.includes(word)))
-  .sort()
+const all = readdirSync(here).filter((name) => name.endsWith('.bench.js'))
+// A word that names a benchmark exactly picks that one (`soak`, not also `signal-soak`); else every
+// benchmark whose name contains it.
+const picks = (word: string, name: string): boolean =>
+  all.some((other) => other === `${word}.bench.js`) ? name === `${word}.bench.js` : name.includes(word)
+const files = all.filter((name) => only.length === 0 || only.some((word) => picks(word, name))).sort()
 
 let failed = 0
 for (const name of files) {

@@ -47,9 +47,16 @@ export const PIPELINE_START_TIMEOUT_MS = testTimeoutMs(120_000)
 /** Budget for attaching to the pipeline's inspector and for one snapshot read, each. */
 const INSPECTOR_TIMEOUT_MS = testTimeoutMs(30_000)
 
-/** Starts the pipeline with --inspect on a free port and waits for its start line. */
-export async function startPipeline(args: readonly string[], options: {startTimeoutMs?: number} = {}): Promise<RunningPipeline> {
-  const child = spawn(process.execPath, ['--enable-source-maps', PIPELINE_MAIN, ...args, '--inspect=127.0.0.1:0'], {stdio: ['ignore', 'pipe', 'pipe']})
+/**
+ * Starts the pipeline with --inspect on a free port and waits for its start line. nodeArgs go to node
+ * before the script (e.g. `--import <register.js>` to preload the agent).
+ */
+export async function startPipeline(
+  args: readonly string[],
+  options: {startTimeoutMs?: number; nodeArgs?: readonly string[]} = {},
+): Promise<RunningPipeline> {
+  const nodeArgs = ['--enable-source-maps', ...(options.nodeArgs ?? []), PIPELINE_MAIN, ...args, '--inspect=127.0.0.1:0']
+  const child = spawn(process.execPath, nodeArgs, {stdio: ['ignore', 'pipe', 'pipe']})
   let stdout = ''
   let stderr = ''
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
