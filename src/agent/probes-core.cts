@@ -93,19 +93,10 @@ export async function installProbes(): Promise<ProbeInstallStatus> {
     const found = new Set<string>()
     const entry = proc.argv[1] ? path.resolve(proc.argv[1]) : null
     if (!entry) return found
-    const queue: string[] = [entry]
+    let queue: string[] = [entry]
     const seen = new Set<string>()
     const pattern = /(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)['"]([^'"]+)['"]/g
-    while (queue.length > 0 && seen.size < 200) {
-      const file = queue.shift()!
-      if (seen.has(file)) continue
-      seen.add(file)
-      let text: string
-      try {
-        text = await fs.promises.readFile(file, 'utf8')
-      } catch {
-        continue
-      }
+    const scan = (file: string, text: string, next: string[]): void => {
       for (const match of text.matchAll(pattern)) {
         const spec = match[1]
         if (spec.startsWith('.') || spec.startsWith('/')) {
@@ -113,7 +104,7 @@ export async function installProbes(): Promise<ProbeInstallStatus> {
           for (const candidate of [base, `${base}.js`, `${base}.mjs`, `${base}.cjs`, path.join(base, 'index.js')]) {
             try {
               if (fs.statSync(candidate).isFile()) {
-                queue.push(candidate)
+                next.push(candidate)
                 break
               }
             } catch {
@@ -124,6 +115,18 @@ export async function installProbes(): Promise<ProbeInstallStatus> {
           found.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0])
         }
       }
+    }
+    // The files of one level are read in parallel (on a busy target each await costs a turn of its event
+    // loop); each is scanned as its read completes, so the synchronous part stays one file's worth.
+    while (queue.length > 0 && seen.size < 200) {
+      const batch = [...new Set(queue.filter((f) => !seen.has(f)))].slice(0, 200 - seen.size)
+      for (const f of batch) seen.add(f)
+      const next: string[] = []
+      await Promise.all(batch.map(async (file) => {
+        const text = await fs.promises.readFile(file, 'utf8').catch(() => null)
+        if (text !== null) scan(file, text, next)
+      }))
+      queue = next
     }
     return found
   }

@@ -1,8 +1,11 @@
 // Attach-time probes for in-process queues (fastq, `async` queue/cargo, p-queue), installed right after the
 // zongji/mysql2 probes (probes-core.cts) and reusing their package finders (api.find). installQueueProbes is
 // ONE self-contained function (its source text is evaluated in the target). It counts puts by wrapping the
-// library's put methods (p-queue: its prototype; fastq and async: each instance's own methods, once the CLI
-// hands the instances over via adoptQueues after a Runtime.queryObjects), derives takes from puts and the
+// library's put methods (p-queue: its prototype, whose emit() also makes a busy queue known; Node streams:
+// Writable/Duplex.prototype.write and end, so a stream becomes known on its next write; fastq and async:
+// each instance's own methods, once the CLI hands the instances over via adoptQueues after a
+// Runtime.queryObjects, the only way to reach them: the program holds its own binding of the factory),
+// derives takes from puts and the
 // items still outstanding, and integrates fill and worker busy time on a 25 ms unref'd timer. Everything is
 // undone by the 'probes-queues' entry of globalThis[Symbol.for('ferrydiag.undo')].
 
@@ -68,7 +71,8 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
       held: (o) => o._writableState.writing === true && readableFull(o),
       // write() returned false and 'drain' has not come yet: the code writing into it is back-pressured.
       blocked: (o) => o._writableState.needDrain === true && !o._writableState.destroyed,
-      puts: ['write'],
+      // Counted by the Writable/Duplex.prototype wrappers below, not per instance.
+      puts: [],
       waits: [],
     },
     fastq: {
@@ -108,7 +112,7 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
       puts: 0, completed: 0, lastPutAtMs: null, lastTakeAtMs: null, lastTakenPutAtMs: null,
       // Put times of outstanding items, oldest first (items there before the probe count from first sight).
       putTimes: new Array(outstanding).fill(since), head: 0,
-      figures: f, blocked: false, held: false, heldMs: 0, rank: 0, lastMono: perf.now(), fillItemMs: 0, busyMs: 0, waiters: 0, waitSinceMono: -1, waitMs: 0, wrapped: [] as Array<[string, PropertyDescriptor | undefined]>,
+      figures: f, blocked: false, held: false, heldMs: 0, rank: 0, lastMono: perf.now(), fillItemMs: 0, busyMs: 0, waiters: 0, waitSinceMono: -1, waitMs: 0, wrapped: [] as Array<[string, PropertyDescriptor]>,
     }
     recordOf.set(queue, rec)
     records.set(rec.id, rec)
@@ -199,12 +203,6 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
   const wrapOwn = (rec: any, queue: any, names: string[], make: typeof putWrapper): void => {
     for (const name of names) {
       const desc = Object.getOwnPropertyDescriptor(queue, name)
-      if (desc === undefined && rec.kind === 'stream' && typeof queue[name] === 'function') {
-        // Inherited (Writable.prototype.write): an own wrapper on this instance, deleted on undo.
-        rec.wrapped.push([name, undefined])
-        Object.defineProperty(queue, name, {value: make(rec.kind, queue[name], rec), writable: true, configurable: true, enumerable: false})
-        continue
-      }
       if (!desc || typeof desc.value !== 'function' || !desc.writable || !desc.configurable) continue
       rec.wrapped.push([name, desc])
       Object.defineProperty(queue, name, {...desc, value: make(rec.kind, desc.value, rec)})
@@ -213,10 +211,7 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
   const unwrapOwn = (rec: any): void => {
     const queue = rec.ref.deref()
     if (queue !== undefined) {
-      for (const [name, desc] of rec.wrapped) {
-        if (desc) Object.defineProperty(queue, name, desc)
-        else delete queue[name]
-      }
+      for (const [name, desc] of rec.wrapped) Object.defineProperty(queue, name, desc)
     }
     rec.wrapped = []
   }
@@ -261,20 +256,77 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
       ['size', 'pending', 'concurrency'].every((n) => typeof Object.getOwnPropertyDescriptor(proto, n)?.get === 'function')
     if (recognise('p-queue', version, /^(6|7|8|9)\./, pqueueDir, shapeOk, 'not a p-queue 6-9 class (add, onSizeLessThan, size/pending/concurrency)')) {
       prototypes['p-queue'] = proto
-      const saved = ['add', 'onSizeLessThan', 'onEmpty', 'onIdle'].map((n) => [n, Object.getOwnPropertyDescriptor(proto, n)] as const)
+      const saved = ['add', 'onSizeLessThan', 'onEmpty', 'onIdle', 'emit'].map((n) => [n, Object.getOwnPropertyDescriptor(proto, n)] as const)
       for (const [name, desc] of saved) {
+        if (name === 'emit') continue
         if (!desc || typeof desc.value !== 'function') continue
         const make = name === 'add' ? putWrapper : waitWrapper
         Object.defineProperty(proto, name, {...desc, value: make('p-queue', desc.value, null)})
       }
+      // A queue already there at install emits 'active' / 'next' / 'completed' as its tasks run: it becomes
+      // known on its next task, without a heap lookup (an own emit on the class shadows the inherited one).
+      const emitDesc = saved.find(([n]) => n === 'emit')![1]
+      const emitOriginal = emitDesc?.value ?? proto.emit
+      if (typeof emitOriginal === 'function') {
+        Object.defineProperty(proto, 'emit', {
+          value: function (this: any) {
+            if (!recordOf.has(this)) {
+              try {
+                recordFor('p-queue', this, false)
+              } catch {
+                // not readable yet (an emit from a constructor): known on a later call
+              }
+            }
+            return emitOriginal.apply(this, arguments as any)
+          },
+          writable: true, configurable: true, enumerable: false,
+        })
+      }
       undo.push(() => {
-        for (const [name, desc] of saved) if (desc) Object.defineProperty(proto, name, desc)
+        for (const [name, desc] of saved) {
+          if (desc) Object.defineProperty(proto, name, desc)
+          else if (name === 'emit') delete proto.emit
+        }
       })
     }
   }
-  // One Runtime.queryObjects over Object.prototype finds every queue and stream (it matches the whole
-  // prototype chain), so a single full GC serves them all. Node streams are always looked for.
-  prototypes.plain = Object.prototype
+  // Node streams: write() and end() on Writable.prototype and on Duplex.prototype (which holds copies of
+  // Writable's methods; Transform and PassThrough inherit them) register `this` on its next call, so a
+  // data-path stream is known as soon as anything writes into it, without a heap lookup. A stream nobody
+  // writes into after install (a producer parked on 'drain' for good) is found only by a lookup.
+  const streams = g.process.getBuiltinModule('node:stream')
+  /** Objects whose write() ran and that are not data-path streams (sockets, files, ...): looked at once. */
+  const notStreams = new WeakSet<object>()
+  const streamRecord = (o: any): any => {
+    let rec = recordOf.get(o)
+    if (rec !== undefined || notStreams.has(o)) return rec
+    try {
+      if (adapters.stream.matches(o)) rec = recordFor('stream', o, false)
+      else notStreams.add(o)
+    } catch {
+      notStreams.add(o)
+    }
+    return rec
+  }
+  for (const proto of [streams.Writable.prototype, streams.Duplex.prototype]) {
+    for (const name of ['write', 'end']) {
+      const desc = Object.getOwnPropertyDescriptor(proto, name)
+      if (!desc || typeof desc.value !== 'function' || !desc.writable || !desc.configurable) continue
+      const original = desc.value
+      const counts = name === 'write' ? () => true : (chunk: unknown) => chunk !== null && chunk !== undefined && typeof chunk !== 'function'
+      Object.defineProperty(proto, name, {
+        ...desc,
+        value: function (this: any, chunk: unknown) {
+          if (this !== null && typeof this === 'object') {
+            const rec = streamRecord(this)
+            if (rec !== undefined && counts(chunk)) notePut(rec, 1)
+          }
+          return original.apply(this, arguments as any)
+        },
+      })
+      undo.push(() => Object.defineProperty(proto, name, desc))
+    }
+  }
   libraries.push({name: 'node:stream', version: g.process.version, state: 'patched', where: 'node:stream'})
 
   // ---- the API the CLI and the reader use ---------------------------------------------------------------
@@ -301,7 +353,10 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
       wrapOwn(rec, o, adapters[kind].waits, waitWrapper)
       n++
     }
-    // Pipeline order of streams: a stream piped into another comes before it (rank = hops from a source).
+    return n
+  }
+  /** Pipeline order of streams: a stream piped into another comes before it (rank = hops from a source). */
+  const rankStreams = (): void => {
     for (let pass = 0; pass < 8; pass++) {
       let changed = false
       for (const rec of records.values()) {
@@ -317,10 +372,10 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
       }
       if (!changed) break
     }
-    return n
   }
   const readQueues = (): string => {
     tick()
+    rankStreams()
     const nowMono = perf.now()
     const out = []
     for (const rec of records.values()) {
@@ -377,7 +432,13 @@ export async function installQueueProbes(): Promise<ProbeLibrary[]> {
     }
     return held
   }
-  api.queues = {adoptQueues, readQueues, uninstall, prototypes, heldObjects}
+  /** What the CLI needs to decide on a heap lookup: the plain-object queue libraries loaded, and what is watched. */
+  const watching = (): {plainKinds: string[]; pqueue: boolean; byKind: Record<string, number>} => {
+    const byKind: Record<string, number> = {}
+    for (const rec of records.values()) byKind[rec.kind] = (byKind[rec.kind] ?? 0) + 1
+    return {plainKinds, pqueue: prototypes['p-queue'] !== undefined, byKind}
+  }
+  api.queues = {adoptQueues, readQueues, uninstall, prototypes, watching, heldObjects}
   g[UNDO_KEY] ??= new Map()
   g[UNDO_KEY].set('probes-queues', uninstall)
   return libraries

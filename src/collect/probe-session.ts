@@ -20,7 +20,10 @@ export interface ProbeInstallResult extends ProbeInstallStatus {
   adopted: number
   /** Wall time of the queryObjects call (it forces a full GC: the target stalls this long), ms; null when not run. */
   queryObjectsMs: number | null
-  /** Queues (fastq, async, p-queue) found by Runtime.queryObjects and watched, and those calls' wall time, ms. */
+  /**
+   * Queues and streams watched at the end of the install (found by a Runtime.queryObjects, or by their own
+   * add/emit/write calls since the patch), and the queryObjects call's wall time, ms (null: not run).
+   */
   queuesAdopted: number
   queueLookupMs: number | null
 }
@@ -34,8 +37,12 @@ export async function probesPresent(session: InspectorSession): Promise<boolean>
  * Installs the probes. Refuses with FerrydiagError probesPresent when probes (another session's) are
  * already there. With findInstances, looks up zongji instances that have not
  * emitted since install with one Runtime.queryObjects (a full GC in the target; its time is returned).
+ * Queues are looked up the same way (lookUpQueues, default on) only when queueLookupReason says so.
  */
-export async function installProbesIn(session: InspectorSession, options: {findInstances?: boolean; budgetMs?: number} = {}): Promise<ProbeInstallResult> {
+export async function installProbesIn(
+  session: InspectorSession,
+  options: {findInstances?: boolean; lookUpQueues?: boolean; budgetMs?: number} = {},
+): Promise<ProbeInstallResult> {
   const leaseHolder = await session.evaluate<string | null>(
     `(() => { const l = ${LEASE}; if (!l) return null; return typeof l === 'object' ? JSON.stringify(l) : String(l) })()`,
     {awaitPromise: false},
@@ -58,7 +65,7 @@ export async function installProbesIn(session: InspectorSession, options: {findI
     })
     status.libraries.push(...queueLibraries)
   }
-  const queues = await adoptQueues(session)
+  const queues = status.installed && options.lookUpQueues !== false ? await lookUpQueues(session, queueLookupReason(status.libraries, await watchedQueues(session))) : {adopted: 0, ms: null}
   let adopted = 0
   let queryObjectsMs: number | null = null
   if (options.findInstances !== false && status.libraries.some((l) => l.state === 'patched' && /zongji/.test(l.name))) {
@@ -69,41 +76,72 @@ export async function installProbesIn(session: InspectorSession, options: {findI
   return {...status, adopted, queryObjectsMs, queuesAdopted: queues.adopted, queueLookupMs: queues.ms}
 }
 
+/** What the queue probes watch and which libraries they found (see watching() in queue-probes-core.cts). */
+interface QueueWatch {
+  plainKinds: string[]
+  pqueue: boolean
+  byKind: Record<string, number>
+}
+
+async function watchedQueues(session: InspectorSession): Promise<QueueWatch | null> {
+  return session.evaluate<QueueWatch | null>(`(() => { const q = ${PROBES}?.queues; return q ? q.watching() : null })()`, {awaitPromise: false})
+}
+
 /**
- * Finds the queues of the libraries the queue probes recognised: one Runtime.queryObjects per prototype
- * they name (p-queue's class; Object.prototype for fastq's and async's plain objects), each a full GC in
- * the target, skipped above QUERY_OBJECTS_MAX_HEAP_BYTES.
+ * Why the queues need a heap lookup (Runtime.queryObjects, a full GC), or null when they do not. fastq and
+ * async queues are plain objects the program reaches through its own binding of the factory: only a lookup
+ * finds those created before install. A p-queue makes itself known on its next add() or task (prototype
+ * wrappers), a stream on its next write(); a lookup is still the only way to see one that never moves again,
+ * so it runs when a p-queue class is loaded but no instance has shown itself, and when the program has no
+ * library the probes know but streams, none of which has written yet.
  */
-async function adoptQueues(session: InspectorSession): Promise<{adopted: number; ms: number | null}> {
+export function queueLookupReason(libraries: ProbeInstallStatus['libraries'], watch: QueueWatch | null): string | null {
+  if (watch === null) return null
+  if (watch.plainKinds.length > 0) return watch.plainKinds.join('+')
+  if (watch.pqueue && (watch.byKind['p-queue'] ?? 0) === 0) return 'p-queue'
+  const others = libraries.some((l) => l.state === 'patched' && l.name !== 'node:stream')
+  if (!others && (watch.byKind.stream ?? 0) === 0) return 'stream'
+  return null
+}
+
+/** Queues and streams the queue probes watch. */
+function watchedCount(watch: QueueWatch | null): number {
+  return watch === null ? 0 : Object.values(watch.byKind).reduce((a, b) => a + b, 0)
+}
+
+/**
+ * With a reason (queueLookupReason), finds the queues and streams in the heap with one
+ * Runtime.queryObjects over Object.prototype (it matches the whole prototype chain, so one full GC serves
+ * every library), skipped above QUERY_OBJECTS_MAX_HEAP_BYTES. Returns what is watched afterwards (found by
+ * any route) and the call's wall time (null when not run).
+ */
+export async function lookUpQueues(session: InspectorSession, reason: string | null): Promise<{adopted: number; ms: number | null}> {
   const cdp = session.cdp
-  const kinds = await session.evaluate<string[]>(`(() => { const q = ${PROBES}?.queues; return q ? Object.keys(q.prototypes) : [] })()`, {awaitPromise: false})
-  if (kinds.length === 0) return {adopted: 0, ms: null}
-  const heap = await cdp.send('Runtime.getHeapUsage')
-  if (heap.usedSize > QUERY_OBJECTS_MAX_HEAP_BYTES) return {adopted: 0, ms: null}
-  let adopted = 0
-  let ms = 0
-  for (const kind of kinds) {
-    const proto = await cdp.send('Runtime.evaluate', {expression: `${PROBES}.queues.prototypes[${JSON.stringify(kind)}]`, returnByValue: false, silent: true})
-    const protoId = proto.result.objectId
-    if (!protoId) continue
+  if (reason !== null && (await cdp.send('Runtime.getHeapUsage')).usedSize <= QUERY_OBJECTS_MAX_HEAP_BYTES) {
+    trace(`queue-lookup ${reason}`)
+    const proto = await cdp.send('Runtime.evaluate', {expression: 'Object.prototype', returnByValue: false, silent: true})
+    const protoId = proto.result.objectId!
     try {
       const started = performance.now()
       const found = await cdp.send('Runtime.queryObjects', {prototypeObjectId: protoId, objectGroup: 'ferrydiag-queues'})
-      ms += performance.now() - started
-      const result = await cdp.send('Runtime.callFunctionOn', {
+      const ms = performance.now() - started
+      await cdp.send('Runtime.callFunctionOn', {
         objectId: found.objects.objectId!,
         functionDeclaration: `function () { const q = ${PROBES}?.queues; return q ? q.adoptQueues(this) : 0 }`,
         returnByValue: true,
         silent: true,
       })
-      adopted += Number(result.result.value ?? 0)
+      return {adopted: watchedCount(await watchedQueues(session)), ms}
     } finally {
       await cdp.send('Runtime.releaseObjectGroup', {objectGroup: 'ferrydiag-queues'}).catch(() => undefined)
       await cdp.send('Runtime.releaseObject', {objectId: protoId}).catch(() => undefined)
     }
   }
-  return {adopted, ms}
+  return {adopted: watchedCount(await watchedQueues(session)), ms: null}
 }
+
+/** Least time between two heap lookups for fastq/async queues created after install, ms (each is a full GC). */
+export const LATE_QUEUE_LOOKUP_EVERY_MS = 3000
 
 /**
  * Largest used heap on which Runtime.queryObjects runs, bytes. It forces a full GC: ~0.8 s measured on a
@@ -207,8 +245,17 @@ export async function choosePipelineReader(session: InspectorSession, options: {
   const use: ProbesUse = {state: 'used', ...probes}
   trace('probes')
   let lookedUp = !installed.libraries.some((l) => l.state === 'patched' && /zongji/.test(l.name))
+  // fastq and async queues created after install are reached by nothing but a heap lookup: one more at a
+  // read at most every LATE_QUEUE_LOOKUP_EVERY_MS while such a library is loaded (its cost adds to queueLookupMs).
+  const lateLookups = installed.libraries.some((l) => l.state === 'patched' && (l.name === 'fastq' || l.name === 'async'))
+  let lastQueueLookupMono = performance.now()
   return {
     readSnapshot: async (s, budgetMs) => {
+      if (lateLookups && performance.now() - lastQueueLookupMono >= LATE_QUEUE_LOOKUP_EVERY_MS) {
+        const found = await lookUpQueues(s, 'late')
+        lastQueueLookupMono = performance.now()
+        if (found.ms !== null) use.queueLookupMs = (use.queueLookupMs ?? 0) + found.ms
+      }
       let reading = await readProbes(s, {budgetMs})
       if (reading !== null && !lookedUp && reading.streamers.length === 0) {
         lookedUp = true
@@ -217,6 +264,8 @@ export async function choosePipelineReader(session: InspectorSession, options: {
         use.queryObjectsMs = found.ms
         if (found.adopted > 0) reading = await readProbes(s, {budgetMs})
       }
+      // Queues and streams that made themselves known since (a put, a task, a write) count as found too.
+      if (reading?.queues !== undefined) use.queuesAdopted = Math.max(use.queuesAdopted ?? 0, reading.queues.length)
       return reading === null ? null : probeReadingToSnapshot(reading)
     },
     probes: use,

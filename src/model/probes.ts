@@ -135,7 +135,12 @@ export interface ProbesUse {
   queryObjectsMs: number | null
   /** Probe install time inside the target, ms. */
   installMs: number | null
-  /** Queues (fastq, async, p-queue) found with Runtime.queryObjects, and those calls' time (full GCs), ms. */
+  /**
+   * Queues and streams watched (found by a Runtime.queryObjects, or by their own add/emit/write calls), and
+   * the total time of the queryObjects lookups (full GCs: at install when a fastq/async library is loaded, a
+   * p-queue has not shown itself or nothing but streams could be there; again at reads, at most every 3 s,
+   * while fastq or async is loaded), ms; null when none ran.
+   */
   queuesAdopted?: number
   queueLookupMs?: number | null
   /** Target clock (epoch ms) when the probes started recording. */

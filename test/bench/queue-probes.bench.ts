@@ -1,16 +1,15 @@
 // Queue probes (fastq, async, p-queue; src/agent/queue-probes-core.cts) on a fastq pipeline pushing as fast
 // as its 4 workers take: items finished per second with and without the probes, in alternating phases on one
-// session, and the stall the install (including the Runtime.queryObjects that finds the queue: a full GC)
-// and the removal cause in the target, as the longest gap of a 1 ms interval timer inside it, next to the
-// longest gap over a phase with nothing happening. Figures only. Run: npm run bench -- queue-probes.
-import Table from 'cli-table3'
+// session, and the stall the install (including the Runtime.queryObjects that finds the queue: a full GC,
+// the only way to reach a fastq queue made before install) and the removal cause in the target, as the
+// longest gap of a 1 ms interval timer inside it, next to the longest gap over a phase with nothing
+// happening; then the install taken apart step by step. Figures only. Run: npm run bench -- queue-probes.
 import {createRequire} from 'node:module'
 
 import {attachTarget, type InspectorSession} from '../../src/attach/index.js'
-import {installProbesIn, removeProbes} from '../../src/collect/probe-session.js'
 import {spawnTarget} from '../helpers/child-process.js'
 import {pause} from '../helpers/pipeline-process.js'
-import {measureProbeRounds, type ProbeRounds} from '../helpers/target-stall.js'
+import {measureInstallSteps, measureProbeRounds, probeRoundsTable, type ProbeRounds, type StepCost} from '../helpers/target-stall.js'
 
 const PHASE_MS = 5000
 const ROUNDS = 3
@@ -38,25 +37,17 @@ async function main(): Promise<void> {
   const session = await attachTarget({inspect: `127.0.0.1:${target.inspectPort}`})
   const lookups: string[] = []
   let measured: ProbeRounds
+  let steps: StepCost[]
   try {
     measured = await measureProbeRounds(session, ROUNDS, () => phaseRate(session), (status) => {
-      lookups.push(`${status.queueLookupMs?.toFixed(0) ?? 'skipped'} ms (${status.queuesAdopted} queue)`)
+      lookups.push(`${status.queueLookupMs?.toFixed(0) ?? 'not run'} ms (${status.queuesAdopted} queue)`)
     })
+    steps = await measureInstallSteps(session)
   } finally {
     await session.detach()
     await target.kill()
   }
-  const {without, withProbes, installStall, removeStall, idleStall} = measured
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
-  const table = new Table({head: ['measure', 'value'], style: {head: [], border: []}})
-  table.push([`items/s without probes (${ROUNDS} × ${PHASE_MS / 1000} s)`, without.map((x) => Math.round(x)).join(', ')])
-  table.push([`items/s with probes (${ROUNDS} × ${PHASE_MS / 1000} s)`, withProbes.map((x) => Math.round(x)).join(', ')])
-  table.push(['with / without (means)', `${((mean(withProbes) / mean(without)) * 100).toFixed(1)} %`])
-  table.push(['install: longest target event-loop gap', `${installStall.map((x) => x.toFixed(1)).join(', ')} ms`])
-  table.push(['  of which Runtime.queryObjects (CLI wall time)', lookups.join(', ')])
-  table.push(['removal: longest target event-loop gap', `${removeStall.map((x) => x.toFixed(1)).join(', ')} ms`])
-  table.push(['nothing happening (500 ms): longest gap', `${idleStall.map((x) => x.toFixed(1)).join(', ')} ms`])
-  process.stdout.write(`${table.toString()}\n`)
+  process.stdout.write(`${probeRoundsTable(measured, 'items/s', PHASE_MS, [['  of which queue lookup (queueLookupMs, CLI wall time)', lookups.join(', ')]], steps)}\n`)
 }
 
 await main()

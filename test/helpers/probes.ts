@@ -61,8 +61,9 @@ export async function assertNoProbesLeft(where: string | {pid: number}): Promise
 
 /**
  * What a second session finds of the queue probes: their undo entry, and put/wait methods that are not the
- * libraries' own (a wrapper's source names its counters) on p-queue's prototype and on any plain object
- * (fastq and async queues), looked up with one Runtime.queryObjects over Object.prototype.
+ * libraries' own (a wrapper's source names its counters) on p-queue's prototype (add, waits, emit), on
+ * Writable/Duplex.prototype (write, end) and on any plain object (fastq and async queues), looked up with
+ * one Runtime.queryObjects over Object.prototype.
  */
 export async function readQueueProbeTraces(inspect: string): Promise<{undoEntry: boolean; wrapped: number}> {
   const session = await attachTarget({inspect})
@@ -77,11 +78,11 @@ export async function readQueueProbeTraces(inspect: string): Promise<{undoEntry:
       objectId: found.objects.objectId!,
       functionDeclaration: `function () {
         const isProxy = process.getBuiltinModule('node:util').types.isProxy
-        const ours = (f) => typeof f === 'function' && /notePut|waitSinceMono/.test(Function.prototype.toString.call(f))
+        const ours = (f) => typeof f === 'function' && /notePut|waitSinceMono|recordFor/.test(Function.prototype.toString.call(f))
         let n = 0
         for (const o of this) {
           if (o === null || typeof o !== 'object' || isProxy(o)) continue
-          for (const name of ['push', 'unshift', 'pushAsync', 'unshiftAsync', 'drained', 'add', 'onSizeLessThan', 'onEmpty', 'onIdle']) {
+          for (const name of ['push', 'unshift', 'pushAsync', 'unshiftAsync', 'drained', 'add', 'onSizeLessThan', 'onEmpty', 'onIdle', 'emit', 'write', 'end']) {
             const d = Object.getOwnPropertyDescriptor(o, name)
             if (d && ours(d.value)) n++
           }
