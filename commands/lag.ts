@@ -3,10 +3,15 @@
 
 import {Flags} from '@oclif/core'
 
-import {attachTarget, type InspectorSession} from '../src/attach/index.js'
+import {DEFAULT_STUCK_AFTER_MS} from '../src/analyze/stacks-findings.js'
+import {nothingMoved, stuckAfterForWindow} from '../src/analyze/lag-stuck-waits.js'
+import {attachTarget, isLoopbackHost, type InspectorSession} from '../src/attach/index.js'
+import {createSourceMapper} from '../src/attach/source-maps.js'
 import {FerrydiagCommand} from '../src/cli/base-command.js'
 import {listenForInterrupt, receivedSignal, type Interrupt} from '../src/cli/interrupt.js'
 import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
+import {heapCostFlags, heapGate, heapMaxBytesFromFlag} from '../src/cli/heap-route.js'
+import {collectStuckWaits} from '../src/collect/lag-stuck-waits.js'
 import {assessWindow, type LagResultContext} from '../src/collect/lag-result.js'
 import {chooseAgentIntervalMs, sampleWindow, type SampledWindow} from '../src/collect/sample-window.js'
 import {watchWindow} from '../src/collect/watch-window.js'
@@ -59,12 +64,18 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
       summary: 'Redraw a compact table every second over the last --duration of samples, until Ctrl-C.',
       default: false,
     }),
+    heap: Flags.boolean({
+      summary: "When the window ends with nothing moving, read a V8 heap snapshot to name the stuck waits (stops the target while it is written; the cost is estimated and confirmed first).",
+      default: false,
+    }),
+    ...heapCostFlags,
   }
 
   async run(): Promise<LagResult | undefined> {
     const {flags} = await this.parse(Lag)
-    // Check the DSN before touching the target, so a typo costs nothing.
+    // Check the DSN and the ceiling before touching the target, so a typo costs nothing.
     if (flags.source !== undefined) parseDsn(flags.source)
+    const heapMaxBytes = heapMaxBytesFromFlag(flags['heap-max'])
     const attach = flags.inspect !== undefined || flags.pid !== undefined || flags.source === undefined
     const json = this.jsonEnabled()
 
@@ -109,7 +120,15 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
         onProgress: (elapsedMs, totalMs) => progress.update(elapsedMs, totalMs),
       })
       progress.clear()
-      const result = assessWindow(window, context)
+      let result = assessWindow(window, context)
+      if (session && window.endedBy === 'duration' && nothingMoved(result)) {
+        // The probes come out first: the target is read as it was, and they do not appear in its stacks.
+        if (reader?.mustRemove) {
+          await removeProbes(session)
+          reader = {...reader, mustRemove: false}
+        }
+        result = {...result, stuckWaits: await this.readStuckWaits(session, reader, result, flags, heapMaxBytes)}
+      }
       if (!json) this.log(renderLagText(result).trimEnd())
       this.setExitStatus(window, false, interrupt)
       return result
@@ -119,6 +138,35 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
       if (session && reader?.mustRemove) await removeProbes(session)
       await session?.detach()
     }
+  }
+
+  /**
+   * The stuck waits behind a window in which nothing moved: the agent's records when the pipeline is built
+   * on ferrydiag/runtime, else a heap snapshot under stacks' cost rules (--heap with --yes or a terminal's
+   * "y"; without --heap, offered at a terminal only).
+   */
+  private async readStuckWaits(
+    session: InspectorSession,
+    reader: PipelineReader | undefined,
+    result: LagResult,
+    flags: {heap: boolean; yes: boolean; observe: number; 'heap-timeout'?: number; 'allow-remote': boolean},
+    heapMaxBytes: number,
+  ): Promise<NonNullable<LagResult['stuckWaits']>> {
+    const gate = heapGate(session, {heapMaxBytes, yes: flags.yes})
+    // Only a target on this machine has its files (and source maps) on our disk.
+    const mapper = !flags['allow-remote'] && isLoopbackHost(session.target.host) ? createSourceMapper() : null
+    // The window is the evidence: nothing moved for its whole length.
+    const stillMs = result.window.durationMs
+    return collectStuckWaits(session, {
+      agentRecords: reader !== undefined && reader.readSnapshot === undefined,
+      heap: flags.heap,
+      confirmHeap: gate.confirmHeap,
+      offerHeap: (estimate) => gate.offerHeap(estimate, 'Nothing moved in the window; a heap snapshot would name the stuck waits. '),
+      stuckAfterMs: stuckAfterForWindow(DEFAULT_STUCK_AFTER_MS, stillMs),
+      observeMs: flags.observe,
+      heapTimeoutMs: flags['heap-timeout'],
+      mapLocation: mapper ? (frame) => mapper.mapFrame(frame) : undefined,
+    })
   }
 
   /** Exit status for a window that ended early; the report was already printed. */
