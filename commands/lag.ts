@@ -30,6 +30,8 @@ export default class Lag extends FerrydiagCommand {
 
 Without the agent's stages (the pipeline does not use ferrydiag/runtime), probes are installed for the window in zongji (binlog position, rows, event timestamps, paused connection) and mysql2 (write time, rows per write or per BEGIN..COMMIT) and removed at the end (--no-probes: off). When nothing reports the pipeline's progress the verdict is unknown, with what was missing and the flag or command that would measure it; with --source alone (no --inspect/--pid) nothing is attached and only the source is measured. A source the pipeline registers itself (e.g. the simulator's binlog) is used when --source is not given.
 
+When the window ends with nothing moving (stuck, or no stage handled an item), stacks' analysis names the stuck waits with their await sites: from the agent's records when they name them, else from a heap snapshot, taken only with --heap (the estimate is printed; a terminal is asked, a script needs --yes; refused above --heap-max). The verdict is given either way. A healthy or idle pipeline never takes one.
+
 Exit status: 0 after a full window (whatever the verdict; read it from --json), 130 when Ctrl-C ended the window early (what was measured is still printed), 17 when the target exited mid-window and 35 when the source was lost mid-window (both also print what was measured). In --watch, Ctrl-C is the normal end and exits 0.
 
 --json prints one document (schema "ferrydiag.lag", version 2): every LagReport field, plus process, window (with endedBy and problems) and positions. With --watch --json, one such document per line, every second.`
@@ -40,6 +42,7 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
     '<%= config.bin %> lag --source mysql://monitor:secret@10.0.0.5:3306',
     '<%= config.bin %> lag --inspect 127.0.0.1:9229 --watch',
     '<%= config.bin %> lag --inspect 127.0.0.1:9229 --json',
+    '<%= config.bin %> lag --pid 4242 --heap --yes',
   ]
 
   static flags = {
