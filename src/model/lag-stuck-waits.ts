@@ -2,19 +2,11 @@
 // analysis (the waits that cannot complete, with their await sites), read from the agent's own records
 // or from a heap snapshot, and why they are missing when they could not be read.
 import type {Finding} from './findings.js'
+import type {HeapCostFigures} from './heap-cost.js'
 
-/**
- * The heap snapshot's estimated cost to the target, as shown before it is taken (the same figures
- * `stacks --heap` prints): stall of its JavaScript in ms, memory growth in bytes, each with a range.
- */
-export interface HeapCostEstimate {
+/** The estimate shown before lag's heap snapshot: the cost figures and the heap they were computed for. */
+export interface HeapCostEstimate extends HeapCostFigures {
   usedHeapBytes: number
-  stallMs: number
-  stallMsLow: number
-  stallMsHigh: number
-  extraMemoryBytes: number
-  extraMemoryBytesLow: number
-  extraMemoryBytesHigh: number
 }
 
 /**
