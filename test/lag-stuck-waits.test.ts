@@ -11,6 +11,8 @@ import {after, describe, it} from 'node:test'
 import {nothingMoved, stuckAfterForWindow, stuckWaitFindings} from '../src/analyze/lag-stuck-waits.js'
 import type {Finding} from '../src/model/findings.js'
 import type {LagResult} from '../src/model/lag-result.js'
+import type {LagStuckWaits} from '../src/model/lag-stuck-waits.js'
+import {nextStep, renderStuckWaits} from '../src/render/lag-text.js'
 import {sharedDatabase, startSourceAndTarget} from './helpers/mariadb.js'
 import {pause, startPipeline, type RunningPipeline} from './helpers/pipeline-process.js'
 import {runCli, type RunResult} from './helpers/run-node.js'
@@ -65,6 +67,34 @@ describe('when lag looks for stuck waits (pure)', () => {
     assert.equal(stuckAfterForWindow(10_000, 4000), 4000)
     assert.equal(stuckAfterForWindow(10_000, 60_000), 10_000)
     assert.equal(stuckAfterForWindow(10_000, 200), 1000)
+  })
+})
+
+describe('the stuck waits in lag\'s text (render)', () => {
+  const base: LagStuckWaits = {route: 'heap-snapshot', state: 'read', findings: [], tasksSeen: 3, heapEstimate: null, heapSnapshotMs: 1500, problem: null}
+  const finding: Finding = {
+    kind: 'never-resumes',
+    severity: 'error',
+    summary: 'checkpoint awaits a promise nothing can settle',
+    evidence: {sites: ['file:///app/a.mjs:69:5', 'file:///app/b.mjs:1:1', 'file:///app/c.mjs:2:2', 'file:///app/d.mjs:3:3', 'file:///app/e.mjs:4:4']},
+    suggestion: 'keep one resolver per waiter',
+  }
+  it('names each finding\'s kind, summary, first sites and suggestion; the next step points to stacks --heap', () => {
+    const lines = renderStuckWaits({...base, findings: [finding]})
+    assert.equal(lines[0], "Stuck waits (stacks' analysis, from a heap snapshot taken in 1.5 s):")
+    assert.equal(lines[1], '  * never-resumes: checkpoint awaits a promise nothing can settle')
+    assert.equal(lines[2], '      at file:///app/a.mjs:69:5')
+    assert.ok(lines.includes('      (1 more site(s) in --json)'), lines.join('\n'))
+    assert.equal(lines.at(-1), '    -> keep one resolver per waiter')
+    const result = {verdict: 'stuck', process: {attachedVia: 'pid', pid: 42, inspect: null}, stuckWaits: {...base, findings: [finding]}} as unknown as LagResult
+    assert.match(nextStep(result) ?? '', /`ferrydiag stacks --heap --pid 42`/)
+  })
+  it('says why none were read: no finding, not confirmed (with the cost and the flags), refused (the reason)', () => {
+    assert.match(renderStuckWaits(base)[0], /none that can never complete among 3 suspended task/)
+    const estimate = {usedHeapBytes: 5e6, stallMs: 300, stallMsLow: 100, stallMsHigh: 2000, extraMemoryBytes: 35 * 1024 * 1024, extraMemoryBytesLow: 1, extraMemoryBytesHigh: 2}
+    assert.match(renderStuckWaits({...base, route: 'none', state: 'not-confirmed', heapEstimate: estimate, heapSnapshotMs: null})[0], /^Stuck waits: not read: .*about 300 ms .*35 MiB.*--heap --yes/)
+    const refused = renderStuckWaits({...base, route: 'none', state: 'refused', heapSnapshotMs: null, problem: {code: 'heapTooLarge', message: 'Refusing the heap snapshot: too big.', suggestion: 'Raise --heap-max.'}})
+    assert.deepEqual(refused, ['Stuck waits: not read: Refusing the heap snapshot: too big.', '  -> Raise --heap-max.'])
   })
 })
 
