@@ -168,7 +168,7 @@ export function nextStep(result: LagResult): string | null {
       const waits = result.stuckWaits
       const heap = waits !== undefined && waits.route !== 'agent-records' ? ' --heap' : ''
       if (waits?.state === 'read' && waits.findings.length > 0) {
-        return `fix the waits named above; \`ferrydiag stacks${heap}${target}\` dumps every suspended task with the buffers involved`
+        return `run \`ferrydiag stacks${heap}${target}\` to dump every suspended task with the buffers involved; fix the waits named above first`
       }
       return `run \`ferrydiag stacks${heap}${target}\` to see every blocked wait with its await site`
     }
