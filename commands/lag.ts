@@ -3,16 +3,21 @@
 
 import {Flags} from '@oclif/core'
 
-import {attachTarget, type InspectorSession} from '../src/attach/index.js'
+import {DEFAULT_STUCK_AFTER_MS} from '../src/analyze/stacks-findings.js'
+import {nothingMoved, stuckAfterForWindow} from '../src/analyze/lag-stuck-waits.js'
+import {attachTarget, isLoopbackHost, type InspectorSession} from '../src/attach/index.js'
+import {createSourceMapper} from '../src/attach/source-maps.js'
 import {FerrydiagCommand} from '../src/cli/base-command.js'
 import {listenForInterrupt, receivedSignal, type Interrupt} from '../src/cli/interrupt.js'
 import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
+import {heapCostFlags, heapGate, heapMaxBytesFromFlag} from '../src/cli/heap-route.js'
+import {collectStuckWaits} from '../src/collect/lag-stuck-waits.js'
 import {assessWindow, type LagResultContext} from '../src/collect/lag-result.js'
 import {chooseAgentIntervalMs, sampleWindow, type SampledWindow} from '../src/collect/sample-window.js'
 import {watchWindow} from '../src/collect/watch-window.js'
 import {choosePipelineReader, removeProbes, type PipelineReader} from '../src/collect/probe-session.js'
 import {EXIT} from '../src/errors.js'
-import type {LagResult} from '../src/model/lag-result.js'
+import type {LagAssessment, LagResult} from '../src/model/lag-result.js'
 import {parseDsn} from '../src/mysql/dsn.js'
 import {wordLagResult} from '../src/render/lag-wording.js'
 import {renderLagText} from '../src/render/lag-text.js'
@@ -26,6 +31,8 @@ export default class Lag extends FerrydiagCommand {
 
 Without the agent's stages (the pipeline does not use ferrydiag/runtime), probes are installed for the window in zongji (binlog position, rows, event timestamps, paused connection) and mysql2 (write time, rows per write or per BEGIN..COMMIT) and removed at the end (--no-probes: off). When nothing reports the pipeline's progress the verdict is unknown, with what was missing and the flag or command that would measure it; with --source alone (no --inspect/--pid) nothing is attached and only the source is measured. A source the pipeline registers itself (e.g. the simulator's binlog) is used when --source is not given.
 
+When the window ends with nothing moving (stuck, or no stage handled an item), stacks' analysis names the stuck waits with their await sites: from the agent's records when they name them, else from a heap snapshot, taken only with --heap (the estimate is printed; a terminal is asked, a script needs --yes; refused above --heap-max). The verdict is given either way. A healthy or idle pipeline never takes one.
+
 Exit status: 0 after a full window (whatever the verdict; read it from --json), 130 when Ctrl-C ended the window early (what was measured is still printed), 17 when the target exited mid-window and 35 when the source was lost mid-window (both also print what was measured). In --watch, Ctrl-C is the normal end and exits 0.
 
 --json prints one document (schema "ferrydiag.lag", version 2): every LagReport field, plus process, window (with endedBy and problems) and positions. With --watch --json, one such document per line, every second.`
@@ -36,6 +43,7 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
     '<%= config.bin %> lag --source mysql://monitor:secret@10.0.0.5:3306',
     '<%= config.bin %> lag --inspect 127.0.0.1:9229 --watch',
     '<%= config.bin %> lag --inspect 127.0.0.1:9229 --json',
+    '<%= config.bin %> lag --pid 4242 --heap --yes',
   ]
 
   static flags = {
@@ -60,12 +68,18 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
       summary: 'Redraw a compact table every second over the last --duration of samples, until Ctrl-C.',
       default: false,
     }),
+    heap: Flags.boolean({
+      summary: "When the window ends with nothing moving, read a V8 heap snapshot to name the stuck waits (stops the target while it is written; the cost is estimated and confirmed first).",
+      default: false,
+    }),
+    ...heapCostFlags,
   }
 
   async run(): Promise<LagResult | undefined> {
     const {flags} = await this.parse(Lag)
-    // Check the DSN before touching the target, so a typo costs nothing.
+    // Check the DSN and the ceiling before touching the target, so a typo costs nothing.
     if (flags.source !== undefined) parseDsn(flags.source)
+    const heapMaxBytes = heapMaxBytesFromFlag(flags['heap-max'])
     const attach = flags.inspect !== undefined || flags.pid !== undefined || flags.source === undefined
     const json = this.jsonEnabled()
 
@@ -110,7 +124,15 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
         onProgress: (elapsedMs, totalMs) => progress.update(elapsedMs, totalMs),
       })
       progress.clear()
-      const result = assessWindow(window, context)
+      let result = assessWindow(window, context)
+      if (session && window.endedBy === 'duration' && nothingMoved(result)) {
+        // The probes come out first: the target is read as it was, and they do not appear in its stacks.
+        if (reader?.mustRemove) {
+          await removeProbes(session)
+          reader = {...reader, mustRemove: false}
+        }
+        result = {...result, stuckWaits: await this.readStuckWaits(session, reader, result, flags, heapMaxBytes)}
+      }
       if (!json) this.log(renderLagText(result).trimEnd())
       this.setExitStatus(window, false, interrupt)
       return wordLagResult(result)
@@ -120,6 +142,35 @@ Exit status: 0 after a full window (whatever the verdict; read it from --json), 
       if (session && reader?.mustRemove) await removeProbes(session)
       await session?.detach()
     }
+  }
+
+  /**
+   * The stuck waits behind a window in which nothing moved: the agent's records when the pipeline is built
+   * on ferrydiag/runtime, else a heap snapshot under stacks' cost rules (--heap with --yes or a terminal's
+   * "y"; without --heap, offered at a terminal only).
+   */
+  private async readStuckWaits(
+    session: InspectorSession,
+    reader: PipelineReader | undefined,
+    result: LagAssessment,
+    flags: {heap: boolean; yes: boolean; observe: number; 'heap-timeout'?: number; 'allow-remote': boolean},
+    heapMaxBytes: number,
+  ): Promise<NonNullable<LagAssessment['stuckWaits']>> {
+    const gate = heapGate(session, {heapMaxBytes, yes: flags.yes})
+    // Only a target on this machine has its files (and source maps) on our disk.
+    const mapper = !flags['allow-remote'] && isLoopbackHost(session.target.host) ? createSourceMapper() : null
+    // The window is the evidence: nothing moved for its whole length.
+    const stillMs = result.window.durationMs
+    return collectStuckWaits(session, {
+      agentRecords: reader !== undefined && reader.readSnapshot === undefined,
+      heap: flags.heap,
+      confirmHeap: gate.confirmHeap,
+      offerHeap: (estimate) => gate.offerHeap(estimate, 'Nothing moved in the window; a heap snapshot would name the stuck waits. '),
+      stuckAfterMs: stuckAfterForWindow(DEFAULT_STUCK_AFTER_MS, stillMs),
+      observeMs: flags.observe,
+      heapTimeoutMs: flags['heap-timeout'],
+      mapLocation: mapper ? (frame) => mapper.mapFrame(frame) : undefined,
+    })
   }
 
   /** Exit status for a window that ended early; the report was already printed. */

@@ -1,8 +1,6 @@
 // `ferrydiag stacks`: a goroutine-style dump of a running Node pipeline's pending waits, naming the task
 // that can never resume. Attach, read (agent or heap snapshot), render, detach: the target keeps running.
 
-import {createInterface} from 'node:readline/promises'
-
 import {Flags} from '@oclif/core'
 
 import {DEFAULT_STUCK_AFTER_MS} from '../src/analyze/stacks-findings.js'
@@ -10,17 +8,13 @@ import {attachTarget, isLoopbackHost} from '../src/attach/index.js'
 import {createSourceMapper} from '../src/attach/source-maps.js'
 import {FerrydiagCommand} from '../src/cli/base-command.js'
 import {checkOutputWritable, writeOutputFile} from '../src/cli/output-file.js'
-import {durationFlag, fixedDefaultHelp, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
-import {checkHeapRouteAllowed, DEFAULT_HEAP_MAX_BYTES, readHostAvailableBytes} from '../src/attach/heap-snapshot.js'
-import {parseSize} from '../src/cli/size.js'
-import {buildCollectedStacksDump, collectStacks, type HeapEstimate} from '../src/collect/stacks-source.js'
-import {DEFAULT_OBSERVE_MS} from '../src/attach/heap-tasks.js'
-import {parseDuration} from '../src/cli/duration.js'
+import {durationFlag, targetFlags, targetOptionsFromFlags} from '../src/cli/flags.js'
+import {heapCostFlags, heapGate, heapMaxBytesFromFlag} from '../src/cli/heap-route.js'
+import {buildCollectedStacksDump, collectStacks} from '../src/collect/stacks-source.js'
 import {FerrydiagError} from '../src/errors.js'
 import type {StacksDump} from '../src/model/dump.js'
 import {renderStacksPprof} from '../src/render/stacks-pprof.js'
 import {renderStacksText} from '../src/render/stacks-text.js'
-import {formatBytes, formatDurationMs} from '../src/units.js'
 
 export default class Stacks extends FerrydiagCommand {
   static summary = 'Dump the pending waits of a running Node pipeline, grouped by await site, and name the ones that can never resume.'
@@ -43,11 +37,6 @@ Exit status 0 means the dump was taken, whatever it found (read the findings, or
     ...targetFlags,
     heap: Flags.boolean({
       summary: 'Also read a V8 heap snapshot: finds waits in a process without the agent (stops the target while it is written).',
-      default: false,
-    }),
-    yes: Flags.boolean({
-      char: 'y',
-      summary: 'Accept the estimated cost of --heap without asking.',
       default: false,
     }),
     inject: Flags.boolean({
@@ -84,18 +73,7 @@ Exit status 0 means the dump was taken, whatever it found (read the findings, or
       allowNo: true,
     }),
     timeout: durationFlag({name: 'timeout', summary: 'Budget for each evaluation in the target.', defaultMs: 10_000}),
-    observe: Flags.custom<number>({
-      summary: 'With --heap: how long to wait before a second look at what a finding rests on (0 turns it off).',
-      helpValue: 'DURATION',
-      default: DEFAULT_OBSERVE_MS,
-      defaultHelp: fixedDefaultHelp(`${DEFAULT_OBSERVE_MS / 1000}s`),
-      parse: async (input: string) => (/^0+(\.0*)?(ms|s)?$/.test(input.trim()) ? 0 : parseDuration(input, '--observe')),
-    })(),
-    'heap-max': Flags.string({
-      summary: 'Largest memory growth the --heap snapshot may cost the target (high end of the estimate), e.g. 2GB (default 1GB).',
-      helpValue: 'SIZE',
-    }),
-    'heap-timeout': durationFlag({name: 'heap-timeout', summary: 'How long to wait for the --heap snapshot (default: 3x the high estimate + 30 s).'}),
+    ...heapCostFlags,
   }
 
   async run(): Promise<StacksDump> {
@@ -114,8 +92,9 @@ Exit status 0 means the dump was taken, whatever it found (read the findings, or
     // --json --output FILE: the JSON document goes to FILE (text goes there without --json).
     if (format === 'text' && this.jsonEnabled()) this.jsonOutputFile = flags.output
 
-    const heapMaxBytes = flags['heap-max'] === undefined ? DEFAULT_HEAP_MAX_BYTES : parseSize(flags['heap-max'], '--heap-max')
+    const heapMaxBytes = heapMaxBytesFromFlag(flags['heap-max'])
     const session = await attachTarget({...targetOptionsFromFlags(flags), connectTimeoutMs: flags.timeout, budgetFlag: '--timeout'})
+    const gate = heapGate(session, {heapMaxBytes, yes: flags.yes})
     let dump: StacksDump
     try {
       const collected = await collectStacks(session, {
@@ -124,23 +103,10 @@ Exit status 0 means the dump was taken, whatever it found (read the findings, or
         budgetMs: flags.timeout,
         observeMs: flags.observe,
         heapTimeoutMs: flags['heap-timeout'],
-        confirmHeap: async (estimate) => {
-          // Only a target on this host shares its memory with ours.
-          const hostAvailableBytes = isLoopbackHost(session.target.host) ? await readHostAvailableBytes() : null
-          checkHeapRouteAllowed(estimate, {heapMaxBytes, hostAvailableBytes})
-          return confirmHeapRoute(estimate, flags.yes)
-        },
+        confirmHeap: gate.confirmHeap,
         // The agent saw nothing: offer the heap route at a terminal only (a script gets the finding), and
         // only within the same limits as --heap.
-        offerHeap: async (estimate) => {
-          const hostAvailableBytes = isLoopbackHost(session.target.host) ? await readHostAvailableBytes() : null
-          try {
-            checkHeapRouteAllowed(estimate, {heapMaxBytes, hostAvailableBytes})
-          } catch {
-            return false
-          }
-          return confirmHeapRoute(estimate, false, 'The agent sees nothing of this pipeline (no task, no ferrydiag buffer). ')
-        },
+        offerHeap: (estimate) => gate.offerHeap(estimate, 'The agent sees nothing of this pipeline (no task, no ferrydiag buffer). '),
       })
       // Only a target on this machine has its files on our disk.
       const local = !flags['allow-remote'] && isLoopbackHost(session.target.host)
@@ -171,25 +137,3 @@ Exit status 0 means the dump was taken, whatever it found (read the findings, or
   }
 }
 
-/**
- * Prints what the heap snapshot will cost the target (to stderr, so --json stays parseable) and asks
- * to proceed: --yes, or "y" at a terminal. Anything else declines.
- */
-async function confirmHeapRoute(estimate: HeapEstimate, yes: boolean, why = ''): Promise<boolean> {
-  if (why !== '' && (process.stdin.isTTY !== true || process.stderr.isTTY !== true)) return false
-  process.stderr.write(
-    `${why}--heap: the target's JavaScript heap holds ${formatBytes(estimate.usedHeapBytes)}. A heap snapshot stops its JavaScript for about ` +
-      `${formatDurationMs(estimate.stallMs)} (${formatDurationMs(estimate.stallMsLow)}–${formatDurationMs(estimate.stallMsHigh)}: the cost follows the number of objects, from large rows to tiny objects` +
-      `${estimate.loadStretch > 1 ? `; the high ends allow for this host's CPU load, ×${estimate.loadStretch.toFixed(1)} on the stall` : ''}) and grows its memory by about ` +
-      `${formatBytes(estimate.extraMemoryBytes)} (${formatBytes(estimate.extraMemoryBytesLow)}–${formatBytes(estimate.extraMemoryBytesHigh)}), much of it kept afterwards.\n`,
-  )
-  if (yes) return true
-  if (process.stdin.isTTY !== true || process.stderr.isTTY !== true) return false
-  const prompt = createInterface({input: process.stdin, output: process.stderr})
-  try {
-    const answer = await prompt.question('Take the heap snapshot? [y/N] ')
-    return /^y(es)?$/i.test(answer.trim())
-  } finally {
-    prompt.close()
-  }
-}

@@ -60,8 +60,10 @@ const HELP_PROPERTIES = new Set(['summary', 'description', 'helpValue', 'example
  * module-level reachability cannot see the condition that guards them.
  */
 const REACHED_ONLY_BY: ReadonlyArray<{file: string; flags: readonly string[]; commands: readonly string[]; why: string}> = [
-  {file: 'src/attach/heap-snapshot.ts', flags: ['heap', 'heap-max', 'heap-timeout'], commands: ['stacks'], why: 'the heap route runs only for stacks; other commands import the module to wait for a snapshot in flight'},
+  {file: 'src/attach/heap-snapshot.ts', flags: ['heap', 'heap-max', 'heap-timeout'], commands: ['stacks', 'lag'], why: 'the heap route runs only for stacks and lag --heap; other commands import the module to wait for a snapshot in flight'},
   {file: 'src/attach/connect.ts', flags: ['timeout'], commands: ['stacks'], why: 'said only for a budget under 100 ms, which only stacks --timeout can set'},
+  {file: 'src/analyze/find-long-waits.ts', flags: ['min-wait'], commands: ['stacks'], why: 'long-wait findings are warnings; lag --heap keeps only the error findings of the stacks analysis'},
+  {file: 'src/collect/stacks-source.ts', flags: ['no-inject'], commands: ['stacks'], why: 'lag reads the agent\'s records with injection off only when the agent is there, and on any failure goes to the heap route without printing it'},
   {file: 'src/cli/base-command.ts', flags: ['output'], commands: ['stacks', 'replica'], why: "the label of the command's own --output file, used only when the command set one"},
 ]
 

@@ -7,6 +7,7 @@ import {readFile} from 'node:fs/promises'
 import {availableParallelism, loadavg} from 'node:os'
 
 import type {HeapGraphData} from '../analyze/heap-graph.js'
+import type {HeapCostFigures} from '../model/heap-cost.js'
 import {FerrydiagError} from '../errors.js'
 import {trace} from '../trace.js'
 import {formatBytes, formatDurationMs, formatDurationRangeMs, GIB, MIB} from '../units.js'
@@ -27,16 +28,7 @@ export interface HeapUsage {
   largeObjectBytes: number
 }
 
-export interface HeapRouteCost {
-  /** Time the target's JavaScript is stopped while V8 writes the snapshot, central estimate, ms. */
-  stallMs: number
-  /** Band of the stall: a heap of large rows (few objects per MB) to one of tiny objects (many per MB). */
-  stallMsLow: number
-  stallMsHigh: number
-  /** Peak growth of the target's memory (RSS) while writing, central estimate, bytes. Much of it is kept. */
-  extraMemoryBytes: number
-  extraMemoryBytesLow: number
-  extraMemoryBytesHigh: number
+export interface HeapRouteCost extends HeapCostFigures {
   /** The high ends again, under the names older callers use. */
   stallMsWorst: number
   extraMemoryBytesWorst: number

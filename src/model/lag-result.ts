@@ -1,6 +1,7 @@
 // The `lag` command's result (also its --json document, schema ferrydiag.lag): the LagReport of
 // src/model/lag-report.ts over a sampled window, plus which process was sampled and how the window went.
 import type {CatchUpEstimate, LagReport} from './lag-report.js'
+import type {LagStuckWaits} from './lag-stuck-waits.js'
 import type {ProbesUse} from './probes.js'
 import type {BinlogPosition} from './snapshot.js'
 
@@ -99,4 +100,9 @@ export interface LagAssessment extends Omit<LagReport, 'window'> {
   positions: LagPositions
   /** null when the CLI did not attach (--source alone). */
   probes: ProbesUse | null
+  /**
+   * Present only when the window ended with nothing moving (verdict stuck, or no stage progressed): the
+   * stuck waits stacks' analysis names, as evidence of the verdict (added within version 2: optional).
+   */
+  stuckWaits?: LagStuckWaits
 }

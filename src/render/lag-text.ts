@@ -4,6 +4,7 @@
 import Table from 'cli-table3'
 
 import type {LagAssessment} from '../model/lag-result.js'
+import type {LagStuckWaits} from '../model/lag-stuck-waits.js'
 import type {BufferRate, LagBufferRate, LagFigures, LagMissing, StageRate} from '../model/lag-report.js'
 import type {BinlogPosition} from '../model/snapshot.js'
 import {looksLikeWriter} from '../model/stage-role.js'
@@ -84,13 +85,53 @@ function describeEnd(endedBy: LagAssessment['window']['endedBy']): string {
 
 function renderVerdict(result: LagAssessment): string {
   const lines = [`Verdict: ${result.verdict.toUpperCase()} - ${describeLagReason(result.reason, result.bottleneck)}`]
+  const named = (result.stuckWaits?.findings.length ?? 0) > 0
   for (const finding of result.evidence) {
+    // The "no blocked wait was recorded" placeholder gives way to the stuck waits read below.
+    if (named && finding.kind === 'stuck') continue
     lines.push(`  * ${finding.summary}`)
     lines.push(`    -> ${finding.suggestion}`)
   }
+  if (result.stuckWaits) lines.push(...renderStuckWaits(result.stuckWaits))
   const next = nextStep(result)
   if (next) lines.push(`Next: ${next}`)
   return lines.join('\n')
+}
+
+/** Sites shown per stuck-wait finding (the JSON keeps them all). */
+const STUCK_WAIT_SITES = 4
+
+/** The stuck waits stacks' analysis named (or why they were not read), under the verdict's evidence. */
+export function renderStuckWaits(waits: LagStuckWaits): string[] {
+  const from =
+    waits.route === 'agent-records'
+      ? "the agent's records, no heap snapshot"
+      : waits.route === 'heap-snapshot'
+        ? `a heap snapshot${waits.heapSnapshotMs === null ? '' : ` taken in ${formatDurationMs(waits.heapSnapshotMs)}`}`
+        : 'nothing'
+  switch (waits.state) {
+    case 'read': {
+      if (waits.findings.length === 0) {
+        return [`Stuck waits (from ${from}): none that can never complete among ${waits.tasksSeen ?? 0} suspended task(s); \`ferrydiag stacks --heap\` shows them all`]
+      }
+      const lines = [`Stuck waits (stacks' analysis, from ${from}):`]
+      for (const finding of waits.findings) {
+        lines.push(`  * ${finding.kind}: ${finding.summary}`)
+        const sites = finding.evidence.sites ?? []
+        for (const site of sites.slice(0, STUCK_WAIT_SITES)) lines.push(`      at ${site}`)
+        if (sites.length > STUCK_WAIT_SITES) lines.push(`      (${sites.length - STUCK_WAIT_SITES} more site(s) in --json)`)
+        lines.push(`    -> ${finding.suggestion}`)
+      }
+      return lines
+    }
+    case 'not-confirmed': {
+      const cost = waits.heapEstimate ? ` (it would stop the target for about ${formatDurationMs(waits.heapEstimate.stallMs)} and grow its memory by about ${formatBytes(waits.heapEstimate.extraMemoryBytes)})` : ''
+      return [`Stuck waits: not read: naming them takes a heap snapshot${cost}; run again with --heap --yes, or with --heap at a terminal to be asked`]
+    }
+    case 'refused':
+    case 'failed':
+      return [`Stuck waits: not read: ${waits.problem?.message ?? 'no reason recorded'}`, `  -> ${waits.problem?.suggestion ?? ''}`]
+  }
 }
 
 /** The flag or command that would measure what an unknown verdict lacked. */
@@ -124,8 +165,14 @@ export function nextStep(result: LagAssessment): string | null {
         ? ` --inspect ${result.process.inspect}`
         : ''
   switch (result.verdict) {
-    case 'stuck':
-      return `run \`ferrydiag stacks${target}\` to see every blocked wait with its await site`
+    case 'stuck': {
+      const waits = result.stuckWaits
+      const heap = waits !== undefined && waits.route !== 'agent-records' ? ' --heap' : ''
+      if (waits?.state === 'read' && waits.findings.length > 0) {
+        return `run \`ferrydiag stacks${heap}${target}\` to dump every suspended task with the buffers involved; fix the waits named above first`
+      }
+      return `run \`ferrydiag stacks${heap}${target}\` to see every blocked wait with its await site`
+    }
     case 'falling-behind': {
       const stage = result.bottleneck?.stageName
       if (stage && looksLikeWriter(stage)) {
