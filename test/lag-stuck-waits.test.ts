@@ -133,7 +133,7 @@ describe('lag names the stuck waits of wild queue and stream programs (heap rout
     assert.equal(refused.report.stuckWaits?.problem?.code, 'heapTooLarge')
     assert.equal(refused.report.stuckWaits?.heapSnapshotMs, null)
     const refusedText = await runCli(['lag', '--inspect', inspect, '--duration', '2s', '--heap', '--yes', '--heap-max', '1MB'], {timeoutMs: 120_000})
-    assert.match(refusedText.stdout, /^Stuck waits: not read: Refusing the heap snapshot: .*above the 1 MB ceiling/m)
+    assert.match(refusedText.stdout, /^Stuck waits: not read: Refusing the heap snapshot: .*above the 1 MiB ceiling/m)
     assert.ok(child.target.isAlive(), 'the target survived')
   })
 
