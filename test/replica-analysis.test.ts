@@ -95,6 +95,19 @@ describe('replica error messages and error logs', () => {
     assert.equal(errorLogShowsStop(restarted, ''), false)
   })
 
+  it('reads lines written before 10:00, whose hour MariaDB pads with a space, and MySQL ISO 8601 stamps', () => {
+    // The recorded log above was written in the afternoon; between midnight and 10:00 MariaDB writes
+    // '2026-11-28  0:17:28' (the hour space-padded), which the parser once skipped, line by line.
+    const text = fixture('mariadb-10.11-parallel-1062.err').replace(/^(\d{4}-\d\d-\d\d) \d\d:/gm, '$1  0:')
+    assert.match(text, /^\d{4}-\d\d-\d\d  0:\d\d:\d\d /m)
+    const entries = parseErrorLog(text)
+    assert.deepEqual(entries.map((e) => [e.errno, e.threadId, e.gtid]), [[1062, 11, '0-89240-210'], [1964, 10, null], [1964, 9, null], [1964, 8, null]])
+    assert.equal(entries[0]!.atMs, new Date(2026, 10, 27, 0, 38, 41).getTime(), 'the 1062 line, 16:38:41 in the recording, read as 0:38:41')
+    assert.ok(errorLogShowsStop(text, ''))
+    const iso = '2026-11-28T07:05:09.123456Z 14 [ERROR] [MY-010584] [Repl] Slave SQL for channel \'\': Worker 1 failed executing transaction; Error_code: 1062\n'
+    assert.equal(parseErrorLog(iso)[0]?.atMs, Date.UTC(2026, 10, 28, 7, 5, 9, 123))
+  })
+
   it('keeps multi-source connections apart', () => {
     const log = [
       "2026-01-01 10:00:00 5 [Note] Master 'east': Slave SQL thread initialized, starting replication",

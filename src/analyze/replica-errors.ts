@@ -61,7 +61,15 @@ export function toReplicaError(
 
 // "2026-11-27 16:23:40 8 [ERROR] Slave SQL: ..." (MariaDB) or
 // "2026-11-27T16:23:40.123456Z 8 [ERROR] [MY-010584] [Repl] Replica SQL for channel '': ..." (MySQL 8).
-const LOG_LINE = /^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?Z?)\s+(\d+)\s+\[(\w+)\]\s+(?:\[[^\]]*\]\s+)*(.*)$/
+// MariaDB pads the hour with a space, not a zero ('2026-11-28  0:17:28'); MySQL writes ISO 8601 with T and Z.
+const LOG_LINE = /^(\d{4}-\d\d-\d\d(?:T|\s+)\d{1,2}:\d\d:\d\d(?:\.\d+)?Z?)\s+(\d+)\s+\[(\w+)\]\s+(?:\[[^\]]*\]\s+)*(.*)$/
+const LOG_TIME = /^(\d{4}-\d\d-\d\d)(?:T|\s+)(\d{1,2}):(\d\d:\d\d(?:\.\d+)?Z?)$/
+
+/** A log line's time in ms (local time unless the line says Z), NaN when it does not parse. */
+function logTimeMs(stamp: string): number {
+  const parts = LOG_TIME.exec(stamp)
+  return parts ? Date.parse(`${parts[1]}T${parts[2]!.padStart(2, '0')}:${parts[3]}`) : Number.NaN
+}
 const MARIADB_CONNECTION = /^Master '((?:[^']|'')*)': /
 const MYSQL_CHANNEL = / for channel '((?:[^']|'')*)'/
 
@@ -117,7 +125,7 @@ export function parseErrorLog(text: string): ErrorLogEntry[] {
     if (text === undefined) continue
     const errno = Number(/(?:Internal MariaDB error code|Error_code|Error_code:)\s*:?\s*(?:MY-0*)?(\d+)\s*$/.exec(text)?.[1] ?? NaN)
     if (!Number.isFinite(errno)) continue
-    const atMs = Date.parse(match[1]!.includes('T') ? match[1]! : match[1]!.replace(' ', 'T'))
+    const atMs = logTimeMs(match[1]!)
     entries.push({
       ...toReplicaError(errno, text, 'error-log', {threadId: Number(match[2]), atMs: Number.isFinite(atMs) ? atMs : null}),
       connectionName,
